@@ -100,6 +100,21 @@ DOC_CUSTOMER = "C15"  # -> CloudTower organization
 DOC_PROJECT = "C16"
 DOC_DATACENTER = "C17"  # -> CloudTower datacenter
 
+# Cells that repeat the cluster name (template formula ``=虚拟网络!B3``)
+CLUSTER_NAME_REFS = ((HOSTS, "C3"), (MGMT, "N3"))
+
+# Merged ranges of the template (the value lives in the top-left cell). The reader takes
+# the ranges from the file itself and falls back to these; the template writer uses them.
+MERGED = {
+    DOC: ("B11:F14", "C15:F15", "C16:F16", "C17:F17"),
+    NET: ("B1:N1", "B3:B18", "C4:C5", "J4:J5", "K4:K5", "L4:L5", "M4:M5", "C8:C18",
+          "E8:E18", "J8:J18", "K8:K18", "L8:L18", "M8:M18", "N8:N18", "B23:N27"),
+    HOSTS: ("B1:O1", "C3:C18", "E19:G19", "J19:K19", "Q2:R2", "Q19:R19", "Q20:R20",
+            "B20:M20", "B21:B22", "B23:L27", "B29:O34"),
+    MGMT: ("B1:N1", "N3:N19", "B6:B11", "M6:M11", "B18:B19", "C18:C19", "D18:D19",
+           "B20:L20", "F21:N21", "F22:N24", "F25:N25", "F26:N26"),
+}
+
 # Write-back targets: key -> (sheet, cell)
 WRITE_BACK = {
     "cluster_serial": (HOSTS, HOST_CLUSTER_SERIAL),

@@ -221,6 +221,9 @@ class Cluster:
     features: Optional[str] = None  # O19: None | RDMA | Boost | RDMA+Boost
     storage_arch: Optional[str] = None  # Q19: 混闪-分层 | 全闪-不分层
     network_arch: Optional[str] = None  # Q20: 三网融合 | 存储独立 | 三网独立
+    # Other cells that repeat the cluster name, as read ({"主机规划!C3": "..."}); the
+    # template fills them with ``=虚拟网络!B3``. Not part of to_dict (checked by rules).
+    name_refs: dict[str, Optional[str]] = field(default_factory=dict)
 
     @property
     def vhost_enabled(self) -> bool:
@@ -329,6 +332,9 @@ class Plan:
     test_ip_range: Optional[IpRange] = None
     document: Document = field(default_factory=Document)
     findings: list[Finding] = field(default_factory=list)
+    # Where list items were read when that differs from the default layout, e.g.
+    # {"ntp[0]": "集群管理信息!E23"} when E22 was left empty. Not part of to_dict.
+    locations: dict[str, str] = field(default_factory=dict)
 
     # -- secrets -----------------------------------------------------------
     def secrets(self) -> list[Secret]:

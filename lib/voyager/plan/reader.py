@@ -1,0 +1,544 @@
+"""Read the SmartX planning workbook (规划设计表) into the typed model.
+
+Only the four sheets that carry the plan are loaded, in openpyxl's read-only mode and
+only their first rows (the real template has 13 sheets and 7 MB of XML). The template's
+quirks are handled here, once:
+
+* formula cells without cached values (``=虚拟网络!B3``): simple ``=Sheet!Cell``
+  references are resolved against the loaded sheets; other formulas fall back to the
+  cached value the file may carry, else they become a ``read.formula`` finding;
+* merged ranges: a cell inside a merged range takes the range's top-left value;
+* ``mailto:`` hyperlinks (Excel turns ``P@ssw0rd!123`` into one): the cell value is used;
+* VLAN IDs as ints, floats (``1120.0``) or strings (``"1120"``);
+* stray and full-width spaces (U+3000, NBSP, zero-width) and full-width characters;
+  NIC lists separated by ``,`` ``，`` ``、`` ``;`` ``/`` or spaces;
+* empty optional sections (extra management network, backup network, Observability,
+  backup service, ER, test range) become ``None``.
+
+A value that cannot be parsed becomes a ``read.*`` finding on its exact cell; a row is
+never dropped silently.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+import openpyxl
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
+
+from voyager.plan import cells as C
+from voyager.plan.model import (
+    ER,
+    BusinessNetworks,
+    BusinessVlan,
+    CloudTower,
+    Cluster,
+    Component,
+    Document,
+    Finding,
+    Host,
+    IpRange,
+    Network,
+    Networks,
+    Plan,
+    Secret,
+)
+
+
+class PlanError(Exception):
+    """The workbook cannot be read at all (missing file, not an .xlsx, missing sheet).
+    The message is Chinese and names the file or sheet."""
+
+
+# rows/columns of each sheet that hold plan fields (A1:T30)
+_MAX_ROW = 30
+_MAX_COL = 20
+
+# whitespace the engineers' copy-paste brings in: full-width space, NBSP, en/em spaces,
+# zero-width characters, BOM
+_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]")
+_NIC_SPLIT = re.compile(r"[,，、;；/／\s]+")
+# placeholders meaning "not applicable" in user/password cells (template uses N/A)
+_PLACEHOLDERS = {"n/a", "na", "-", "--", "---", "/", "无"}
+_SIMPLE_REF = re.compile(
+    r"^=\s*(?:(?:'(?P<qsheet>(?:[^']|'')+)'|(?P<sheet>[^!'\"()&+\-*/,\s]+))!)?"
+    r"\$?(?P<col>[A-Za-z]{1,3})\$?(?P<row>\d+)\s*$"
+)
+
+
+def read_plan(path: str | Path) -> Plan:
+    """Read the plan workbook at ``path``. Raises :class:`PlanError` only when the
+    workbook cannot be opened or a required sheet is missing; every per-cell problem
+    is a finding in ``plan.findings``."""
+    return _Reader(Path(path)).read()
+
+
+# --------------------------------------------------------------------------- sheets
+class _Sheet:
+    """The first rows of one worksheet: raw values by (row, col) and merged ranges."""
+
+    def __init__(self, title: str, values: dict[tuple[int, int], Any],
+                 merges: list[tuple[int, int, int, int]]):
+        self.title = title
+        self.values = values
+        self.merges = merges  # (min_col, min_row, max_col, max_row)
+
+    def raw(self, coord: str) -> tuple[Any, str]:
+        """The raw value of ``coord`` and the coordinate it really lives in
+        (the top-left cell when ``coord`` is inside a merged range)."""
+        col_letter, row = coordinate_from_string(coord)
+        col = column_index_from_string(col_letter)
+        value = self.values.get((row, col))
+        if value is None:
+            for min_col, min_row, max_col, max_row in self.merges:
+                if min_row <= row <= max_row and min_col <= col <= max_col:
+                    top_left = f"{openpyxl.utils.get_column_letter(min_col)}{min_row}"
+                    return self.values.get((min_row, min_col)), top_left
+        return value, coord
+
+
+def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
+    values: dict[tuple[int, int], Any] = {}
+    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=_MAX_ROW, max_col=_MAX_COL,
+                                         values_only=True), start=1):
+        for c, value in enumerate(row, start=1):
+            if value is not None:
+                values[(r, c)] = value
+    merges: list[tuple[int, int, int, int]] = []
+    if merges_xml is not None:
+        for ref in re.findall(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"', merges_xml):
+            try:
+                merges.append(tuple(range_boundaries(ref)))  # type: ignore[arg-type]
+            except ValueError:
+                continue
+    else:  # could not read the sheet XML: use the template's known ranges
+        merges = [tuple(range_boundaries(r)) for r in C.MERGED.get(title, ())]  # type: ignore[misc]
+    return _Sheet(title, values, merges)
+
+
+def _sheet_xml(path: Path, ws) -> Optional[str]:
+    """The worksheet XML text (for its ``<mergeCell>`` elements, which read-only mode
+    does not expose). None when it cannot be located."""
+    member = getattr(ws, "_worksheet_path", None)
+    if not member:
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(member.lstrip("/")).decode("utf-8", "replace")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return None
+
+
+# --------------------------------------------------------------------------- values
+def _to_text(value: Any) -> Optional[str]:
+    """A cell value as text: numbers without a spurious ``.0``, odd spaces made plain,
+    surrounding whitespace removed, runs of spaces collapsed. ``None`` when empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "TRUE" if value else "FALSE"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, _dt.datetime):
+        text = value.date().isoformat() if value.time() == _dt.time() else value.isoformat()
+    elif isinstance(value, (_dt.date, _dt.time)):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = _ODD_SPACES.sub(" ", text)
+    text = re.sub(r"[ \t\r\n]+", " ", text).strip()
+    return text or None
+
+
+def _technical(text: Optional[str]) -> Optional[str]:
+    """Addresses, subnets, VLANs: full-width characters folded (NFKC) and every space
+    removed (an address cannot contain one)."""
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"\s+", "", text).replace("。", ".")
+    return text or None
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+        self.findings: list[Finding] = []
+        self.sheets: dict[str, _Sheet] = {}
+        self._cached: Optional[dict[str, _Sheet]] = None  # data_only view, loaded lazily
+        self._flagged: set[str] = set()
+        self.locations: dict[str, str] = {}
+
+    # -- opening -----------------------------------------------------------------
+    def open(self) -> None:
+        path = self.path
+        if not path.exists():
+            raise PlanError(f"规划表文件不存在: {path}")
+        if path.is_dir():
+            raise PlanError(f"规划表路径是一个目录，不是 .xlsx 文件: {path}")
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+            raise PlanError(
+                f"无法打开规划表 {path}: 不是有效的 .xlsx 工作簿（{type(exc).__name__}）；"
+                "请用 Excel 另存为 .xlsx 格式后重试"
+            ) from None
+        except Exception as exc:  # openpyxl raises assorted errors on corrupt files
+            raise PlanError(f"无法打开规划表 {path}: 文件已损坏或格式不受支持（{type(exc).__name__}）") from None
+        try:
+            missing = [s for s in C.PLAN_SHEETS if s not in wb.sheetnames]
+            if missing:
+                raise PlanError(
+                    f"规划表 {path} 缺少工作表「{'」「'.join(missing)}」；"
+                    "请使用 SmartX 规划设计表模板（voyager plan new 可生成一份）"
+                )
+            for title in C.PLAN_SHEETS:
+                ws = wb[title]
+                self.sheets[title] = _load_sheet(ws, _sheet_xml(path, ws), title)
+        finally:
+            wb.close()
+
+    def _cached_sheets(self) -> dict[str, _Sheet]:
+        """The workbook's cached formula results (data_only), loaded on first need."""
+        if self._cached is None:
+            self._cached = {}
+            try:
+                wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            except Exception:
+                return self._cached
+            try:
+                for title in C.PLAN_SHEETS:
+                    self._cached[title] = _load_sheet(wb[title], "", title)
+            finally:
+                wb.close()
+        return self._cached
+
+    # -- cell access -------------------------------------------------------------
+    def value(self, sheet: str, coord: str, _depth: int = 0) -> Any:
+        """The raw value of a cell with merged ranges and formulas resolved."""
+        value, where = self.sheets[sheet].raw(coord)
+        if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+            return self._formula(sheet, where, value, _depth)
+        return value
+
+    def _formula(self, sheet: str, coord: str, formula: str, depth: int) -> Any:
+        m = _SIMPLE_REF.match(formula)
+        if m and depth < 10:
+            target = m.group("qsheet")
+            target = target.replace("''", "'") if target else (m.group("sheet") or sheet)
+            ref = f"{m.group('col').upper()}{m.group('row')}"
+            if target in self.sheets and int(m.group("row")) <= _MAX_ROW \
+                    and column_index_from_string(m.group("col").upper()) <= _MAX_COL:
+                return self.value(target, ref, depth + 1)
+        cached = self._cached_sheets().get(sheet)
+        if cached is not None:
+            value, _ = cached.raw(coord)
+            if value is not None:
+                return value
+        key = C.ref(sheet, coord)
+        if key not in self._flagged:
+            self._flagged.add(key)
+            self.finding("error", "read.formula", sheet, coord,
+                         f"{key}: 公式 {formula} 没有计算结果，无法读取其值",
+                         "请在该单元格直接填写值，或用 Excel 打开并保存一次以计算公式")
+        return None
+
+    def text(self, sheet: str, coord: str) -> Optional[str]:
+        return _to_text(self.value(sheet, coord))
+
+    def tech(self, sheet: str, coord: str) -> Optional[str]:
+        return _technical(self.text(sheet, coord))
+
+    def word(self, sheet: str, coord: str) -> Optional[str]:
+        """Identifiers (host names, bond modes, list values): full-width folded, but
+        inner spaces kept so that the validator can report them."""
+        text = self.text(sheet, coord)
+        return unicodedata.normalize("NFKC", text).strip() or None if text else None
+
+    def user(self, sheet: str, coord: str) -> Optional[str]:
+        text = self.word(sheet, coord)
+        return None if text is None or text.lower() in _PLACEHOLDERS else text
+
+    def secret(self, sheet: str, coord: str) -> Secret:
+        value = self.value(sheet, coord)
+        if value is None:
+            return Secret("")
+        text = value if isinstance(value, str) else _to_text(value) or ""
+        text = _ODD_SPACES.sub(" ", text).strip()
+        if text.lower() in _PLACEHOLDERS:
+            text = ""
+        return Secret(text)
+
+    def nics(self, sheet: str, coord: str) -> list[str]:
+        text = self.text(sheet, coord)
+        if not text:
+            return []
+        text = unicodedata.normalize("NFKC", text)
+        return [n for n in _NIC_SPLIT.split(text) if n]
+
+    def integer(self, sheet: str, coord: str, rule: str, what: str, hint: str,
+                severity: str = "error", suffix: str = "") -> Optional[int]:
+        value = self.value(sheet, coord)
+        if value is None or isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        text = _technical(_to_text(value))
+        if text is None:
+            return None
+        if suffix and text.upper().endswith(suffix):
+            text = text[: -len(suffix)]
+        try:
+            number = float(text)
+            if number.is_integer() and re.fullmatch(r"[+-]?\d+(\.0*)?", text):
+                return int(number)
+        except ValueError:
+            pass
+        self.finding(severity, rule, sheet, coord,
+                     f"{C.ref(sheet, coord)}: {what}「{_to_text(value)}」不是整数", hint)
+        return None
+
+    def vlan(self, sheet: str, coord: str) -> Optional[int]:
+        return self.integer(sheet, coord, "read.vlan", "VLAN ID",
+                            "请填写 0-4094 之间的整数（0 表示不打 VLAN 标签）")
+
+    def filled(self, sheet: str, coord: str) -> bool:
+        return self.value(sheet, coord) is not None and self.text(sheet, coord) is not None
+
+    def finding(self, severity: str, rule: str, sheet: str, coord: str, message: str,
+                hint: str = "", more: Optional[list[str]] = None) -> None:
+        cell = C.ref(sheet, coord)
+        cells = [cell] + [c for c in (more or []) if c != cell]
+        self.findings.append(Finding(severity, rule, cell, message, hint,
+                                     cells if len(cells) > 1 else []))
+
+    # -- the plan ----------------------------------------------------------------
+    def read(self) -> Plan:
+        self.open()
+        cluster = self.cluster()
+        networks = self.networks()
+        hosts = self.hosts()
+        document = Document(
+            customer=self.text(C.DOC, C.DOC_CUSTOMER),
+            project=self.text(C.DOC, C.DOC_PROJECT),
+            datacenter=self.text(C.DOC, C.DOC_DATACENTER),
+        )
+        cloudtower = self.component(C.MGMT_ROW_CLOUDTOWER, CloudTower, always=True)
+        assert isinstance(cloudtower, CloudTower)
+        cloudtower.organization = document.customer
+        cloudtower.datacenter = document.datacenter
+        plan = Plan(
+            source=str(self.path),
+            cluster=cluster,
+            hosts=hosts,
+            networks=networks,
+            cloudtower=cloudtower,
+            obs=self.component(C.MGMT_ROW_OBS, Component),
+            backup_service=self.component(C.MGMT_ROW_BACKUP, Component),
+            er=self.er(),
+            ntp=self.column_list("ntp", C.MGMT_NTP),
+            dns=self.column_list("dns", C.MGMT_DNS),
+            test_ip_range=self.test_range(),
+            document=document,
+            findings=self.findings,
+            locations=self.locations,
+        )
+        return plan
+
+    def column_list(self, key: str, coords: tuple[str, ...]) -> list[str]:
+        """Non-empty values of ``coords`` (集群管理信息 E22:E24 ...) in order; when a
+        value is not in its default cell (a gap above it), remember where it was."""
+        values: list[str] = []
+        for coord in coords:
+            value = self.tech(C.MGMT, coord)
+            if value:
+                if coord != coords[len(values)]:
+                    self.locations[f"{key}[{len(values)}]"] = C.ref(C.MGMT, coord)
+                values.append(value)
+        return values
+
+    def cluster(self) -> Cluster:
+        H = C.HOSTS
+        name = self.word(C.NET, C.NET_CLUSTER_NAME)
+        refs = {C.ref(s, c): self.word(s, c) for s, c in C.CLUSTER_NAME_REFS}
+        return Cluster(
+            name=name,
+            vip=self.tech(H, C.HOST_VIP),
+            serial=self.word(H, C.HOST_CLUSTER_SERIAL),
+            admin_user=self.user(H, C.HOST_ADMIN_USER),
+            admin_password=self.secret(H, C.HOST_ADMIN_PASSWORD),
+            version_note=self.text(H, C.HOST_VERSION_NOTE),
+            features=self.word(H, C.HOST_FEATURES),
+            storage_arch=self.word(H, C.HOST_STORAGE_ARCH),
+            network_arch=self.word(H, C.HOST_NETWORK_ARCH),
+            name_refs=refs,
+        )
+
+    def _net(self, row: int, key: str) -> str:
+        return f"{C.NET_COL[key]}{row}"
+
+    def network(self, row: int, shared_row: Optional[int] = None, links: bool = True) -> Network:
+        """One network row; ``shared_row`` supplies VDS, NICs, bond, speed and port type
+        when the row shares its VDS (extra management network row 5 -> row 4)."""
+        N = C.NET
+
+        def shared(key: str, reader):
+            value = reader(N, self._net(row, key))
+            if value in (None, []) and shared_row is not None:
+                value = reader(N, self._net(shared_row, key))
+            return value
+
+        return Network(
+            row=row,
+            vds=shared("vds", self.text),
+            name=self.text(N, self._net(row, "name")),
+            vlan=self.vlan(N, self._net(row, "vlan")),
+            subnet=self.tech(N, self._net(row, "subnet")),
+            gateway=self.tech(N, self._net(row, "gateway")),
+            nics=shared("nics", self.nics) if links else [],
+            bond=shared("bond", self.word) if links else None,
+            speed=shared("speed", self.tech),
+            port_type=shared("port_type", self.word),
+            switch_mode=self.word(N, self._net(row, "switch_mode")),
+        )
+
+    def _optional_row_used(self, row: int) -> bool:
+        # VDS/network names, VLAN type and switch mode carry template defaults; the
+        # row is in use once a VLAN ID, subnet or gateway is given.
+        return any(self.filled(C.NET, self._net(row, k)) for k in ("vlan", "subnet", "gateway"))
+
+    def networks(self) -> Networks:
+        extra = None
+        if self._optional_row_used(C.NET_ROW_EXTRA_MGMT):
+            extra = self.network(C.NET_ROW_EXTRA_MGMT, shared_row=C.NET_ROW_MGMT)
+        backup = None
+        if self._optional_row_used(C.NET_ROW_BACKUP):
+            backup = self.network(C.NET_ROW_BACKUP)
+        return Networks(
+            bmc=self.network(C.NET_ROW_BMC, links=False),
+            mgmt=self.network(C.NET_ROW_MGMT),
+            storage=self.network(C.NET_ROW_STORAGE),
+            extra_mgmt=extra,
+            backup=backup,
+            business=self.business(),
+        )
+
+    def business(self) -> BusinessNetworks:
+        N = C.NET
+        first = C.NET_BUSINESS_ROWS[0]
+        vlans: list[BusinessVlan] = []
+        for row in C.NET_BUSINESS_ROWS:
+            col = C.NET_COL
+            if self.filled(N, f"{col['name']}{row}") or self.filled(N, f"{col['vlan']}{row}"):
+                vlans.append(BusinessVlan(
+                    row=row,
+                    name=self.text(N, f"{col['name']}{row}"),
+                    vlan=self.vlan(N, f"{col['vlan']}{row}"),
+                    vlan_type=self.word(N, f"{col['vlan_type']}{row}"),
+                    subnet=self.tech(N, f"{col['subnet']}{row}"),
+                    gateway=self.tech(N, f"{col['gateway']}{row}"),
+                ))
+            else:
+                stray = [f"{col[k]}{row}" for k in ("subnet", "gateway")
+                         if self.filled(N, f"{col[k]}{row}")]
+                if stray:
+                    self.finding(
+                        "warning", "read.vlan_row", N, stray[0],
+                        f"{C.ref(N, stray[0])}: 第 {row} 行填写了网段/网关，但没有业务网络名称(D{row})"
+                        f"和 VLAN ID(F{row})，该行未计为业务网络",
+                        f"请补全 D{row} 和 F{row}，或清空该行",
+                        [C.ref(N, s) for s in stray])
+        return BusinessNetworks(
+            vds=self.text(N, f"{C.NET_COL['vds']}{first}"),
+            nics=self.nics(N, f"{C.NET_COL['nics']}{first}"),
+            bond=self.word(N, f"{C.NET_COL['bond']}{first}"),
+            speed=self.tech(N, f"{C.NET_COL['speed']}{first}"),
+            port_type=self.word(N, f"{C.NET_COL['port_type']}{first}"),
+            switch_mode=self.word(N, f"{C.NET_COL['switch_mode']}{first}"),
+            vlans=vlans,
+        )
+
+    def hosts(self) -> list[Host]:
+        H = C.HOSTS
+        col = C.HOST_COL
+        hosts: list[Host] = []
+        for row in C.HOST_ROWS:
+            if not any(self.filled(H, f"{c}{row}") for c in C.HOST_USED_COLS):
+                # template defaults (序号, SSH/admin user, description) do not make a host;
+                # anything else typed into the row is reported, not dropped silently
+                stray = [f"{col[k]}{row}" for k in
+                         ("sn", "bmc_user", "bmc_password", "ssh_password", "admin_password",
+                          "rack", "unit") if self.filled(H, f"{col[k]}{row}")]
+                if stray:
+                    self.finding(
+                        "warning", "read.host_row", H, stray[0],
+                        f"{C.ref(H, stray[0])}: 第 {row} 行填写了部分主机信息，但没有带外地址、主机名、"
+                        f"管理地址或存储IP（E/H/I/N 列），该行未计为主机",
+                        f"如果这是一台主机，请补全 H{row}、I{row}、N{row}；否则清空该行",
+                        [C.ref(H, s) for s in stray])
+                continue
+            index = self.integer(H, f"{col['index']}{row}", "read.index", "序号", "", "info")
+            hosts.append(Host(
+                row=row,
+                index=index if index is not None else row - C.HOST_ROWS[0] + 1,
+                name=self.word(H, f"{col['name']}{row}"),
+                mgmt_ip=self.tech(H, f"{col['mgmt_ip']}{row}"),
+                storage_ip=self.tech(H, f"{col['storage_ip']}{row}"),
+                sn=self.word(H, f"{col['sn']}{row}"),
+                bmc_ip=self.tech(H, f"{col['bmc_ip']}{row}"),
+                bmc_user=self.user(H, f"{col['bmc_user']}{row}"),
+                bmc_password=self.secret(H, f"{col['bmc_password']}{row}"),
+                ssh_user=self.user(H, f"{col['ssh_user']}{row}"),
+                ssh_password=self.secret(H, f"{col['ssh_password']}{row}"),
+                admin_user=self.user(H, f"{col['admin_user']}{row}"),
+                admin_password=self.secret(H, f"{col['admin_password']}{row}"),
+                description=self.text(H, f"{col['description']}{row}"),
+                rack=self.word(H, f"{col['rack']}{row}"),
+                unit=self.integer(H, f"{col['unit']}{row}", "read.unit", "机架位置",
+                                  "请填写机架 U 位的数字，例如 12", "warning", suffix="U"),
+            ))
+        return hosts
+
+    def component(self, row: int, cls, always: bool = False):
+        M = C.MGMT
+        col = C.MGMT_COL
+        if not always and not (self.filled(M, f"{col['ip']}{row}")
+                               or self.filled(M, f"{col['serial']}{row}")):
+            return None
+        return cls(
+            row=row,
+            vm_name=self.word(M, f"{col['vm_name']}{row}"),
+            version=self.tech(M, f"{col['version']}{row}"),
+            ip=self.tech(M, f"{col['ip']}{row}"),
+            web_user=self.user(M, f"{col['web_user']}{row}"),
+            web_password=self.secret(M, f"{col['web_password']}{row}"),
+            ssh_user=self.user(M, f"{col['ssh_user']}{row}"),
+            ssh_password=self.secret(M, f"{col['ssh_password']}{row}"),
+            admin_user=self.user(M, f"{col['admin_user']}{row}"),
+            admin_password=self.secret(M, f"{col['admin_password']}{row}"),
+            serial=self.word(M, f"{col['serial']}{row}"),
+        )
+
+    def er(self) -> Optional[ER]:
+        M = C.MGMT
+        vip = self.tech(M, C.MGMT_ER_VIP)
+        nodes = self.column_list("er.nodes", C.MGMT_ER_NODES)
+        serial = self.word(M, C.MGMT_ER_SERIAL)
+        if vip is None and not nodes and serial is None:
+            return None
+        return ER(vip=vip, nodes=nodes, serial=serial)
+
+    def test_range(self) -> Optional[IpRange]:
+        start = self.tech(C.MGMT, C.MGMT_TEST_IP_START)
+        end = self.tech(C.MGMT, C.MGMT_TEST_IP_END)
+        if start is None and end is None:
+            return None
+        return IpRange(start=start, end=end)
