@@ -6,6 +6,7 @@ lives and ``voyager.plan.model`` for the typed model.
 from voyager.plan.demo import build_demo_plan
 from voyager.plan.model import Finding, Plan, Secret
 from voyager.plan.reader import PlanError, read_plan
+from voyager.plan.rules import validate
 
 __all__ = [
     "Finding",
@@ -14,4 +15,5 @@ __all__ = [
     "Secret",
     "build_demo_plan",
     "read_plan",
+    "validate",
 ]
