@@ -1,0 +1,206 @@
+"""Outcome ledger: which acceptance step passed, failed or was skipped, per plan.
+
+pytest-dependency only knows the current session and pytest's ``--lf`` forgets
+skipped tests, so neither can say "rerun what failed and what it held back,
+trusting what already passed". The ledger can: it keeps the last outcome of
+every suite test in ``<state dir>/ledger-<plan fingerprint>.json`` (saved
+atomically after each test), together with the names pytest-dependency knows
+the test by in each scope. The pytest plugin uses it to
+
+* select, on ``--lf``, the tests that failed and the tests that were skipped
+  because a dependency had not succeeded (:meth:`Ledger.rerun_nodeids`);
+* tell pytest-dependency that a prerequisite which is not part of this session
+  passed in an earlier run (:meth:`Ledger.passed_dependency`).
+
+A test's outcome combines its phases: a failing setup or teardown is an
+``error``, a skip in any phase is ``skipped`` (``dependency_skip`` when
+pytest-dependency skipped it), otherwise ``passed`` or ``failed``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from voyager.state import atomic_write
+
+SCOPES = ("session", "package", "module", "class")
+RERUN_OUTCOMES = ("failed", "error")
+_DEPENDENCY_SKIP_MARK = " depends on "  # pytest-dependency: "<name> depends on <dep>"
+
+
+def ledger_path(state_dir: Path, fingerprint: str) -> Path:
+    return Path(state_dir) / f"ledger-{fingerprint}.json"
+
+
+def dependency_names(nodeid: str, name: Optional[str]) -> dict[str, str]:
+    """The name pytest-dependency registers a test under, per scope."""
+    nodeid = nodeid.replace("::()::", "::")
+    if name:
+        return {scope: name for scope in SCOPES}
+    parts = nodeid.split("::")
+    return {
+        "session": nodeid,
+        "package": nodeid,
+        "module": "::".join(parts[1:]),
+        "class": "::".join(parts[2:]),
+    }
+
+
+def scope_container(nodeid: str, scope: str) -> str:
+    """The node a scope's dependency manager belongs to, as a nodeid prefix."""
+    parts = nodeid.split("::")
+    if scope == "module":
+        return parts[0]
+    if scope == "class":
+        return "::".join(parts[:2])
+    if scope == "package":
+        return parts[0].rsplit("/", 1)[0] if "/" in parts[0] else ""
+    return ""
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = _redact(" ".join(str(text).split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def skip_message(longrepr: Any) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr or "")
+
+
+class Ledger:
+    """Last outcome of each suite test for one plan fingerprint."""
+
+    def __init__(self, path: Path, fingerprint: str, entries: Optional[dict[str, dict]] = None):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.entries: dict[str, dict[str, Any]] = entries or {}
+        self._lock = threading.RLock()
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def load(cls, state_dir: Path, fingerprint: str) -> "Ledger":
+        path = ledger_path(state_dir, fingerprint)
+        entries: dict[str, dict] = {}
+        if path.exists():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"结果台账无法读取：{path}（{exc}）；请删除该文件后重试") from None
+            if doc.get("fingerprint") == fingerprint:
+                entries = doc.get("entries") or {}
+        return cls(path, fingerprint, entries)
+
+    # -- recording ------------------------------------------------------------
+    def record_phase(self, nodeid: str, when: str, outcome: str, *, longrepr: Any = None,
+                     duration: float = 0.0, dependency_name: Optional[str] = None,
+                     dependency_marked: bool = False) -> Optional[dict[str, Any]]:
+        """Feed one phase report (setup / call / teardown). The entry is written
+        when the teardown phase arrives; returns it then."""
+        with self._lock:
+            cur = self._pending.setdefault(nodeid, {"phases": {}, "duration": 0.0, "message": ""})
+            cur["phases"][when] = outcome
+            cur["duration"] += float(duration or 0.0)
+            if outcome in ("failed", "skipped") and not cur["message"]:
+                cur["message"] = _short(skip_message(longrepr) if outcome == "skipped" else
+                                        _failure_line(longrepr))
+            if when != "teardown":
+                return None
+            self._pending.pop(nodeid)
+            phases = cur["phases"]
+            if phases.get("setup") == "failed" or phases.get("teardown") == "failed":
+                result = "error" if phases.get("call") != "failed" else "failed"
+            elif "skipped" in phases.values():
+                result = "skipped"
+            elif phases.get("call") == "failed":
+                result = "failed"
+            elif phases.get("call") == "passed":
+                result = "passed"
+            else:
+                result = "error"
+            entry = {
+                "outcome": result,
+                "dependency_skip": bool(result == "skipped" and dependency_marked
+                                        and phases.get("setup") == "skipped"
+                                        and _DEPENDENCY_SKIP_MARK in cur["message"]),
+                "names": dependency_names(nodeid, dependency_name) if dependency_marked else {},
+                "message": cur["message"] if result != "passed" else "",
+                "duration": round(cur["duration"], 3),
+                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            self.entries[nodeid] = entry
+            self.save()
+            return entry
+
+    def save(self) -> None:
+        with self._lock:
+            doc = {"fingerprint": self.fingerprint, "entries": self.entries}
+            atomic_write(self.path, json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True))
+
+    # -- queries -------------------------------------------------------------
+    def outcome(self, nodeid: str) -> Optional[str]:
+        entry = self.entries.get(nodeid)
+        return entry["outcome"] if entry else None
+
+    def rerun_nodeids(self) -> list[str]:
+        """Tests to run again: those that failed or errored, and those skipped
+        because a dependency had not succeeded."""
+        return [nodeid for nodeid, e in self.entries.items()
+                if e["outcome"] in RERUN_OUTCOMES or e.get("dependency_skip")]
+
+    def passed_dependency(self, name: str, scope: str, item_nodeid: str) -> Optional[str]:
+        """The nodeid of a test that pytest-dependency would know as ``name`` in
+        ``scope`` seen from ``item_nodeid`` and whose last outcome is passed."""
+        container = scope_container(item_nodeid, scope)
+        found: Optional[str] = None
+        for nodeid, e in self.entries.items():
+            if e.get("names", {}).get(scope) != name:
+                continue
+            if container and not _within(nodeid, container, scope):
+                continue
+            if e["outcome"] != "passed":
+                return None  # the latest outcome under this name did not pass
+            found = nodeid
+        return found
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.entries.values():
+            key = "dependency_skip" if e.get("dependency_skip") else e["outcome"]
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def forget(self, nodeids: Iterable[str]) -> None:
+        with self._lock:
+            for n in nodeids:
+                self.entries.pop(n, None)
+            self.save()
+
+
+def _redact(text: str) -> str:
+    try:
+        from voyager.redact import REDACTOR
+    except ImportError:  # the redactor is optional for the ledger module
+        return text
+    return REDACTOR.redact(text)
+
+
+def _within(nodeid: str, container: str, scope: str) -> bool:
+    if scope == "module":
+        return nodeid.split("::")[0] == container
+    if scope == "class":
+        return "::".join(nodeid.split("::")[:2]) == container
+    return nodeid.startswith(container + "/") if container else True
+
+
+def _failure_line(longrepr: Any) -> str:
+    crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    if crash:
+        return str(crash)
+    text = str(longrepr or "")
+    lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
+    return lines[-1][2:].strip() if lines else (text.splitlines()[-1] if text else "")

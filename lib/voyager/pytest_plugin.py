@@ -1,0 +1,381 @@
+"""The pytest plugin behind ``pytest suites/ --plan=PLAN.xlsx`` (and ``--sim``).
+
+Registered from the root ``conftest.py``. It is inert unless suite tests
+(``<rootdir>/suites/``) are collected: ``pytest tests_unit`` sees only its
+options. For a suite run it
+
+* loads the plan (``--plan``, or with ``--sim`` alone the demo plan written to
+  the state dir) and stops at once with a usage message when neither is given;
+* opens the run state and the outcome ledger in the state dir
+  (``voyager.state``, ``voyager.ledger``), refusing to resume when the plan
+  changed unless ``--plan-changed=accept``;
+* parametrizes the ``host`` and ``vlan`` arguments of suite tests over the
+  plan's hosts and business VLANs (ids ``[demo-node-01]``, ``[VLAN-1120]``);
+* makes ``--lf`` rerun the failed tests *and* those skipped because of them
+  (pytest's own ``--lf`` forgets skipped tests) by handing pytest the ledger's
+  selection, and tells pytest-dependency that prerequisites which passed in an
+  earlier run are satisfied;
+* lets a ``dependency`` marker name a parametrized test without its parameter
+  (``depends=["test_host_scanned"]`` = every ``test_host_scanned[...]``).
+
+``--sim-host IP:KEY=VALUE[:KEY=VALUE...]`` (repeatable) makes one simulated
+host differ from the plan: ``missing_nics=ens224,ens192``, ``down_nics=ens161``,
+``deployed=true``, ``version=6.1.0``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+USAGE = (
+    "smtx-voyager 验收套件需要一份规划表或内置模拟器，请这样运行：\n"
+    "  pytest suites/ --plan=规划设计表.xlsx          在真实集群上按规划表部署并验收\n"
+    "  pytest suites/ --sim                           在内置模拟器上用演示规划表完整演练\n"
+    "  pytest suites/ --plan=规划设计表.xlsx --sim    在内置模拟器上演练这份规划表\n"
+    "失败后修正问题，加上 --lf 只重跑失败的检查及因其跳过的检查。\n"
+    "(The acceptance suites need --plan PATH and/or --sim; see pytest --help, group voyager.)"
+)
+
+SIM_HOST_KEYS = {"missing_nics": "list", "down_nics": "list", "deployed": "bool", "version": "str"}
+
+PARAM_FIXTURES = ("host", "vlan")
+
+
+@dataclass
+class Options:
+    plan: Optional[Path] = None
+    sim: bool = False
+    sim_speed: Optional[float] = None
+    sim_faults: str = ""
+    sim_hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    state_dir: Optional[Path] = None
+    media_dir: Optional[Path] = None
+    ca_bundle: Optional[Path] = None
+    ssh_strict: bool = False
+    plan_changed: str = "refuse"
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> "Options":
+        def path(name: str) -> Optional[Path]:
+            value = config.getoption(name)
+            return Path(value).expanduser() if value else None
+
+        return cls(
+            plan=path("voyager_plan"),
+            sim=bool(config.getoption("voyager_sim")),
+            sim_speed=config.getoption("voyager_sim_speed"),
+            sim_faults=config.getoption("voyager_sim_faults") or "",
+            sim_hosts=parse_sim_hosts(config.getoption("voyager_sim_hosts") or []),
+            state_dir=path("voyager_state_dir"),
+            media_dir=path("voyager_media_dir"),
+            ca_bundle=path("voyager_ca_bundle"),
+            ssh_strict=bool(config.getoption("voyager_ssh_strict")),
+            plan_changed=config.getoption("voyager_plan_changed") or "refuse",
+        )
+
+
+def parse_sim_hosts(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``["127.10.20.12:missing_nics=ens224"]`` -> ``{"127.10.20.12": {"missing_nics": ["ens224"]}}``."""
+    result: dict[str, dict[str, Any]] = {}
+    for raw in values:
+        ip, sep, rest = raw.partition(":")
+        if not sep or not ip.strip() or not rest.strip():
+            raise pytest.UsageError(
+                f"--sim-host {raw!r} 格式错误，应为 IP:键=值[:键=值...]，"
+                f"例如 127.10.20.12:missing_nics=ens224")
+        host = result.setdefault(ip.strip(), {})
+        for part in rest.split(":"):
+            key, eq, value = part.partition("=")
+            key = key.strip()
+            if not eq or key not in SIM_HOST_KEYS:
+                raise pytest.UsageError(
+                    f"--sim-host {raw!r}: 不认识的设置 {part!r}；可用：{', '.join(SIM_HOST_KEYS)}")
+            kind = SIM_HOST_KEYS[key]
+            if kind == "list":
+                host.setdefault(key, []).extend(v for v in re.split(r"[,+\s]+", value) if v)
+            elif kind == "bool":
+                if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise pytest.UsageError(f"--sim-host {raw!r}: {key} 只能是 true 或 false")
+                host[key] = value.strip().lower() in ("true", "1", "yes")
+            else:
+                host[key] = value.strip()
+    return result
+
+
+def safe_dirname(name: str) -> str:
+    cleaned = re.sub(r"[^\w.-]+", "_", name or "").strip("._")
+    return cleaned or "cluster"
+
+
+# --------------------------------------------------------------------------- options
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("voyager", "smtx-voyager 部署与验收 (suites/)")
+    group.addoption("--plan", dest="voyager_plan", metavar="PATH",
+                    help="规划设计表 (.xlsx)。The planning workbook to deploy and accept.")
+    group.addoption("--sim", dest="voyager_sim", action="store_true", default=False,
+                    help="在进程内启动内置模拟器；不带 --plan 时使用演示规划表。"
+                         "Run against the embedded simulator (demo plan without --plan).")
+    group.addoption("--sim-speed", dest="voyager_sim_speed", type=float, default=None,
+                    metavar="S", help="模拟器时间倍率，0 = 立即完成（默认：模拟器的默认速度）。")
+    group.addoption("--sim-faults", dest="voyager_sim_faults", default="", metavar="SPEC",
+                    help="模拟器故障注入，KIND:TARGET:COUNT 逗号分隔，"
+                         "例如 fail-job:NETWORK_CREATE_VDS:1。")
+    group.addoption("--sim-host", dest="voyager_sim_hosts", action="append", default=[],
+                    metavar="IP:KEY=VALUE",
+                    help="让一台模拟主机与规划不同（可重复）：IP:missing_nics=ens224[,ens192]"
+                         "[:down_nics=...][:deployed=true][:version=6.1.0]。")
+    group.addoption("--state-dir", dest="voyager_state_dir", metavar="DIR",
+                    help="运行状态与结果台账目录（默认 reports/state/<集群名称>）。")
+    group.addoption("--media-dir", dest="voyager_media_dir", metavar="DIR",
+                    help="ISO 与安装包所在目录（默认：规划表所在目录）。")
+    group.addoption("--ca-bundle", dest="voyager_ca_bundle", metavar="PATH",
+                    help="用此 CA 证书完整校验 TLS（默认对规划地址首次信任并记录指纹）。")
+    group.addoption("--ssh-strict", dest="voyager_ssh_strict", action="store_true",
+                    default=False, help="拒绝未知的 SSH 主机密钥。")
+    group.addoption("--plan-changed", dest="voyager_plan_changed", default="refuse",
+                    choices=("refuse", "accept"),
+                    help="规划表自上次运行后有改动时：refuse（默认，停止并列出改动）或 accept（接受并继续）。")
+
+
+# --------------------------------------------------------------------------- run context
+RUN_KEY = pytest.StashKey["VoyagerRun"]()
+
+
+def get_run(config: pytest.Config) -> "VoyagerRun":
+    return config.stash[RUN_KEY]
+
+
+class VoyagerRun:
+    """Everything the plugin knows about the current suite run."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.options = Options.from_config(config)
+        self.rootpath = Path(config.rootpath)
+        self.suites_dir = self.rootpath / "suites"
+        self.active = False
+        self.plan = None
+        self.plan_path: Optional[Path] = None
+        self.state_dir: Optional[Path] = None
+        self.run_state = None
+        self.ledger = None
+        self.sim = None
+        self.selected: set[str] = set()
+        self.lf_applied = False
+
+    # -- suite detection ---------------------------------------------------
+    def is_suite_path(self, path: Path) -> bool:
+        try:
+            Path(path).resolve().relative_to(self.suites_dir.resolve())
+            return True
+        except ValueError:
+            return False
+
+    def args_target_suites(self) -> bool:
+        invocation = Path(self.config.invocation_params.dir)
+        for arg in self.config.args:
+            p = Path(str(arg).split("::", 1)[0])
+            p = p if p.is_absolute() else invocation / p
+            if self.is_suite_path(p):
+                return True
+        return False
+
+    # -- activation --------------------------------------------------------
+    def activate(self) -> None:
+        """Load the plan, open the state dir, the run state and the ledger."""
+        if self.active:
+            return
+        opts = self.options
+        if not opts.plan and not opts.sim:
+            raise pytest.UsageError(USAGE)
+        from voyager.ledger import Ledger
+        from voyager.state import PlanChangedError, open_state
+
+        self.plan, self.plan_path = self._load_plan()
+        try:
+            from voyager.redact import REDACTOR
+        except ImportError:  # pragma: no cover - redactor lands with the clients
+            pass
+        else:
+            REDACTOR.add_plan(self.plan)
+        try:
+            self.run_state = open_state(self.state_dir, self.plan,
+                                        accept_changes=opts.plan_changed == "accept")
+        except PlanChangedError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
+        self.active = True
+
+    def _load_plan(self):
+        opts = self.options
+        if opts.plan:
+            plan_path = opts.plan if opts.plan.is_absolute() else Path(
+                self.config.invocation_params.dir) / opts.plan
+            if not plan_path.is_file():
+                raise pytest.UsageError(f"找不到规划表文件：{plan_path}\n\n{USAGE}")
+            from voyager.plan import PlanError, read_plan
+
+            try:
+                plan = read_plan(plan_path)
+            except PlanError as exc:
+                raise pytest.UsageError(f"规划表无法读取：{exc}") from None
+            self.state_dir = self._state_dir(plan.cluster.name)
+            return plan, plan_path
+        # --sim without --plan: the demo plan, written to the state dir so the
+        # engineer can open it and so the serial write-back has a file to go to.
+        from voyager.plan.demo import DEMO_CLUSTER, build_demo_plan
+
+        self.state_dir = self._state_dir(DEMO_CLUSTER)
+        demo_path = self.state_dir / "demo-plan.xlsx"
+        try:
+            from voyager.plan import read_plan, write_plan
+        except ImportError:  # pragma: no cover - the writer lands with the plan reader
+            return build_demo_plan(), None
+        if not demo_path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            write_plan(build_demo_plan(), demo_path)
+        return read_plan(demo_path), demo_path
+
+    def _state_dir(self, cluster_name: Optional[str]) -> Path:
+        if self.options.state_dir:
+            d = self.options.state_dir
+            if not d.is_absolute():
+                d = Path(self.config.invocation_params.dir) / d
+        else:
+            d = self.rootpath / "reports" / "state" / safe_dirname(cluster_name or "")
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # -- --lf ----------------------------------------------------------------
+    def apply_last_failed(self) -> None:
+        """Hand pytest's --lf the ledger's selection for this plan (failed tests
+        and the tests skipped because of them) instead of its own cache, which
+        forgets skipped tests and is not per plan."""
+        if self.lf_applied or not self.config.getoption("lf"):
+            return
+        lfplugin = self.config.pluginmanager.getplugin("lfplugin")
+        if lfplugin is None:
+            return
+        keep = {k: v for k, v in lfplugin.lastfailed.items()
+                if not self.is_suite_path(self.rootpath / k.split("::", 1)[0])}
+        keep.update({nodeid: True for nodeid in self.ledger.rerun_nodeids()})
+        lfplugin.lastfailed = keep
+        if hasattr(lfplugin, "_last_failed_paths"):
+            lfplugin._last_failed_paths = lfplugin.get_last_failed_paths()
+        self.lf_applied = True
+
+
+# --------------------------------------------------------------------------- hooks
+def pytest_configure(config: pytest.Config) -> None:
+    run = VoyagerRun(config)
+    config.stash[RUN_KEY] = run
+    config.addinivalue_line("markers", "voyager_optional: 可选步骤，不计入阶段完成的前提")
+    if run.args_target_suites():
+        run.activate()
+        run.apply_last_failed()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    run = get_run(metafunc.config)
+    wanted = [f for f in PARAM_FIXTURES if f in metafunc.fixturenames]
+    if not wanted or not run.is_suite_path(Path(metafunc.definition.path)):
+        return
+    run.activate()
+    plan = run.plan
+    if "host" in wanted:
+        metafunc.parametrize("host", plan.hosts, ids=[host_id(h) for h in plan.hosts],
+                             scope="function")
+    if "vlan" in wanted:
+        vlans = plan.networks.business.vlans
+        metafunc.parametrize("vlan", vlans, ids=[vlan_id(v) for v in vlans], scope="function")
+
+
+def host_id(host) -> str:
+    return host.name or host.mgmt_ip or f"host-{host.index}"
+
+
+def vlan_id(vlan) -> str:
+    return vlan.name or (f"VLAN-{vlan.vlan}" if vlan.vlan is not None else f"row-{vlan.row}")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    run = get_run(config)
+    suite_items = [i for i in items if run.is_suite_path(Path(i.path))]
+    if not suite_items:
+        return
+    run.activate()
+    run.apply_last_failed()  # late activation (suites reached through another path)
+    from voyager.dependencies import expand_parametrized_dependencies
+
+    expand_parametrized_dependencies(suite_items, run.ledger)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = get_run(session.config)
+    if run.active:
+        run.selected = {item.nodeid for item in session.items}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = get_run(item.config)
+    if run.active and run.is_suite_path(Path(item.path)):
+        from voyager.dependencies import satisfy_from_ledger
+
+        satisfy_from_ledger(item, run.ledger, run.selected)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    run = get_run(item.config)
+    if not run.active or not run.is_suite_path(Path(item.path)):
+        return
+    report = outcome.get_result()
+    from voyager.report.attach import collect_extras
+
+    collect_extras(item, report)
+    marker = item.get_closest_marker("dependency")
+    run.ledger.record_phase(
+        item.nodeid, report.when, report.outcome, longrepr=report.longrepr,
+        duration=report.duration,
+        dependency_name=marker.kwargs.get("name") if marker else None,
+        dependency_marked=marker is not None,
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = get_run(config)
+    if not run.active:
+        return []
+    lines = [
+        f"voyager: 规划表 {run.plan_path or '(内存中的演示规划表)'} · 集群 {run.plan.cluster.name} · "
+        f"指纹 {run.plan.fingerprint()}",
+        f"voyager: 状态目录 {run.state_dir}" + (" · 模拟器模式" if run.options.sim else " · 真实环境"),
+    ]
+    if run.lf_applied:
+        lines.append(f"voyager: --lf 依据结果台账重跑 {len(run.ledger.rerun_nodeids())} 项"
+                     "（失败的检查及因其跳过的检查）")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    run = get_run(config)
+    if not run.active or run.ledger is None:
+        return
+    counts = run.ledger.summary()
+    labels = {"passed": "通过", "failed": "失败", "error": "错误", "skipped": "跳过",
+              "dependency_skip": "因前置失败跳过"}
+    text = "，".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items()))
+    terminalreporter.write_sep("-", "voyager 结果台账")
+    terminalreporter.write_line(f"{run.ledger.path}: {text}")
+    if run.ledger.rerun_nodeids():
+        terminalreporter.write_line(
+            "修正问题后重新运行同一命令并加上 --lf，只重跑失败的检查及因其跳过的检查。")

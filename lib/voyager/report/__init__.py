@@ -1,0 +1,1 @@
+"""Report helpers: what the suites attach to the HTML report and Allure results."""

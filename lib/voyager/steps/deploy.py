@@ -1,0 +1,247 @@
+"""Walkthrough step 02 (初始化集群): build the deploy payload, trigger the
+deployment, follow it stage by stage and verify it.
+
+:func:`build_payload` is a pure function of the plan and the host scans
+(``GET /api/v2/deployment/host`` ``data`` per management IP), shaped exactly
+like ``api-samples/deploy-cluster-payload-*.jsonc``:
+
+* two VDSes created by the deployment: management (虚拟网络 row 4) and storage
+  (row 6), each associated with every host's planned NICs and bond mode. Both
+  supported network architectures deploy the same two; they differ afterwards
+  (三网独立: a separate business VDS; 存储独立: business VLANs on the
+  management VDS — see ``voyager.steps.config``);
+* ``mgt-network`` / ``storage-network`` with each host's address, the netmask
+  of the planned subnet, the management gateway and the planned VLAN;
+* per host: ``host_ip`` = the link-local IPv6 of its ``port-mgt`` (of its first
+  planned management NIC when the scan shows no ``port-mgt``) scoped with the
+  deploying host's first management NIC (``fe80::…%ens192``), disks by storage
+  architecture (混闪-分层: SSD/NVMe cache + HDD data, ``with_faster_ssd_as_cache``;
+  全闪-不分层: every disk data), the boot/system disks left out, ``is_master``
+  on the first three hosts (five from five hosts on), and ``host_passwords``
+  with the default ``P@ssw0rd!123`` encoded per API-FACTS — the plan's
+  passwords are applied over SSH after deployment, as the walkthrough does;
+* NTP ``internal`` during deployment (set to the plan's servers afterwards),
+  DNS from the plan, ``vhost_enabled`` / ``rdma_enabled`` from 主机规划!O19.
+"""
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from voyager.encoding import encode_host_password
+from voyager.plan import cells
+from voyager.plan.model import Host, Plan
+
+DEFAULT_HOST_PASSWORD = cells.DEFAULT_HOST_PASSWORD_AFTER_DEPLOY
+HOST_USERS = ("root", "smartx")
+DEPLOY_ACCEPTED = "SUCCEEDED: A new cluster deploying task is on its way now."
+MGT_NETWORK = "mgt-network"
+STORAGE_NETWORK = "storage-network"
+NON_DATA_FUNCTIONS = ("boot", "smtx_system")
+HYBRID = "混闪-分层"
+ALL_FLASH = "全闪-不分层"
+
+
+class PayloadError(ValueError):
+    """The plan and the scans do not allow a payload (message names host / cell)."""
+
+
+def netmask(subnet: Optional[str]) -> str:
+    """``"10.0.20.0/24"`` -> ``"255.255.255.0"``."""
+    try:
+        return str(ipaddress.ip_network(subnet or "", strict=False).netmask)
+    except ValueError:
+        raise PayloadError(f"子网 {subnet!r} 不是有效的 CIDR，无法得到子网掩码") from None
+
+
+def master_count(hosts: int) -> int:
+    return 5 if hosts >= 5 else 3
+
+
+def is_all_flash(plan: Plan) -> bool:
+    return (plan.cluster.storage_arch or "").strip() == ALL_FLASH
+
+
+def iface(scan: dict[str, Any], name: str) -> Optional[dict[str, Any]]:
+    return next((i for i in scan.get("ifaces") or [] if i.get("name") == name), None)
+
+
+def link_local_host_ip(plan: Plan, scan: dict[str, Any], host: Host) -> str:
+    """``fe80::…%<nic>`` for ``hosts[].host_ip`` (see the module docstring)."""
+    mgmt_nics = plan.networks.mgmt.nics
+    if not mgmt_nics:
+        raise PayloadError(f"{cells.ref(cells.NET, 'J4')}: 规划表未填写管理网卡")
+    zone = mgmt_nics[0]
+    candidates = [iface(scan, "port-mgt")] + [iface(scan, n) for n in mgmt_nics]
+    for cand in candidates:
+        addr = (cand or {}).get("ipv6") or ""
+        if addr.lower().startswith("fe80:"):
+            return f"{addr}%{zone}"
+    raise PayloadError(f"主机 {host.name}（{host.mgmt_ip}）的扫描结果中没有管理网卡的 IPv6 链路本地地址")
+
+
+def payload_disks(plan: Plan, scan: dict[str, Any], host: Host) -> list[dict[str, Any]]:
+    """Disks of one host with their function for the storage architecture."""
+    all_flash = is_all_flash(plan)
+    disks = []
+    for d in scan.get("disks") or []:
+        if d.get("function") in NON_DATA_FUNCTIONS:
+            continue
+        kind = (d.get("type") or "").upper()
+        function = "data" if all_flash or kind == "HDD" else "cache"
+        disks.append({
+            "drive": d.get("drive"),
+            "function": function,
+            "model": d.get("model"),
+            "serial": d.get("serial"),
+            "size": d.get("size"),
+            "type": d.get("type"),
+        })
+    if not disks:
+        raise PayloadError(f"主机 {host.name}（{host.mgmt_ip}）没有可用于存储的磁盘")
+    return disks
+
+
+def _vds(name: Optional[str], bond: Optional[str], nics: list[str], uuids: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "bond_mode": bond,
+        "hosts_associated": [{"host_uuid": u, "nics_associated": list(nics)} for u in uuids],
+    }
+
+
+def _network(name: str, vds: Optional[str], kind: str, service: list[dict], vlan: Optional[int],
+             gateway: Optional[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {"service": service}
+    if gateway:
+        config["route"] = [{"gateway": gateway}]
+    return {
+        "name": name,
+        "attached_vds": vds,
+        "network_type": kind,
+        "network_config": config,
+        "mode": {"type": "vlan_access", "network_identities": [vlan if vlan is not None else 0]},
+    }
+
+
+def build_payload(plan: Plan, scans: dict[str, dict[str, Any]], *,
+                  now: Optional[datetime] = None) -> dict[str, Any]:
+    """The ``POST /api/v2/deployment/cluster`` body for ``plan``.
+
+    ``scans`` maps each planned management IP to its host scan ``data``."""
+    nets = plan.networks
+    missing = [h for h in plan.hosts if h.mgmt_ip not in scans]
+    if missing:
+        raise PayloadError("缺少主机扫描结果：" + "、".join(f"{h.name}（{h.mgmt_ip}）" for h in missing))
+    uuids = [scans[h.mgmt_ip]["host_uuid"] for h in plan.hosts]
+    mgmt_mask, storage_mask = netmask(nets.mgmt.subnet), netmask(nets.storage.subnet)
+    masters = master_count(len(plan.hosts))
+    encoded = encode_host_password(DEFAULT_HOST_PASSWORD)
+    all_flash = is_all_flash(plan)
+
+    hosts = []
+    for n, host in enumerate(plan.hosts):
+        scan = scans[host.mgmt_ip]
+        hosts.append({
+            "host_ip": link_local_host_ip(plan, scan, host),
+            "host_uuid": scan["host_uuid"],
+            "hostname": host.name,
+            "disk_data_with_cache": False,
+            "host_passwords": [{"user": user, "password": encoded} for user in HOST_USERS],
+            "tags": [],
+            "ifaces": [
+                {"ip": host.mgmt_ip, "function": "mgt"},
+                {"ip": host.storage_ip, "function": "storage"},
+            ],
+            "disks": payload_disks(plan, scan, host),
+            "is_master": n < masters,
+            "with_faster_ssd_as_cache": not all_flash,
+        })
+
+    def service(port: str, attr: str, mask: str) -> list[dict[str, Any]]:
+        return [{"host_uuid": scans[h.mgmt_ip]["host_uuid"], "service_interface_name": port,
+                 "service_interface_ip": getattr(h, attr), "netmask": mask} for h in plan.hosts]
+
+    now = now or datetime.now(timezone.utc)
+    return {
+        "platform": "kvm",
+        "cluster_name": plan.cluster.name,
+        "dns_server": list(plan.dns),
+        "vdses": [
+            _vds(nets.mgmt.vds, nets.mgmt.bond, nets.mgmt.nics, uuids),
+            _vds(nets.storage.vds, nets.storage.bond, nets.storage.nics, uuids),
+        ],
+        "networks": [
+            _network(MGT_NETWORK, nets.mgmt.vds, "mgt", service("port-mgt", "mgmt_ip", mgmt_mask),
+                     nets.mgmt.vlan, nets.mgmt.gateway),
+            _network(STORAGE_NETWORK, nets.storage.vds, "storage",
+                     service("port-storage", "storage_ip", storage_mask), nets.storage.vlan, None),
+        ],
+        "hosts": hosts,
+        "ntp": {
+            "mode": "internal",
+            "ntp_server": None,
+            "current_time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{now.microsecond // 1000:03d}Z",
+        },
+        "vhost_enabled": plan.cluster.vhost_enabled,
+        "rdma_enabled": plan.cluster.rdma_enabled,
+    }
+
+
+def check_payload(payload: dict[str, Any], plan: Plan, scans: dict[str, dict[str, Any]]) -> list[str]:
+    """Independent checks of a built payload against plan and scans; returns
+    the problems found (Chinese), empty when the payload is right."""
+    problems: list[str] = []
+    by_uuid = {p["host_uuid"]: p for p in payload.get("hosts", [])}
+    if len(by_uuid) != len(plan.hosts) or len(payload.get("hosts", [])) != len(plan.hosts):
+        problems.append(f"载荷中的主机数 {len(payload.get('hosts', []))} 与规划的 {len(plan.hosts)} 台不一致")
+    expected_masters = master_count(len(plan.hosts))
+    masters = sum(1 for p in payload.get("hosts", []) if p.get("is_master"))
+    if masters != expected_masters:
+        problems.append(f"主节点数 {masters}，应为 {expected_masters}")
+    for host in plan.hosts:
+        scan = scans.get(host.mgmt_ip) or {}
+        entry = by_uuid.get(scan.get("host_uuid"))
+        if entry is None:
+            problems.append(f"主机 {host.name}（{host.mgmt_ip}）不在载荷中")
+            continue
+        addr, _, zone = entry["host_ip"].partition("%")
+        scanned_ll = {i.get("ipv6") for i in scan.get("ifaces") or [] if i.get("ipv6")}
+        if not addr.lower().startswith("fe80:") or addr not in scanned_ll:
+            problems.append(f"主机 {host.name}: host_ip {entry['host_ip']} 不是该主机的链路本地地址")
+        if zone not in plan.networks.mgmt.nics:
+            problems.append(f"主机 {host.name}: host_ip 的网卡 {zone!r} 不是规划的管理网卡")
+        if entry.get("hostname") != host.name:
+            problems.append(f"主机 {host.name}: hostname 为 {entry.get('hostname')!r}")
+        ips = {i["function"]: i["ip"] for i in entry.get("ifaces", [])}
+        if ips.get("mgt") != host.mgmt_ip or ips.get("storage") != host.storage_ip:
+            problems.append(f"主机 {host.name}: 管理/存储地址与规划不一致")
+        scanned = {d.get("drive"): d for d in scan.get("disks") or []}
+        for disk in entry.get("disks", []):
+            src = scanned.get(disk["drive"])
+            if src is None or src.get("function") in NON_DATA_FUNCTIONS:
+                problems.append(f"主机 {host.name}: 磁盘 {disk['drive']} 不是扫描到的数据盘")
+            elif is_all_flash(plan) and disk["function"] != "data":
+                problems.append(f"主机 {host.name}: 全闪-不分层时磁盘 {disk['drive']} 应为 data")
+            elif not is_all_flash(plan) and disk["function"] != (
+                    "data" if (src.get("type") or "").upper() == "HDD" else "cache"):
+                problems.append(f"主机 {host.name}: 混闪-分层时磁盘 {disk['drive']} 的用途应按 SSD→cache、HDD→data")
+        users = sorted(p.get("user") for p in entry.get("host_passwords", []))
+        if users != sorted(HOST_USERS):
+            problems.append(f"主机 {host.name}: host_passwords 应包含 root 与 smartx")
+    for net, attr in ((payload["networks"][0], "mgmt"), (payload["networks"][1], "storage")):
+        plan_net = getattr(plan.networks, attr)
+        for svc in net["network_config"]["service"]:
+            if svc["netmask"] != netmask(plan_net.subnet):
+                problems.append(f"{net['name']}: 子网掩码 {svc['netmask']} 与规划子网 {plan_net.subnet} 不符")
+        if net["mode"]["network_identities"] != [plan_net.vlan or 0]:
+            problems.append(f"{net['name']}: VLAN 与规划不一致")
+    route = payload["networks"][0]["network_config"].get("route") or [{}]
+    if route[0].get("gateway") != plan.networks.mgmt.gateway:
+        problems.append("管理网络网关与规划不一致")
+    if payload.get("vhost_enabled") != plan.cluster.vhost_enabled or \
+            payload.get("rdma_enabled") != plan.cluster.rdma_enabled:
+        problems.append(f"vhost/RDMA 开关与规划的集群功能 {plan.cluster.features!r} 不一致")
+    return problems
