@@ -1,0 +1,68 @@
+"""The simulator's state file: JSON, written atomically after every change.
+
+The file holds ids, timestamps and salted digests, never a password or a token
+(see :mod:`voyager.sim.passwords`). ``status`` (the counts of
+``voyager sim status``) is stored with it so that the counts can be read
+without the plan.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+FORMAT = 1
+
+
+class StateFileError(RuntimeError):
+    pass
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"format": FORMAT, **state}, ensure_ascii=False, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_state(path: Optional[Path]) -> Optional[dict[str, Any]]:
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StateFileError(f"模拟器状态文件 {path} 无法读取（{exc.__class__.__name__}）；"
+                             f"请删除该文件后重新开始 (cannot read the simulator state file)") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise StateFileError(f"模拟器状态文件 {path} 的格式不受支持；请删除该文件后重新开始 "
+                             f"(unsupported simulator state file format)")
+    return data
+
+
+EMPTY_STATUS = {"deployed": False, "hosts": 0, "vds": 0, "vlans": 0, "images": 0, "vms": 0,
+                "organizations": 0, "datacenters": 0, "connected_clusters": 0, "uploads_in_progress": 0}
+
+
+def status_from_file(path: Path) -> dict[str, Any]:
+    """The counts saved with the state (``voyager sim status --state FILE``)."""
+    data = load_state(path)
+    if data is None:
+        raise StateFileError(f"模拟器状态文件 {path} 不存在 (state file not found)")
+    status = dict(EMPTY_STATUS)
+    status.update(data.get("status") or {})
+    return status
