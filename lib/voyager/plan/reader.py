@@ -79,35 +79,42 @@ def read_plan(path: str | Path) -> Plan:
 
 # --------------------------------------------------------------------------- sheets
 class _Sheet:
-    """The first rows of one worksheet: raw values by (row, col) and merged ranges."""
+    """The first rows of one worksheet: raw values by (row, col), which of them are
+    formulas, and the merged ranges."""
 
     def __init__(self, title: str, values: dict[tuple[int, int], Any],
-                 merges: list[tuple[int, int, int, int]]):
+                 formulas: set[tuple[int, int]], merges: list[tuple[int, int, int, int]]):
         self.title = title
         self.values = values
+        self.formulas = formulas
         self.merges = merges  # (min_col, min_row, max_col, max_row)
 
-    def raw(self, coord: str) -> tuple[Any, str]:
-        """The raw value of ``coord`` and the coordinate it really lives in
-        (the top-left cell when ``coord`` is inside a merged range)."""
+    def raw(self, coord: str) -> tuple[Any, str, bool]:
+        """The raw value of ``coord``, the coordinate it really lives in (the top-left
+        cell when ``coord`` is inside a merged range) and whether it is a formula."""
         col_letter, row = coordinate_from_string(coord)
         col = column_index_from_string(col_letter)
         value = self.values.get((row, col))
         if value is None:
             for min_col, min_row, max_col, max_row in self.merges:
                 if min_row <= row <= max_row and min_col <= col <= max_col:
-                    top_left = f"{openpyxl.utils.get_column_letter(min_col)}{min_row}"
-                    return self.values.get((min_row, min_col)), top_left
-        return value, coord
+                    row, col = min_row, min_col
+                    value = self.values.get((row, col))
+                    coord = f"{openpyxl.utils.get_column_letter(col)}{row}"
+                    break
+        return value, coord, (row, col) in self.formulas
 
 
 def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
     values: dict[tuple[int, int], Any] = {}
-    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=_MAX_ROW, max_col=_MAX_COL,
-                                         values_only=True), start=1):
-        for c, value in enumerate(row, start=1):
+    formulas: set[tuple[int, int]] = set()
+    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=_MAX_ROW, max_col=_MAX_COL), start=1):
+        for c, cell in enumerate(row, start=1):
+            value = cell.value
             if value is not None:
                 values[(r, c)] = value
+                if cell.data_type == "f":
+                    formulas.add((r, c))
     merges: list[tuple[int, int, int, int]] = []
     if merges_xml is not None:
         for ref in re.findall(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"', merges_xml):
@@ -117,7 +124,7 @@ def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
                 continue
     else:  # could not read the sheet XML: use the template's known ranges
         merges = [tuple(range_boundaries(r)) for r in C.MERGED.get(title, ())]  # type: ignore[misc]
-    return _Sheet(title, values, merges)
+    return _Sheet(title, values, formulas, merges)
 
 
 def _sheet_xml(path: Path, ws) -> Optional[str]:
@@ -222,8 +229,8 @@ class _Reader:
     # -- cell access -------------------------------------------------------------
     def value(self, sheet: str, coord: str, _depth: int = 0) -> Any:
         """The raw value of a cell with merged ranges and formulas resolved."""
-        value, where = self.sheets[sheet].raw(coord)
-        if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+        value, where, is_formula = self.sheets[sheet].raw(coord)
+        if is_formula and isinstance(value, str):
             return self._formula(sheet, where, value, _depth)
         return value
 
@@ -238,7 +245,7 @@ class _Reader:
                 return self.value(target, ref, depth + 1)
         cached = self._cached_sheets().get(sheet)
         if cached is not None:
-            value, _ = cached.raw(coord)
+            value, _, _ = cached.raw(coord)
             if value is not None:
                 return value
         key = C.ref(sheet, coord)
