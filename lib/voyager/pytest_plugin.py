@@ -196,6 +196,12 @@ class VoyagerRun:
         from voyager.state import PlanChangedError, open_state
 
         self.plan, self.plan_path = self._load_plan()
+        planned = {h.mgmt_ip for h in self.plan.hosts}
+        unknown = sorted(set(opts.sim_hosts) - planned)
+        if unknown:
+            raise pytest.UsageError(
+                f"--sim-host 的地址 {', '.join(unknown)} 不是规划中的主机管理地址"
+                f"（规划：{', '.join(sorted(a for a in planned if a))}）")
         try:
             from voyager.redact import REDACTOR
         except ImportError:  # pragma: no cover - redactor lands with the clients
@@ -286,7 +292,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = [f for f in PARAM_FIXTURES if f in metafunc.fixturenames]
     if not wanted or not run.is_suite_path(Path(metafunc.definition.path)):
         return
-    run.activate()
+    try:
+        run.activate()
+    except pytest.UsageError:
+        return  # reported once, after collection (pytest_collection_modifyitems)
     plan = run.plan
     if "host" in wanted:
         metafunc.parametrize("host", plan.hosts, ids=[host_id(h) for h in plan.hosts],
