@@ -22,16 +22,40 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import sys
 import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
-import openpyxl
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
 
-from voyager.plan import cells as C
-from voyager.plan.model import (
+def _import_openpyxl_without_numpy() -> None:
+    """openpyxl imports numpy (when installed) only to recognise numpy scalars written
+    into cells. Plan code never writes numpy values, and numpy costs a quarter of a
+    second of start-up for every ``voyager plan`` command. So, unless numpy is already
+    loaded, openpyxl is imported with numpy hidden; ``import numpy`` works normally
+    afterwards (only openpyxl's list of numeric cell types lacks the numpy scalars)."""
+    if "openpyxl" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" -> ImportError
+    try:
+        import openpyxl  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
+_import_openpyxl_without_numpy()
+
+import openpyxl  # noqa: E402
+from openpyxl.utils.exceptions import InvalidFileException  # noqa: E402
+from openpyxl.utils.cell import (  # noqa: E402
+    column_index_from_string,
+    coordinate_from_string,
+    range_boundaries,
+)
+
+from voyager.plan import cells as C  # noqa: E402
+from voyager.plan.model import (  # noqa: E402
     ER,
     BusinessNetworks,
     BusinessVlan,
@@ -191,6 +215,10 @@ class _Reader:
             raise PlanError(f"规划表路径是一个目录，不是 .xlsx 文件: {path}")
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        except InvalidFileException:
+            raise PlanError(
+                f"无法打开规划表 {path}: 只支持 .xlsx 格式（.xls/.csv 等请用 Excel 另存为 .xlsx 后重试）"
+            ) from None
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
             raise PlanError(
                 f"无法打开规划表 {path}: 不是有效的 .xlsx 工作簿（{type(exc).__name__}）；"

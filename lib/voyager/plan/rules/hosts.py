@@ -80,5 +80,5 @@ def password_short(ctx: Context):
         count = f"（共 {len(where)} 处）" if len(where) > 1 else ""
         yield ctx.finding(where[0], f"{where[0]}: 密码只有 {len(secret)} 个字符{count}，"
                           "这么短的值无法在日志和报告中按值安全地隐藏",
-                          f"请使用至少 {MIN_REDACTABLE} 个字符的密码（模板默认 {C.DEFAULT_PASSWORD}）",
+                          f"请使用至少 {MIN_REDACTABLE} 个字符的密码",
                           where)
