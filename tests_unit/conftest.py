@@ -1,0 +1,45 @@
+"""Shared helpers for the unit tests.
+
+``../shared`` (a sibling of the repository) holds read-only reference material such as
+the real planning template; tests that need it skip cleanly when it is absent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+REAL_TEMPLATE = SHARED_DIR / "reference" / "planning-template-elf-v20250820.xlsx"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared reference folder (skips the test when it is absent)."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip("../shared is not available")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def real_template(shared_dir: Path) -> Path:
+    """The real SmartX planning template in ../shared (read-only: copy before writing)."""
+    if not REAL_TEMPLATE.is_file():
+        pytest.skip(f"{REAL_TEMPLATE.name} is not in ../shared/reference")
+    return REAL_TEMPLATE
+
+
+@pytest.fixture
+def demo_plan():
+    """A fresh in-memory demo plan (3 hosts, loopback addresses)."""
+    from voyager.plan import build_demo_plan
+
+    return build_demo_plan()
+
+
+@pytest.fixture
+def demo_plan_file(tmp_path: Path) -> Path:
+    """A demo plan workbook written by ``voyager plan new --demo`` into tmp_path."""
+    from voyager.plan import new_template
+
+    return new_template(tmp_path / "demo-plan.xlsx", demo=True)
