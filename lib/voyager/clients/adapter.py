@@ -1,0 +1,96 @@
+"""The transport adapter mounted on every target session.
+
+* Retries come from urllib3 ``Retry``: connection errors (the server provably did
+  not receive the request) for every method, read errors and 5xx answers only for
+  idempotent methods (GET, PUT, DELETE).
+* A POST declared idempotent by its caller (the http layer sets
+  :data:`IDEMPOTENT_HEADER`, stripped before sending) goes through an inner
+  adapter whose ``Retry`` also allows POST.
+* HTTPS to a planned address is pinned (``voyager.clients.tls.Pin``): urllib3's
+  ``assert_fingerprint`` checks every connection, which also makes urllib3 treat
+  the connection as verified, so no ``InsecureRequestWarning`` is raised for
+  pinned sessions (nothing is silenced globally).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from voyager.clients.tls import Pin
+
+IDEMPOTENT_HEADER = "X-Voyager-Idempotent"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a call is retried (urllib3 ``Retry``)."""
+
+    connect: int = 3
+    read: int = 2
+    status: int = 3
+    backoff: float = 0.5  # seconds; doubles per retry
+    backoff_max: float = 8.0
+    status_forcelist: tuple[int, ...] = (500, 502, 503, 504)
+
+    def build(self, methods: frozenset[str]) -> Retry:
+        return Retry(
+            total=None,
+            connect=self.connect,
+            read=self.read,
+            status=self.status,
+            other=0,
+            redirect=0,
+            backoff_factor=self.backoff,
+            backoff_max=self.backoff_max,
+            allowed_methods=methods,
+            status_forcelist=self.status_forcelist,
+            raise_on_status=False,
+            raise_on_redirect=False,
+            respect_retry_after_header=True,
+        )
+
+
+class TargetAdapter(HTTPAdapter):
+    """One per target session: retries, idempotent-POST delegation and TLS pinning."""
+
+    def __init__(self, policy: RetryPolicy, *, pin: Optional[Pin] = None,
+                 assert_hostname: Optional[str] = None, _inner: bool = False):
+        self.policy = policy
+        self.pin = pin
+        self._assert_hostname = assert_hostname
+        methods = IDEMPOTENT_METHODS | {"POST", "PATCH"} if _inner else IDEMPOTENT_METHODS
+        super().__init__(max_retries=policy.build(frozenset(methods)), pool_connections=1, pool_maxsize=8)
+        self._idempotent: Optional[TargetAdapter] = None
+        if not _inner:
+            self._idempotent = TargetAdapter(policy, pin=pin, assert_hostname=assert_hostname, _inner=True)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        if self._assert_hostname:
+            self.poolmanager.connection_pool_kw["assert_hostname"] = self._assert_hostname
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        declared = request.headers.pop(IDEMPOTENT_HEADER, None)
+        target = self._idempotent if (declared and self._idempotent is not None) else self
+        pinned = self.pin is not None and (request.url or "").lower().startswith("https:")
+        if pinned:
+            assert self.pin is not None
+            fingerprint = self.pin.ensure()
+            target.poolmanager.connection_pool_kw["assert_fingerprint"] = fingerprint
+        try:
+            return HTTPAdapter.send(target, request, *args, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            if pinned and "ingerprint" in str(exc):
+                assert self.pin is not None
+                raise self.pin.mismatch() from None
+            raise
+
+    def close(self) -> None:
+        super().close()
+        if self._idempotent is not None:
+            self._idempotent.close()
