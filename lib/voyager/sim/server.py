@@ -190,7 +190,7 @@ class Listener:
         self.server.daemon_threads = True
         self.host = host
         self.port = self.server.socket.getsockname()[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        name=f"voyager-sim-{host}:{self.port}", daemon=True)
 
     def start(self) -> "Listener":

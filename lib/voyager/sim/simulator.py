@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -107,11 +108,11 @@ class Simulator:
                 self.bound_plan_ips.append(ip)
 
     def stop(self) -> None:
-        for listener in self._listeners:
-            try:
-                listener.stop()
-            except Exception:  # noqa: BLE001 - stopping must go on
-                log.debug("listener stop failed", exc_info=True)
+        stoppers = [threading.Thread(target=_stop_quietly, args=(listener,)) for listener in self._listeners]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         self._listeners.clear()
         self._http = self._https = None
         if self._ssh is not None and hasattr(self._ssh, "stop"):
@@ -143,6 +144,13 @@ class Simulator:
     @property
     def clock(self) -> Clock:
         return self.world.clock
+
+
+def _stop_quietly(listener: Listener) -> None:
+    try:
+        listener.stop()
+    except Exception:  # noqa: BLE001 - stopping must go on
+        log.debug("listener stop failed", exc_info=True)
 
 
 __all__ = ["DEFAULT_SPEED", "Simulator"]

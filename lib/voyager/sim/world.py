@@ -275,6 +275,7 @@ class World:
         return self.accounts.get(ip)
 
     def check_login(self, ip: str, user: str, password: str) -> bool:
+        self.tick()
         with self.lock:
             table = self._account_table(ip)
             if table is None or user not in table:
@@ -286,6 +287,7 @@ class World:
             return verify_password(password, digest)
 
     def set_password(self, ip: str, user: str, password: str) -> bool:
+        self.tick()
         with self.lock:
             table = self._account_table(ip)
             if table is None or user not in table or not password:

@@ -1,0 +1,67 @@
+"""Helpers for tests that drive the simulator over HTTP (developer tooling).
+
+``SimHttp`` sends a request to a planned address the way clients do (Host
+header, self-signed TLS accepted) and returns the raw ``requests.Response``.
+``deployed`` brings a started simulator to a deployed, configured cluster
+through the same HTTP calls as the walkthrough.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import requests
+import urllib3
+
+from voyager.sim.walkthrough import DEPLOY_TOKEN, Walk
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+
+class SimHttp:
+    def __init__(self, endpoints: dict[str, Any]) -> None:
+        self.endpoints = endpoints
+        self.session = requests.Session()
+        self.token: Optional[str] = None
+
+    def request(self, method: str, ip: str, path: str, *, tls: bool = True, token: Any = "session",
+                deploy_token: bool = False, timeout: float = 30, **kwargs) -> requests.Response:
+        headers = {"Host": ip, **kwargs.pop("headers", {})}
+        if deploy_token:
+            headers["x-smartx-token"] = DEPLOY_TOKEN
+        elif token == "session":
+            if self.token:
+                headers["x-smartx-token"] = self.token
+        elif token:
+            headers["x-smartx-token"] = token
+        base = self.endpoints["https" if tls else "http"]
+        return self.session.request(method, base + path, headers=headers, timeout=timeout, verify=False, **kwargs)
+
+    def get(self, ip: str, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", ip, path, **kwargs)
+
+    def post(self, ip: str, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", ip, path, **kwargs)
+
+    def put(self, ip: str, path: str, **kwargs) -> requests.Response:
+        return self.request("PUT", ip, path, **kwargs)
+
+    def delete(self, ip: str, path: str, **kwargs) -> requests.Response:
+        return self.request("DELETE", ip, path, **kwargs)
+
+    def deploy_api(self, method: str, ip: str, path: str, **kwargs) -> requests.Response:
+        return self.request(method, ip, path, tls=False, deploy_token=True, **kwargs)
+
+    def sim(self, path: str, **params) -> Any:
+        return self.session.get(self.endpoints["http"] + path, params=params, timeout=30).json()
+
+
+def deployed(sim, plan, *, configure: bool = True, timeout: float = 20.0) -> tuple[SimHttp, Walk]:
+    """Deploy (and, with ``configure``, set root, VIP, DNS, NTP, IPMI and the
+    business network) through HTTP; returns a logged-in ``SimHttp``."""
+    walk = Walk(sim.endpoints, plan, timeout=timeout, poll=0.01)
+    walk.deploy(walk.scan())
+    http = SimHttp(sim.endpoints)
+    if configure:
+        walk.configure()
+        http.token = walk.token
+    return http, walk
