@@ -6,4 +6,7 @@ pytest_plugins = [
     "voyager.pytest_plugin",
     "fixtures.plan",
     "fixtures.state",
+    "fixtures.clients",
+    "fixtures.hosts",
+    "fixtures.ids",
 ]

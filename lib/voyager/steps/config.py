@@ -1,0 +1,371 @@
+"""Walkthrough step 03 (配置集群): each function observes first, acts only
+when needed and verifies, so a rerun neither repeats work nor duplicates
+resources. Each returns a short Chinese sentence saying what it found or did.
+
+Network architectures: 三网独立 gets a business VDS of its own (虚拟网络!C8,
+J8, K8) associated with every host (``data_ip`` = the host's storage IP, as
+the walkthrough sends it); 存储独立 (管理&业务融合) puts the business VLANs on
+the management VDS created by the deployment (虚拟网络!C4).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from voyager.plan import cells
+from voyager.plan.model import BusinessVlan, Plan, Secret
+from voyager.waiters import wait_job, wait_port
+
+SEPARATE = "三网独立"
+SHARED_MGMT = "存储独立"
+JOB_TIMEOUT = 1800.0
+VIP_TIMEOUT = 600.0
+VLAN_TYPE_VM = 3
+
+
+class StepError(AssertionError):
+    """A step's verification failed (message in Chinese, naming the plan cell)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _observe(fisheye, path: str) -> Optional[Any]:
+    """GET ``path``; None when the API has no such reading (older versions)."""
+    from voyager.clients import ApiError
+
+    try:
+        return fisheye.get(path)
+    except ApiError as exc:
+        if exc.status == 404 or exc.matches("NOT_FOUND"):
+            return None
+        raise
+
+
+def _job_id(answer: Any, what: str) -> str:
+    job_id = (answer or {}).get("job_id") if isinstance(answer, dict) else None
+    if not job_id:
+        raise StepError(f"{what}：接口没有返回 job_id（{answer!r}）")
+    return job_id
+
+
+# --------------------------------------------------------------------------- admin / login
+def ensure_root_password(fisheye_anon, plan: Plan) -> str:
+    """fisheye admin password (主机规划!L19/M19) set with setupRoot, once."""
+    from voyager.clients import ApiError
+
+    user, password = plan.cluster.admin_user or "root", plan.cluster.admin_password
+    if not password:
+        raise StepError(f"规划表未填写集群管理员密码（{cells.ref(cells.HOSTS, cells.HOST_ADMIN_PASSWORD)}）")
+    try:
+        fisheye_anon.login(user, password)
+        fisheye_anon.logout()
+        return f"管理员 {user} 已能用规划的密码登录，无需再次设置"
+    except ApiError:
+        pass
+    try:
+        fisheye_anon.setup_root(password)
+    except ApiError as exc:
+        if exc.status == 409 or exc.matches("already"):
+            raise StepError(
+                f"fisheye 管理员已被设置为与规划不同的密码（{cells.ref(cells.HOSTS, cells.HOST_ADMIN_PASSWORD)}）："
+                "请核对规划表中的集群管理员密码") from None
+        raise
+    fisheye_anon.login(user, password)
+    fisheye_anon.logout()
+    return f"已设置管理员 {user} 的密码并验证可以登录"
+
+
+# --------------------------------------------------------------------------- settings
+def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT) -> str:
+    vip = plan.cluster.vip
+    current = _observe(fisheye, "/api/v2/settings/vip")
+    if isinstance(current, dict) and current.get("management_vip") == vip:
+        done = f"集群 VIP 已是 {vip}"
+    else:
+        answer = fisheye.put("/api/v2/settings/vip", json={"iscsi_vip": None, "management_vip": vip})
+        wait_job(fisheye, _job_id(answer, "设置 VIP"), timeout=JOB_TIMEOUT)
+        current = _observe(fisheye, "/api/v2/settings/vip")
+        if isinstance(current, dict) and current.get("management_vip") != vip:
+            raise StepError(f"设置后读到的 VIP 为 {current.get('management_vip')!r}，应为 {vip}"
+                            f"（{cells.ref(cells.HOSTS, cells.HOST_VIP)}）")
+        done = f"已设置集群 VIP {vip}"
+    wait_port(endpoints, vip, 443, timeout=timeout, describe=f"集群 VIP {vip} 的 443 端口应答")
+    return done + "，VIP 的 443 端口已应答"
+
+
+def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same) -> str:
+    path = f"/api/v2/settings/{what}"
+    current = _observe(fisheye, path)
+    if isinstance(current, dict) and same(current):
+        return "unchanged"
+    answer = fisheye.put(path, json=wanted)
+    job = wait_job(fisheye, _job_id(answer, f"设置 {what}"), timeout=JOB_TIMEOUT)
+    after = _observe(fisheye, path)
+    if isinstance(after, dict) and not same(after):
+        raise StepError(f"设置 {what} 后读到 {after!r}，与规划 {wanted!r} 不一致")
+    return f"job {job.get('job_id', '')} done".strip()
+
+
+def ensure_dns(fisheye, plan: Plan) -> str:
+    servers = list(plan.dns)
+    if not servers:
+        raise StepError(f"规划表未填写 DNS 服务器（{cells.ref(cells.MGMT, cells.MGMT_DNS[0])}）")
+    result = _ensure_setting(fisheye, "dns", {"dns_servers": servers},
+                             lambda cur: list(cur.get("dns_servers") or []) == servers)
+    return f"DNS 已是 {servers}" if result == "unchanged" else f"已设置 DNS {servers}（作业完成）"
+
+
+def ensure_ntp(fisheye, plan: Plan) -> str:
+    servers = list(plan.ntp)
+    if not servers:
+        raise StepError(f"规划表未填写 NTP 服务器（{cells.ref(cells.MGMT, cells.MGMT_NTP[0])}）")
+    result = _ensure_setting(
+        fisheye, "ntp", {"ntp_mode": "external", "ntp_servers": servers},
+        lambda cur: (cur.get("ntp_mode") or "").lower() == "external" and list(cur.get("ntp_servers") or []) == servers)
+    return f"NTP 已是 {servers}" if result == "unchanged" else f"已设置外部 NTP {servers}（作业完成）"
+
+
+def license_serial(fisheye) -> str:
+    data = fisheye.get("/api/v2/tools/license") or {}
+    serial = data.get("serial") if isinstance(data, dict) else None
+    if not serial:
+        raise StepError(f"许可证信息中没有序列号：{data!r}")
+    return serial
+
+
+def write_back_serial(plan_path, serial: str) -> str:
+    """Write the cluster serial to 主机规划!E19 and read it back."""
+    from voyager.plan import read_plan, write_back
+
+    cell = cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)
+    if read_plan(plan_path).cluster.serial == serial:
+        return f"规划表 {cell} 已是序列号 {serial}"
+    backup = write_back(plan_path, {"cluster_serial": serial})
+    got = read_plan(plan_path).cluster.serial
+    if got != serial:
+        raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {serial}")
+    return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）"
+
+
+# --------------------------------------------------------------------------- IPMI
+def ipmi_accounts(plan: Plan, host_uuids: dict[str, str], hosts=None) -> list[dict[str, Any]]:
+    """Accounts for ``POST /api/v2/ipmi/upsert_accounts`` (password stays a Secret
+    until the HTTP layer puts it on the wire)."""
+    accounts = []
+    for h in hosts or plan.hosts:
+        if not h.bmc_ip:
+            continue
+        accounts.append({"node_name": h.name, "host": h.bmc_ip, "user": h.bmc_user or cells.DEFAULT_BMC_USER,
+                         "node_uuid": host_uuids[h.mgmt_ip], "password": h.bmc_password})
+    return accounts
+
+
+def upsert_ipmi(fisheye, plan: Plan, host_uuids: dict[str, str], hosts=None) -> dict[str, dict[str, Any]]:
+    """Upsert the BMC accounts; ``{node uuid: account answer}`` (``is_valid`` each)."""
+    accounts = ipmi_accounts(plan, host_uuids, hosts)
+    if not accounts:
+        return {}
+    answer = fisheye.post("/api/v2/ipmi/upsert_accounts", json={"accounts": accounts}) or {}
+    results: dict[str, dict[str, Any]] = {}
+    for kind in ("success", "failure"):
+        for acc in answer.get(kind) or []:
+            if isinstance(acc, dict) and acc.get("node_uuid"):
+                results[acc["node_uuid"]] = {**acc, "outcome": kind}
+    return results
+
+
+# --------------------------------------------------------------------------- networks
+def business_vds_name(plan: Plan) -> Optional[str]:
+    arch = (plan.cluster.network_arch or "").strip()
+    return plan.networks.mgmt.vds if arch == SHARED_MGMT else plan.networks.business.vds
+
+
+def find_vds(fisheye, name: Optional[str]) -> Optional[dict[str, Any]]:
+    listing = fisheye.get("/api/v2/network/vds") or []
+    if isinstance(listing, dict):
+        listing = listing.get("entities") or listing.get("vdses") or []
+    return next((v for v in listing if v.get("name") == name), None)
+
+
+def vds_body(plan: Plan, host_uuids: dict[str, str]) -> dict[str, Any]:
+    biz = plan.networks.business
+    return {
+        "name": biz.vds,
+        "bond_mode": biz.bond,
+        "hosts_associated": [{"host_uuid": host_uuids[h.mgmt_ip], "nics_associated": list(biz.nics),
+                              "data_ip": h.storage_ip} for h in plan.hosts],
+    }
+
+
+def check_vds(vds: dict[str, Any], plan: Plan, host_uuids: dict[str, str]) -> list[str]:
+    problems = []
+    arch = (plan.cluster.network_arch or "").strip()
+    net = plan.networks.mgmt if arch == SHARED_MGMT else plan.networks.business
+    row = cells.NET_ROW_MGMT if arch == SHARED_MGMT else 8
+    if vds.get("name") != business_vds_name(plan):
+        problems.append(f"虚拟交换机名称为 {vds.get('name')!r}，应为 {business_vds_name(plan)!r}"
+                        f"（{cells.ref(cells.NET, f'C{row}')}）")
+    if net.bond and vds.get("bond_mode") != net.bond:
+        problems.append(f"虚拟交换机 {vds.get('name')} 的绑定模式为 {vds.get('bond_mode')!r}，"
+                        f"应为 {net.bond!r}（{cells.ref(cells.NET, f'K{row}')}）")
+    associated = vds.get("hosts_associated") or []
+    if associated:  # the walkthrough's sample answers [] here; check when present
+        by_uuid = {a.get("host_uuid"): a for a in associated}
+        for h in plan.hosts:
+            a = by_uuid.get(host_uuids.get(h.mgmt_ip))
+            if a is None:
+                problems.append(f"主机 {h.name} 未关联到虚拟交换机 {vds.get('name')}")
+            elif net.nics and sorted(a.get("nics_associated") or []) != sorted(net.nics):
+                problems.append(f"主机 {h.name} 关联的网口为 {a.get('nics_associated')}，应为 {net.nics}"
+                                f"（{cells.ref(cells.NET, f'J{row}')}）")
+    return problems
+
+
+def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The VDS for the business VLANs; created (三网独立) when missing."""
+    arch = (plan.cluster.network_arch or "").strip()
+    name = business_vds_name(plan)
+    existing = find_vds(fisheye, name)
+    if arch == SHARED_MGMT:
+        if existing is None:
+            raise StepError(f"存储独立架构下业务网络使用管理虚拟交换机 {name}，但集群中没有它"
+                            f"（{cells.ref(cells.NET, 'C4')}）")
+        how = f"存储独立：业务网络使用管理虚拟交换机 {name}"
+        vds = existing
+    elif arch == SEPARATE:
+        if existing is not None:
+            vds, how = existing, f"业务虚拟交换机 {name} 已存在"
+        else:
+            answer = fisheye.post("/api/v2/network/vds", json=vds_body(plan, host_uuids))
+            job = wait_job(fisheye, _job_id(answer, f"创建虚拟交换机 {name}"), timeout=JOB_TIMEOUT)
+            resources = [r for r in (job.get("resources") or {}).values() if isinstance(r, dict)]
+            uuid = next((r.get("uuid") for r in resources if r.get("type") == "NETWORK_VDS"), None) or \
+                next((r.get("uuid") for r in resources if r.get("name") == name), None)
+            if uuid:
+                vds = fisheye.get(f"/api/v2/network/vds/{uuid}")
+            else:  # the job named no VDS resource: look the new VDS up by name
+                vds = find_vds(fisheye, name)
+                if vds is None:
+                    raise StepError(f"创建虚拟交换机 {name} 的作业已完成，但集群中没有该虚拟交换机")
+            how = f"已创建业务虚拟交换机 {name}"
+    else:
+        raise StepError(f"网络架构 {arch!r} 不是 存储独立 或 三网独立（{cells.ref(cells.HOSTS, cells.HOST_NETWORK_ARCH)}）")
+    problems = check_vds(vds, plan, host_uuids)
+    if problems:
+        raise StepError("；".join(problems))
+    return vds, how
+
+
+def vlans_of(fisheye, vds_uuid: str) -> list[dict[str, Any]]:
+    data = fisheye.get(f"/api/v2/network/vds/{vds_uuid}/vlans") or {}
+    return list(data.get("entities") or []) if isinstance(data, dict) else list(data)
+
+
+def ensure_vlan(fisheye, vds_uuid: str, vlan: BusinessVlan) -> tuple[dict[str, Any], str]:
+    cell = cells.ref(cells.NET, f"F{vlan.row}")
+    same_name = [v for v in vlans_of(fisheye, vds_uuid) if v.get("name") == vlan.name]
+    if same_name:
+        entity, how = same_name[0], f"业务网络 {vlan.name} 已存在"
+    else:
+        entity = fisheye.post(f"/api/v2/network/vds/{vds_uuid}/vlans",
+                              json={"name": vlan.name, "vlan_id": vlan.vlan, "vds_uuid": vds_uuid})
+        how = f"已创建业务网络 {vlan.name}"
+    if entity.get("vlan_id") != vlan.vlan:
+        raise StepError(f"业务网络 {vlan.name} 的 VLAN ID 为 {entity.get('vlan_id')}，应为 {vlan.vlan}（{cell}）")
+    if entity.get("vds_uuid") not in (None, vds_uuid):
+        raise StepError(f"业务网络 {vlan.name} 不在预期的虚拟交换机上")
+    return entity, how
+
+
+def check_vlans_count(fisheye, plan: Plan, vds_uuid: str) -> str:
+    vds = fisheye.get(f"/api/v2/network/vds/{vds_uuid}") or {}
+    count = vds.get("vlans_count")
+    planned = [v.name for v in plan.networks.business.vlans]
+    vm_networks = [v for v in vlans_of(fisheye, vds_uuid) if v.get("type", VLAN_TYPE_VM) == VLAN_TYPE_VM]
+    names = [v.get("name") for v in vm_networks]
+    missing = [n for n in planned if n not in names]
+    if missing:
+        raise StepError(f"虚拟交换机 {vds.get('name')} 上缺少业务网络：{'、'.join(missing)}")
+    if (plan.cluster.network_arch or "").strip() == SHARED_MGMT:
+        # the management VDS also carries the deployment's own VM network(s)
+        expected = len(planned) + len([n for n in names if n not in planned])
+    else:
+        expected = len(planned)
+    if count != expected:
+        raise StepError(f"虚拟交换机 {vds.get('name')} 的 vlans_count 为 {count}，应为 {expected}"
+                        f"（规划的业务网络 {len(planned)} 个，{cells.ref(cells.NET, 'D8')}:D18）")
+    return f"虚拟交换机 {vds.get('name')} 的 vlans_count = {count}，与规划一致"
+
+
+# --------------------------------------------------------------------------- host passwords
+DEFAULT_HOST_PASSWORD = Secret(cells.DEFAULT_HOST_PASSWORD_AFTER_DEPLOY)
+
+
+def host_password_targets(host) -> list[tuple[str, Secret, str]]:
+    """``(user, planned password, cell)`` for the accounts changed over SSH."""
+    row = host.row
+    return [
+        (host.ssh_user or cells.DEFAULT_SSH_USER, host.ssh_password, cells.ref(cells.HOSTS, f"K{row}")),
+        (host.admin_user or cells.DEFAULT_ADMIN_USER, host.admin_password, cells.ref(cells.HOSTS, f"M{row}")),
+    ]
+
+
+def can_login(ssh, ip: str, user: str, password: Secret) -> bool:
+    from voyager.clients import ClientError, TransportError
+
+    client = ssh(ip, user, password)
+    try:
+        client.connect()
+        return client.run("true").ok
+    except TransportError:
+        raise
+    except ClientError:
+        return False
+    finally:
+        client.close()
+
+
+def ensure_host_passwords(ssh, host) -> list[str]:
+    """root and smartx get the plan's passwords: log in as the SSH user with the
+    default password (or already the plan's), change with chpasswd through the
+    clients' SSH helper, verify by logging in with the new password."""
+    ip = host.mgmt_ip
+    targets = host_password_targets(host)
+    for user, password, cell in targets:
+        if not password:
+            raise StepError(f"主机 {host.name} 的 {user} 密码未填写（{cell}）")
+    notes = []
+    pending = [(u, p, c) for u, p, c in targets if not can_login(ssh, ip, u, p)]
+    if not pending:
+        return [f"{u} 已是规划的密码" for u, _, _ in targets]
+    login_user, login_planned, _ = targets[0]
+    for candidate in (login_planned, DEFAULT_HOST_PASSWORD):
+        if can_login(ssh, ip, login_user, candidate):
+            session = ssh(ip, login_user, candidate)
+            break
+    else:
+        raise StepError(f"主机 {host.name}（{ip}）的 {login_user} 既不能用默认密码也不能用规划的密码登录")
+    try:
+        for user, password, cell in pending:
+            session.change_password(user, password)
+            notes.append(f"已修改 {user} 的密码")
+    finally:
+        session.close()
+    for user, password, cell in targets:
+        if not can_login(ssh, ip, user, password):
+            raise StepError(f"主机 {host.name}（{ip}）的 {user} 修改后仍不能用规划的密码登录（{cell}）")
+    return notes + ["已用新密码登录验证 root 与 smartx"]
+
+
+# --------------------------------------------------------------------------- CPU compatibility
+def ensure_cpu_compatibility(fisheye) -> str:
+    recommended = (fisheye.get("/api/v2/elf/cluster_recommended_cpu_models") or {}).get("cpu_models") or []
+    if not recommended:
+        raise StepError("集群没有推荐的 CPU 型号（cluster_recommended_cpu_models 为空）")
+    model = recommended[0]
+    current = _observe(fisheye, "/api/v2/elf/cluster_cpu_compatibility")
+    if isinstance(current, dict) and current.get("cpu_model") == model:
+        return f"CPU 兼容性已是推荐型号 {model}"
+    fisheye.put("/api/v2/elf/cluster_cpu_compatibility", json={"cpu_model": model})
+    after = _observe(fisheye, "/api/v2/elf/cluster_cpu_compatibility")
+    if not isinstance(after, dict) or after.get("cpu_model") != model:
+        raise StepError(f"设置后读回的 CPU 兼容性为 {after!r}，应为推荐型号 {model}")
+    return f"已将 CPU 兼容性设置为推荐型号 {model} 并读回确认"

@@ -1,0 +1,101 @@
+"""02-初始化集群：按规划表和主机扫描结果生成部署载荷，触发部署，逐阶段跟踪，确认部署成功。
+
+载荷与部署手册一致（管理/存储虚拟交换机与网络、子网掩码、网关、链路本地 host_ip、
+按存储架构划分磁盘、主节点、集群功能），脱敏后附在报告中。集群已部署时不再触发部署。
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from voyager.plan.model import Plan
+from voyager.report.attach import attach_json
+from voyager.steps import deploy
+from voyager.waiters import wait_deploy
+
+LOG = logging.getLogger("voyager.suite.init_cluster")
+
+
+@pytest.fixture(scope="module")
+def scans(host_scans, plan: Plan) -> dict:
+    failed = {ip: s for ip, s in host_scans.items() if isinstance(s, Exception)}
+    if failed:
+        pytest.fail("主机扫描失败：" + "；".join(f"{ip}: {exc}" for ip, exc in failed.items()))
+    return host_scans
+
+
+@pytest.fixture(scope="module")
+def payload(plan: Plan, scans) -> dict:
+    return deploy.build_payload(plan, scans)
+
+
+@pytest.fixture(scope="module")
+def deploy_host(plan: Plan) -> str:
+    """The host the deployment is sent to (the first planned host, as the walkthrough does)."""
+    return plan.hosts[0].mgmt_ip
+
+
+@pytest.mark.dependency(depends=["prepare"], scope="session")
+def test_deploy_payload(request, plan: Plan, scans, payload):
+    """部署载荷按规划与扫描结果生成：每台主机的 UUID、链路本地 host_ip、管理/存储地址与掩码、
+    按存储架构划分的磁盘、主节点数量、vhost/RDMA 开关都正确；脱敏后附在报告中。"""
+    shown = attach_json(request, "部署载荷（已脱敏）deploy-cluster-payload.json", payload)
+    problems = deploy.check_payload(payload, plan, scans)
+    assert not problems, "部署载荷与规划不一致：\n" + "\n".join(problems)
+    assert all(p["password"] == "******" for h in shown["hosts"] for p in h["host_passwords"])
+    LOG.info("部署载荷：集群 %s，%d 台主机（主节点 %d 台），虚拟交换机 %s", payload["cluster_name"],
+             len(payload["hosts"]), sum(h["is_master"] for h in payload["hosts"]),
+             "、".join(v["name"] for v in payload["vdses"]))
+
+
+@pytest.mark.dependency(depends=["test_deploy_payload"])
+def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state):
+    """部署已触发：POST /api/v2/deployment/cluster 返回 SUCCEEDED；集群已部署或正在部署时不重复触发。"""
+    verify = fisheye_anon.deployment("GET", "/api/v2/deployment/deploy_verify", service="fisheye",
+                                     idempotent=True) or {}
+    if verify.get("is_deployed"):
+        run_state.set("cluster", "deployed", True)
+        LOG.info("deploy_verify 显示集群已部署，不再触发部署")
+        return
+    from voyager.clients import ApiError
+
+    try:
+        status = fisheye_anon.deployment("GET", "/api/v2/deployment/host/deploy_status",
+                                         params={"host_ip": deploy_host}, idempotent=True) or {}
+    except ApiError:
+        status = {}  # no deployment task: the normal answer before deploying
+    if status.get("state") == "running":
+        LOG.info("部署正在进行（阶段 %s/%s），不重复触发", status.get("current_stage"), status.get("total_stages"))
+        return
+    answer = fisheye_anon.deployment("POST", "/api/v2/deployment/cluster", json=payload) or {}
+    assert answer.get("msg") == deploy.DEPLOY_ACCEPTED, f"部署请求未被接受：{answer.get('msg')!r}"
+    run_state.set("cluster", "deploy_host", deploy_host)
+    LOG.info("已触发集群部署（经由主机 %s）", deploy_host)
+
+
+@pytest.mark.dependency(depends=["test_deploy_triggered"])
+def test_deploy_finished(fisheye_anon, deploy_host, run_state):
+    """逐阶段跟踪部署进度（deploy_status），部署结束后 deploy_verify 返回 is_deployed=true。"""
+    verify = wait_deploy(fisheye_anon, deploy_host)
+    assert verify.get("is_deployed") is True
+    run_state.set("cluster", "deployed", True)
+
+
+@pytest.mark.dependency(depends=["test_deploy_finished"])
+def test_host_deployed(host, endpoints, run_state):
+    """每台主机都确认已加入集群：其 deploy_verify 返回 is_deployed=true。"""
+    from voyager.clients import FisheyeClient
+
+    verify = FisheyeClient(endpoints, host.mgmt_ip).deployment(
+        "GET", "/api/v2/deployment/deploy_verify", service="fisheye", idempotent=True) or {}
+    assert verify.get("is_deployed") is True, f"主机 {host.name}（{host.mgmt_ip}）未部署：{verify!r}"
+    run_state.merge("hosts", host.mgmt_ip, {"deployed": True})
+
+
+@pytest.mark.dependency(name="init_cluster", depends=["test_deploy_finished", "test_host_deployed"])
+def test_cluster_initialised(plan: Plan, run_state):
+    """集群初始化完成：运行状态记录集群已部署，全部规划主机均已加入。"""
+    assert run_state.get("cluster", "deployed") is True
+    hosts = run_state.section("hosts")
+    assert all((hosts.get(h.mgmt_ip) or {}).get("deployed") for h in plan.hosts)
