@@ -1,0 +1,229 @@
+"""Write-back of serial numbers: atomic, backed up, everything else preserved, and a
+clear refusal when the workbook is locked or read-only."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from voyager.plan import PlanWriteError, read_plan, write_back, write_plan
+from voyager.plan.demo import build_demo_plan
+from voyager.plan.model import Component
+
+SERIALS = {
+    "cluster_serial": "SMTX-CLUSTER-0001",
+    "cloudtower_serial": "0f6a1c2e-1111-4222-8333-944455556666",
+    "obs_serial": "OBS-SN-77",
+    "backup_serial": "BAK-SN-88",
+}
+TARGETS = {("主机规划", "E19"), ("集群管理信息", "M3"), ("集群管理信息", "M4"), ("集群管理信息", "M5")}
+
+
+@pytest.fixture
+def plan_file(tmp_path) -> Path:
+    plan = build_demo_plan()
+    plan.obs = Component(row=4, vm_name="observability", version="1.4.1", ip="127.10.20.3")
+    plan.backup_service = Component(row=5, vm_name="backup", version="2.2.0", ip="127.10.20.4")
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    return write_plan(plan, folder / "规划设计表.xlsx")
+
+
+def snapshot(path: Path, skip=frozenset()) -> dict:
+    """Everything the writer must preserve, per sheet."""
+    wb = openpyxl.load_workbook(path)
+    out = {"sheets": [(ws.title, ws.sheet_state) for ws in wb.worksheets]}
+    for ws in wb.worksheets:
+        values = {}
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.value is not None and (ws.title, cell.coordinate) not in skip:
+                    values[cell.coordinate] = cell.value
+        p = ws.protection
+        out[ws.title] = {
+            "values": values,
+            "merged": sorted(str(r) for r in ws.merged_cells.ranges),
+            "validations": sorted((str(dv.sqref), dv.formula1, dv.type) for dv in ws.data_validations.dataValidation),
+            "protection": (p.sheet, p.insertRows, p.deleteRows, p.formatCells, p.selectLockedCells,
+                           p.hashValue, p.saltValue, p.algorithmName, p.password),
+            "locked": {c.coordinate: c.protection.locked for row in ws.iter_rows(max_row=30, max_col=20)
+                       for c in row},
+        }
+    wb.close()
+    return out
+
+
+def leftovers(folder: Path, original: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p != original)
+
+
+def test_write_back_sets_the_serials(plan_file):
+    backup = write_back(plan_file, SERIALS)
+    plan = read_plan(plan_file)
+    assert plan.cluster.serial == SERIALS["cluster_serial"]
+    assert plan.cloudtower.serial == SERIALS["cloudtower_serial"]
+    assert plan.obs.serial == SERIALS["obs_serial"]
+    assert plan.backup_service.serial == SERIALS["backup_serial"]
+    assert backup is not None and backup.exists()
+
+
+def test_everything_else_is_preserved(plan_file):
+    before = snapshot(plan_file, skip=TARGETS)
+    write_back(plan_file, SERIALS)
+    assert snapshot(plan_file, skip=TARGETS) == before
+
+
+def test_backup_is_a_timestamped_copy_of_the_original(plan_file):
+    original = plan_file.read_bytes()
+    backup = write_back(plan_file, {"cluster_serial": "SN-1"})
+    assert re.fullmatch(r"规划设计表\.bak-\d{8}-\d{6}(-\d+)?\.xlsx", backup.name)
+    assert backup.parent == plan_file.parent
+    assert backup.read_bytes() == original
+    assert leftovers(plan_file.parent, plan_file) == [backup.name]  # no temp file left
+
+
+def test_second_backup_in_the_same_second_gets_a_new_name(plan_file):
+    first = write_back(plan_file, {"cluster_serial": "SN-1"})
+    second = write_back(plan_file, {"cluster_serial": "SN-2"})
+    assert first != second and first.exists() and second.exists()
+    assert read_plan(plan_file).cluster.serial == "SN-2"
+
+
+def test_same_values_write_nothing(plan_file):
+    write_back(plan_file, SERIALS)
+    files = leftovers(plan_file.parent, plan_file)
+    mtime = plan_file.stat().st_mtime_ns
+    assert write_back(plan_file, SERIALS) is None
+    assert write_back(plan_file, {"cluster_serial": None}) is None
+    assert leftovers(plan_file.parent, plan_file) == files
+    assert plan_file.stat().st_mtime_ns == mtime
+
+
+def test_partial_update_leaves_other_targets(plan_file):
+    write_back(plan_file, SERIALS)
+    write_back(plan_file, {"cloudtower_serial": "NEW-CT"})
+    plan = read_plan(plan_file)
+    assert plan.cloudtower.serial == "NEW-CT" and plan.cluster.serial == SERIALS["cluster_serial"]
+
+
+def test_file_mode_is_kept(plan_file):
+    plan_file.chmod(0o640)
+    write_back(plan_file, {"cluster_serial": "SN-1"})
+    assert plan_file.stat().st_mode & 0o777 == 0o640
+
+
+def test_unknown_key_is_a_programming_error(plan_file):
+    with pytest.raises(ValueError, match="unknown write-back keys"):
+        write_back(plan_file, {"vip": "1.2.3.4"})
+
+
+@pytest.mark.parametrize("lock_name", ["~$规划设计表.xlsx", ".~lock.规划设计表.xlsx#"])
+def test_locked_by_excel(plan_file, lock_name):
+    lock = plan_file.with_name(lock_name)
+    lock.write_bytes(b"owner")
+    original = plan_file.read_bytes()
+    with pytest.raises(PlanWriteError) as err:
+        write_back(plan_file, SERIALS)
+    message = str(err.value)
+    assert "正在被 Excel" in message and "关闭" in message and lock_name in message
+    assert plan_file.read_bytes() == original
+    assert leftovers(plan_file.parent, plan_file) == [lock_name]
+
+
+def test_read_only_file(plan_file):
+    original = plan_file.read_bytes()
+    plan_file.chmod(0o444)
+    try:
+        with pytest.raises(PlanWriteError, match="只读"):
+            write_back(plan_file, SERIALS)
+    finally:
+        plan_file.chmod(0o644)
+    assert plan_file.read_bytes() == original
+    assert leftovers(plan_file.parent, plan_file) == []
+
+
+def test_read_only_folder(plan_file):
+    original = plan_file.read_bytes()
+    folder = plan_file.parent
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PlanWriteError, match="不可写"):
+            write_back(plan_file, SERIALS)
+    finally:
+        folder.chmod(0o755)
+    assert plan_file.read_bytes() == original
+    assert leftovers(folder, plan_file) == []
+
+
+def test_failure_while_replacing_leaves_original_untouched(plan_file, monkeypatch):
+    original = plan_file.read_bytes()
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PlanWriteError, match="原文件未改动"):
+        write_back(plan_file, SERIALS)
+    assert plan_file.read_bytes() == original
+    assert leftovers(plan_file.parent, plan_file) == []  # no temp file, no backup
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(PlanWriteError, match="不存在"):
+        write_back(tmp_path / "nope.xlsx", SERIALS)
+
+
+NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def xml_structure(path: Path) -> dict:
+    """Merged ranges, data validations, sheet protection (with its password hash) and
+    hyperlinks of every worksheet, read from the XML after ``</sheetData>``."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in sorted(n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)):
+            text = zf.read(name).decode("utf-8")
+            tail = text[text.find("</sheetData>") + len("</sheetData>"):text.rfind("</worksheet>")]
+            root = ET.fromstring(f'<t xmlns="{NS[1:-1]}" xmlns:r="http://schemas.openxmlformats.org/'
+                                 f'officeDocument/2006/relationships">{tail}</t>')
+            prot = root.find(NS + "sheetProtection")
+            out[name] = (
+                sorted(m.get("ref") for m in root.iter(NS + "mergeCell")),
+                sorted((dv.get("sqref"), dv.get("type"), dv.findtext(NS + "formula1") or "")
+                       for dv in root.iter(NS + "dataValidation")),
+                dict(prot.attrib) if prot is not None else None,
+                sorted(h.get("ref") for h in root.iter(NS + "hyperlink")),
+            )
+    return out
+
+
+def all_values(path: Path, skip=frozenset()) -> dict:
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {ws.title: {(r, c): v for r, row in enumerate(ws.iter_rows(values_only=True), 1)
+                           for c, v in enumerate(row, 1)
+                           if v is not None and (ws.title, r, c) not in skip}
+                for ws in wb.worksheets}
+    finally:
+        wb.close()
+
+
+def test_real_template_is_preserved(real_template, tmp_path):
+    """On the real template (13 sheets, password-protected sheets, hyperlinks,
+    comments): only 主机规划!E19 changes."""
+    path = tmp_path / real_template.name
+    shutil.copy(real_template, path)
+    path.chmod(0o644)
+    skip = {("主机规划", 19, 5)}  # E19
+    structure, values = xml_structure(path), all_values(path, skip)
+    assert len(values) == 13 and any(s[2] for s in structure.values())
+    write_back(path, {"cluster_serial": "SMTX-REAL-1"})
+    assert xml_structure(path) == structure
+    assert all_values(path, skip) == values
+    assert read_plan(path).cluster.serial == "SMTX-REAL-1"
