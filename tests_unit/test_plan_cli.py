@@ -1,0 +1,207 @@
+"""``voyager plan check | show | new``: exit codes, JSON shapes, table, bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from voyager.cli import main
+from voyager.plan import cells as C
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv):
+    code = main(["plan", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_round_trip_new_demo_then_check_sim(tmp_path, capsys):
+    out_file = tmp_path / "demo.xlsx"
+    code, out, _ = run(capsys, "new", out_file, "--demo")
+    assert code == 0 and out_file.exists() and "127.0.0.0/8" in out
+    code, out, _ = run(capsys, "check", out_file, "--sim")
+    assert code == 0, out
+    assert "结论: 通过" in out
+
+
+def test_check_without_sim_flags_loopback(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "check", demo_plan_file, "--json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["ok"] is False
+    (loop,) = [f for f in data["findings"] if f["rule"] == "ip.loopback"]
+    assert loop["severity"] == "error" and loop["cell"] == "虚拟网络!H3"
+    assert len(loop["cells"]) > 10
+
+
+def test_check_json_shape(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "check", demo_plan_file, "--json", "--sim")
+    data = json.loads(out)
+    assert code == 0 and set(data) == {"ok", "findings"} and data["ok"] is True
+    for f in data["findings"]:
+        assert {"severity", "rule", "cell", "message"} <= set(f)
+        assert f["severity"] in ("error", "warning", "info")
+
+
+def test_strict_fails_on_warnings(demo_plan_file, capsys):
+    # the demo's BMC password (template default "ADMIN") is too short to redact
+    code, out, _ = run(capsys, "check", demo_plan_file, "--sim", "--strict", "--json")
+    data = json.loads(out)
+    assert code == 2 and data["ok"] is False
+    assert {f["severity"] for f in data["findings"]} == {"warning"}
+
+
+def _break(path: Path) -> Path:
+    wb = openpyxl.load_workbook(path)
+    wb[C.HOSTS]["I5"] = "127.10.20.300"
+    wb[C.NET]["F9"] = "abc"
+    wb[C.MGMT]["E23"] = None
+    wb.save(path)
+    return path
+
+
+def test_table_is_grouped_by_sheet(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "check", _break(demo_plan_file), "--sim")
+    assert code == 2
+    lines = out.splitlines()
+    net, hosts, mgmt = lines.index("【虚拟网络】"), lines.index("【主机规划】"), lines.index("【集群管理信息】")
+    assert net < hosts < mgmt
+    i5 = next(i for i, line in enumerate(lines) if "127.10.20.300" in line)
+    assert hosts < i5 < mgmt
+    assert "错误" in lines[i5] and "I5" in lines[i5] and "ip.syntax" in lines[i5]
+    assert any("read.vlan" in line for line in lines[net:hosts])
+    assert any("ntp.two" in line for line in lines[mgmt:])
+    assert "结论: 有" in out
+
+
+def test_json_findings_point_at_cells(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "check", _break(demo_plan_file), "--sim", "--json")
+    found = {(f["rule"], f["cell"]) for f in json.loads(out)["findings"]}
+    assert {("ip.syntax", "主机规划!I5"), ("read.vlan", "虚拟网络!F9"), ("ntp.two", "集群管理信息!E22")} <= found
+
+
+def test_show_json_masks_secrets(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "show", demo_plan_file, "--json")
+    assert code == 0
+    assert C.DEFAULT_PASSWORD not in out
+    data = json.loads(out)
+    assert set(data["cluster"]) >= {"name", "vip", "serial", "network_arch", "storage_arch", "features",
+                                    "version_note"}
+    assert set(data["hosts"][0]) >= {"index", "name", "mgmt_ip", "storage_ip", "bmc_ip", "bmc_user",
+                                     "ssh_user", "rack", "unit"}
+    assert data["hosts"][0]["ssh_password"] == "******"
+    assert data["hosts"][0]["bmc_password"] == "******"
+    assert data["cloudtower"]["web_password"] == "******"
+    assert set(data["networks"]) >= {"mgmt", "extra_mgmt", "storage", "backup", "business"}
+    assert data["networks"]["backup"] is None
+    assert set(data["networks"]["business"]) >= {"vds", "nics", "bond", "vlans"}
+    assert set(data["networks"]["business"]["vlans"][0]) >= {"name", "vlan", "subnet", "gateway"}
+    assert set(data["cloudtower"]) >= {"vm_name", "ip", "version", "serial", "organization", "datacenter"}
+    for key in ("obs", "backup_service", "er", "ntp", "dns", "test_ip_range"):
+        assert key in data
+    assert set(data["test_ip_range"]) == {"start", "end"}
+
+
+def test_show_table(demo_plan_file, capsys):
+    code, out, _ = run(capsys, "show", demo_plan_file)
+    assert code == 0 and "demo-node-03" in out and C.DEFAULT_PASSWORD not in out
+
+
+def test_show_real_template(real_template, capsys):
+    code, out, _ = run(capsys, "show", real_template, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["cluster"]["name"] == "CN-BJ-SMTX-Prod-Cls01" and data["cluster"]["vip"] == "10.0.20.10"
+    assert [h["mgmt_ip"] for h in data["hosts"]] == ["10.0.20.11", "10.0.20.12", "10.0.20.13", "10.0.20.14"]
+    assert [v["vlan"] for v in data["networks"]["business"]["vlans"]] == list(range(1120, 1131))
+    assert data["cloudtower"]["ip"] == "10.0.20.2"
+    assert (data["cloudtower"]["organization"], data["cloudtower"]["datacenter"]) == ("八九实验室", "C89-LAB")
+    assert data["ntp"] == ["10.0.0.2", "ntp.c89.fun"] and data["dns"] == ["10.0.0.114", "10.0.0.1"]
+    for secret in ("HC!r0cks", "P@ssw0rd!123"):
+        assert secret not in out
+
+
+def test_check_real_template(real_template, capsys):
+    code, out, _ = run(capsys, "check", real_template, "--json")
+    data = json.loads(out)
+    assert code == 2
+    assert [(f["rule"], f["cell"]) for f in data["findings"]] == [
+        ("bmc.subnet", "主机规划!E3"), ("bmc.subnet", "主机规划!E4"), ("bmc.subnet", "主机规划!E5"),
+        ("bmc.subnet", "主机规划!E6"), ("ntp.two", "集群管理信息!E22")]
+
+
+@pytest.mark.parametrize("case", ["missing", "not_xlsx", "missing_sheet", "directory", "xls"])
+def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
+    path = tmp_path / "plan.xlsx"
+    if case == "not_xlsx":
+        path.write_text("hello")
+    elif case == "missing_sheet":
+        wb = openpyxl.Workbook()
+        wb.active.title = C.NET
+        wb.save(path)
+    elif case == "directory":
+        path = tmp_path
+    elif case == "xls":
+        path = tmp_path / "plan.xls"
+        path.write_bytes(b"\xd0\xcf\x11\xe0old excel")
+    for command in ("check", "show"):
+        code, out, err = run(capsys, command, path)
+        assert code == 2 and out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("错误: ") and "Traceback" not in err
+
+
+def test_new_refuses_to_overwrite_a_real_plan(tmp_path, capsys):
+    path = tmp_path / "plan.xlsx"
+    run(capsys, "new", path)
+    before = path.read_bytes()
+    code, _, err = run(capsys, "new", path, "--demo")
+    assert code == 2 and "已存在" in err and path.read_bytes() == before
+    code, _, _ = run(capsys, "new", path, "--demo", "--force")
+    assert code == 0 and path.read_bytes() != before
+
+
+def test_new_demo_can_be_rerun(tmp_path, capsys):
+    path = tmp_path / "demo.xlsx"
+    assert run(capsys, "new", path, "--demo")[0] == 0
+    assert run(capsys, "new", path, "--demo", "--hosts", "5")[0] == 0
+    code, out, _ = run(capsys, "show", path, "--json")
+    assert len(json.loads(out)["hosts"]) == 5
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--demo", "--hosts", "2"], "3 到 16"),
+    (["--hosts", "4"], "--demo"),
+])
+def test_new_bad_options(tmp_path, capsys, argv, needle):
+    code, _, err = run(capsys, "new", tmp_path / "x.xlsx", *argv)
+    assert code == 2 and needle in err and not (tmp_path / "x.xlsx").exists()
+
+
+def test_new_bad_output_path(tmp_path, capsys):
+    assert run(capsys, "new", tmp_path / "x.txt")[0] == 2
+    assert run(capsys, "new", tmp_path / "missing" / "x.xlsx")[0] == 2
+
+
+def test_plan_without_subcommand_prints_usage(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2 and "check" in out
+
+
+def test_console_entry_point(tmp_path):
+    """``python -m voyager plan ...`` end to end in a fresh interpreter."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
+    demo = tmp_path / "demo.xlsx"
+    new = subprocess.run([sys.executable, "-m", "voyager", "plan", "new", str(demo), "--demo"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert new.returncode == 0, new.stderr
+    check = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(demo), "--sim"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
