@@ -49,7 +49,7 @@ class Timeouts:
     """Seconds; applied to every call unless the call passes its own."""
 
     connect: float = 5.0
-    read: float = 60.0
+    read: float = 30.0
 
     def as_tuple(self) -> tuple[float, float]:
         return (self.connect, self.read)

@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from voyager.clients.errors import ApiError
+import requests
+
+from voyager.clients.errors import ApiError, TransportError
 from voyager.clients.tower import TowerClient
 from voyager.waiters import wait_for
 
@@ -92,6 +94,10 @@ class InspectorClient:
                         fh.write(chunk)
                         size += len(chunk)
             os.replace(tmp, dest)
+        except requests.RequestException as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise TransportError(f"下载巡检报告 {filename} 中断：{type(exc).__name__} (download interrupted)",
+                                 target=self.tower.ip) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

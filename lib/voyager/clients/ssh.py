@@ -101,6 +101,7 @@ def _stdin_bytes(stdin: Any) -> bytes:
     if stdin is None:
         return b""
     if isinstance(stdin, Secret):
+        REDACTOR.add_secret(stdin)  # in case the command echoes it
         stdin = stdin.reveal()
     if isinstance(stdin, str):
         return stdin.encode("utf-8")

@@ -1,0 +1,101 @@
+"""voyager.evidence: exchanges recorded per step, redacted and bounded at capture."""
+import threading
+
+from voyager.evidence import NO_STEP, Recorder, format_body
+from voyager.plan.model import MASK, Secret
+from voyager.redact import Redactor
+
+
+def _recorder(**kw):
+    r = Redactor()
+    r.add_secret("EvidencePass#1")
+    return Recorder(redactor=r, **kw), r
+
+
+def test_exchanges_belong_to_the_current_step():
+    rec, _ = _recorder()
+    rec.record_http(method="get", url="http://127.10.20.11/a", status=200, elapsed=0.1)
+    with rec.step("step-a"):
+        rec.record_http(method="POST", url="http://127.10.20.11/b", status=201, elapsed=0.2)
+        with rec.step("step-b"):
+            rec.record_ssh(target="ssh://smartx@127.10.20.11", command="uname -a", exit_status=0, elapsed=0.3,
+                           stdout="Linux\n")
+        rec.record_http(method="GET", url="http://127.10.20.11/c", status=200, elapsed=0.1)
+    assert rec.steps() == [NO_STEP, "step-a", "step-b"]
+    assert [e.url[-1] for e in rec.exchanges("step-a")] == ["b", "c"]
+    assert rec.exchanges("step-b")[0].kind == "ssh" and rec.exchanges("step-b")[0].status == 0
+    assert rec.exchanges(NO_STEP)[0].method == "GET"
+    assert len(rec.exchanges()) == 4
+
+
+def test_step_is_per_thread_context():
+    rec, _ = _recorder()
+    seen = []
+    with rec.step("main"):
+        t = threading.Thread(target=lambda: seen.append(rec.current_step()))
+        t.start()
+        t.join()
+        assert rec.current_step() == "main"
+    assert seen == [NO_STEP]
+
+
+def test_redacted_at_capture():
+    rec, _ = _recorder()
+    with rec.step("s"):
+        e = rec.record_http(
+            method="POST", url="https://127.10.20.11/api/v3/sessions?token=abc",
+            status=200, elapsed=0.05,
+            request_headers={"x-smartx-token": "tok", "Content-Type": "application/json"},
+            request_body={"username": "root", "password": Secret("EvidencePass#1"), "note": "EvidencePass#1"},
+            response_headers={"Set-Cookie": "sid=1"},
+            response_body=b'{"token": "0123456789abcdef", "user_id": "root"}',
+            response_content_type="application/json",
+            error="failed with EvidencePass#1",
+        )
+        rec.record_ssh(target="ssh://smartx@127.10.20.11", command="echo EvidencePass#1 | x", exit_status=1,
+                       elapsed=0.1, stdout="EvidencePass#1", stderr="bad", stdin_bytes=12)
+    text = rec.to_text("s")
+    assert "EvidencePass#1" not in text and "0123456789abcdef" not in text and "abc" not in e.url
+    assert e.request_headers["x-smartx-token"] == MASK and e.response_headers["Set-Cookie"] == MASK
+    assert '"username": "root"' in e.request_body and MASK in e.request_body
+    assert "标准输入 12 字节" in text and "[stderr]" in text and "→ 1" in text
+
+
+def test_bodies_are_truncated_and_binary_is_summarised():
+    rec, _ = _recorder(max_body=50)
+    with rec.step("big"):
+        e = rec.record_http(method="POST", url="http://x/upload", status=200, elapsed=1.0,
+                            request_body=b"\x00\x01" * 1000, request_content_type="multipart/form-data; b=x",
+                            response_body="y" * 500)
+    assert e.request_body.startswith("<二进制内容 2000 字节")
+    assert e.response_body.startswith("y" * 50) and "已截断" in e.response_body and len(e.response_body) < 100
+    assert format_body(b"\xff\xfe\xfd") .startswith("<二进制内容")
+    assert format_body(None) == "" and format_body('{"a": [1, 2]}') == '{"a": [1, 2]}'
+
+
+def test_secret_is_redacted_before_truncation():
+    rec, _ = _recorder(max_body=20)
+    e = rec.record_http(method="GET", url="http://x", status=200, elapsed=0, response_body="x" * 15 + "EvidencePass#1")
+    assert "Evid" not in e.response_body
+
+
+def test_bounded_per_step_and_clear():
+    rec, _ = _recorder(max_per_step=3)
+    with rec.step("poll"):
+        for i in range(5):
+            rec.record_http(method="GET", url=f"http://x/{i}", status=200, elapsed=0)
+    assert [e.url for e in rec.exchanges("poll")] == ["http://x/2", "http://x/3", "http://x/4"]
+    assert rec.dropped("poll") == 2 and "较早的 2 条记录已省略" in rec.to_text("poll")
+    rec.clear("poll")
+    assert rec.exchanges("poll") == [] and rec.dropped("poll") == 0
+    rec.record_http(method="GET", url="http://x", status=200, elapsed=0)
+    rec.clear()
+    assert rec.exchanges() == [] and rec.steps() == []
+
+
+def test_to_dict_round_trip():
+    rec, _ = _recorder()
+    e = rec.record_http(method="GET", url="http://x", status=None, elapsed=0.01, error="连接被拒绝")
+    d = e.to_dict()
+    assert d["status"] is None and d["error"] == "连接被拒绝" and d["kind"] == "http"
+    assert "无响应" in e.summary()
