@@ -205,3 +205,17 @@ def test_console_entry_point(tmp_path):
     check = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(demo), "--sim"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_readme_example_is_the_actual_output(real_template, capsys):
+    """The README lists the real template's findings: keep it in step with the code."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rel = "../shared/reference/planning-template-elf-v20250820.xlsx"
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        code, out, _ = run(capsys, "check", rel)
+    finally:
+        os.chdir(cwd)
+    assert code == 2
+    assert f"$ voyager plan check {rel}\n{out}$ echo $?\n2\n" in readme

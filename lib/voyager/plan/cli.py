@@ -114,7 +114,7 @@ def render_table(plan: Plan, findings: list[Finding], counts: dict[str, int], ok
             coord = f.cell.split("!", 1)[-1]
             lines.append(f"  {SEVERITY_LABELS.get(f.severity, f.severity)}  {coord.ljust(width)}  "
                          f"{f.rule.ljust(rule_width)}  {_short(f)}")
-            indent = " " * (8 + width + rule_width)
+            indent = " " * (12 + width + rule_width)  # under the message (severity is 2 wide chars)
             if f.hint:
                 lines.append(f"{indent}→ {f.hint}")
             if len(f.cells) > 1:
