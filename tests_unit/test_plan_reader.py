@@ -309,3 +309,10 @@ def test_missing_sheet(tmp_path):
     with pytest.raises(PlanError, match="缺少工作表「文档描述」「集群管理信息」"):
         read_plan(tmp_path / "partial.xlsx")
 
+
+
+def test_passwords_lose_only_edge_spaces(demo_file):
+    _edit(demo_file, {"主机规划": {"K3": "\u3000Pa ss\u00a0word1 ", "M3": "N/A"}})
+    host = read_plan(demo_file).hosts[0]
+    assert host.ssh_password.reveal() == "Pa ss\u00a0word1"
+    assert not host.admin_password  # a placeholder, then "required" asks for it

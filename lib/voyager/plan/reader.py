@@ -85,6 +85,8 @@ _MAX_COL = 20
 # whitespace the engineers' copy-paste brings in: full-width space, NBSP, en/em spaces,
 # zero-width characters, BOM
 _ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]")
+_EDGE_SPACES = re.compile("^[\\s\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]+|"
+                          "[\\s\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]+$")
 _NIC_SPLIT = re.compile(r"[,，、;；/／\s]+")
 # placeholders meaning "not applicable" in user/password cells (template uses N/A)
 _PLACEHOLDERS = {"n/a", "na", "-", "--", "---", "/", "无"}
@@ -305,7 +307,7 @@ class _Reader:
         if value is None:
             return Secret("")
         text = value if isinstance(value, str) else _to_text(value) or ""
-        text = _ODD_SPACES.sub(" ", text).strip()
+        text = _EDGE_SPACES.sub("", text)  # only at the edges: a secret's inside is kept as typed
         if text.lower() in _PLACEHOLDERS:
             text = ""
         return Secret(text)
@@ -520,7 +522,8 @@ class _Reader:
                         f"如果这是一台主机，请补全 H{row}、I{row}、N{row}；否则清空该行",
                         [C.ref(H, s) for s in stray])
                 continue
-            index = self.integer(H, f"{col['index']}{row}", "read.index", "序号", "", "info")
+            index = self.integer(H, f"{col['index']}{row}", "read.index", "序号",
+                                 "序号应为 1-16 的整数；已按行号推算", "info")
             hosts.append(Host(
                 row=row,
                 index=index if index is not None else row - C.HOST_ROWS[0] + 1,
