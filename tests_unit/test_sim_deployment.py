@@ -24,7 +24,7 @@ def plan():
 
 @pytest.fixture
 def sim(plan):
-    with Simulator(plan, speed=0) as s:
+    with Simulator(plan, speed=0, ssh=False) as s:
         yield s
 
 
@@ -68,11 +68,12 @@ def test_cluster_scan_lists_undeployed_hosts(http):
 
 def test_cluster_scan_is_empty_over_lacp(plan):
     plan.networks.storage.bond = "balance-tcp"
-    with Simulator(plan, speed=0) as sim:
+    with Simulator(plan, speed=0, ssh=False) as sim:
         assert SimHttp(sim.endpoints).deploy_api("GET", H1, "/api/v2/deployment/cluster").json()["data"] == {"hosts": []}
 
 
 def test_deploy_succeeds_and_verify_reports_it(sim, http, plan):
+    """deploy_verify is also served over https (as the walkthrough calls it)."""
     r = post_deploy(http, payload_for(sim, plan))
     assert r.status_code == 200
     assert r.json()["data"]["msg"] == "SUCCEEDED: A new cluster deploying task is on its way now."
@@ -80,14 +81,14 @@ def test_deploy_succeeds_and_verify_reports_it(sim, http, plan):
     status = http.deploy_api("GET", H1, "/api/v2/deployment/host/deploy_status", params={"host_ip": H1}).json()
     assert status["ec"] == "DEPLOY_TASK_NOT_FOUND" and status["data"] is None
     for ip in (H1, H2, H3):
-        verify = http.request("GET", ip, "/api/v2/deployment/deploy_verify", deploy_token=True).json()["data"]
+        verify = http.request("GET", ip, "/api/v2/deployment/deploy_verify", tls=True, deploy_token=True).json()["data"]
         assert verify == {"is_deployed": True, "platform": "kvm"}
     assert sim.status()["deployed"] is True and sim.status()["vds"] == 2 and sim.status()["vlans"] == 1
 
 
 def test_deploy_status_runs_through_the_stages(plan):
     clock = ManualClock(speed=1.0)
-    with Simulator(plan, clock=clock) as sim:
+    with Simulator(plan, clock=clock, ssh=False) as sim:
         http = SimHttp(sim.endpoints)
         walk = Walk(sim.endpoints, plan)
         assert post_deploy(http, walk.deploy_payload(walk.scan())).status_code == 200
@@ -109,7 +110,7 @@ def test_deploy_status_runs_through_the_stages(plan):
 
 def test_second_deploy_while_running_is_refused(plan):
     clock = ManualClock(speed=1.0)
-    with Simulator(plan, clock=clock) as sim:
+    with Simulator(plan, clock=clock, ssh=False) as sim:
         http = SimHttp(sim.endpoints)
         body = payload_for(sim, plan)
         assert post_deploy(http, body).status_code == 200
@@ -121,7 +122,7 @@ def test_second_deploy_while_running_is_refused(plan):
 
 
 def test_deploy_failure_fault_leaves_hosts_undeployed_and_allows_a_retry(plan):
-    with Simulator(plan, speed=0, faults="fail-job:DEPLOY_CLUSTER:1") as sim:
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:DEPLOY_CLUSTER:1") as sim:
         http = SimHttp(sim.endpoints)
         body = payload_for(sim, plan)
         assert post_deploy(http, body).status_code == 200
@@ -210,7 +211,7 @@ def test_encoded_default_password_is_what_the_walkthrough_sends(sim, http, plan)
 
 def test_missing_and_down_nics_are_refused(plan):
     overrides = {H2: {"missing_nics": ["ens224"]}, H3: {"down_nics": ["ens161"]}}
-    with Simulator(plan, speed=0, host_overrides=overrides) as sim:
+    with Simulator(plan, speed=0, ssh=False, host_overrides=overrides) as sim:
         http = SimHttp(sim.endpoints)
         body = payload_for(sim, plan)
         r = post_deploy(http, body)
@@ -221,7 +222,7 @@ def test_missing_and_down_nics_are_refused(plan):
 
 
 def test_already_deployed_host_override(plan):
-    with Simulator(plan, speed=0, host_overrides={H3: {"deployed": True, "version": "6.1.0"}}) as sim:
+    with Simulator(plan, speed=0, ssh=False, host_overrides={H3: {"deployed": True, "version": "6.1.0"}}) as sim:
         http = SimHttp(sim.endpoints)
         scan = http.deploy_api("GET", H3, "/api/v2/deployment/host").json()["data"]
         assert scan["status"] == "enabled" and scan["version"] == "6.1.0" and scan["patch_version"] == ""

@@ -6,7 +6,9 @@
 Everything listens on 127.0.0.1 (ephemeral ports); ``bind_plan_ips=True``
 additionally tries each planned 127.x address on 80/443 (and 22 when the SSH
 front-end offers ``bind(ip, port)``), skipping with a warning what cannot be
-bound (low ports need privileges).
+bound (low ports need privileges). ``ssh=False`` serves HTTP only (tests that
+need no SSH); ``clock`` injects a :class:`~voyager.sim.clock.ManualClock`;
+``slow_seconds`` is how long a ``slow`` fault delays its answer.
 """
 from __future__ import annotations
 
@@ -33,11 +35,13 @@ DEFAULT_SLOW_SECONDS = 35.0
 class Simulator:
     def __init__(self, plan: Plan, *, speed: float = DEFAULT_SPEED, state_file: Optional[str | Path] = None,
                  faults: str = "", host_overrides: Optional[dict] = None, bind_plan_ips: bool = False,
-                 clock: Optional[Clock] = None, slow_seconds: float = DEFAULT_SLOW_SECONDS) -> None:
+                 clock: Optional[Clock] = None, slow_seconds: float = DEFAULT_SLOW_SECONDS,
+                 ssh: bool = True) -> None:
         self.plan = plan
         self.speed = speed
         self.bind_plan_ips = bind_plan_ips
         self.slow_seconds = slow_seconds
+        self.ssh_enabled = ssh
         self.world = World(plan, clock=clock or Clock(speed), faults=Faults(faults or ""),
                            state_file=Path(state_file) if state_file else None, host_overrides=host_overrides)
         self._listeners: list[Listener] = []
@@ -75,6 +79,8 @@ class Simulator:
         return self
 
     def _start_ssh(self) -> None:
+        if not self.ssh_enabled:
+            return
         try:
             module = importlib.import_module("voyager.sim.ssh")
         except ModuleNotFoundError as exc:

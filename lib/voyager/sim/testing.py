@@ -1,7 +1,9 @@
 """Helpers for tests that drive the simulator over HTTP (developer tooling).
 
 ``SimHttp`` sends a request to a planned address the way clients do (Host
-header, self-signed TLS accepted) and returns the raw ``requests.Response``.
+header; ``tls=True`` for https with the self-signed certificate accepted; plain
+http by default because every TLS connection costs ~50 ms of client set-up and
+the simulator serves the same APIs on both) and returns the ``requests.Response``.
 ``deployed`` brings a started simulator to a deployed, configured cluster
 through the same HTTP calls as the walkthrough.
 """
@@ -23,7 +25,7 @@ class SimHttp:
         self.session = requests.Session()
         self.token: Optional[str] = None
 
-    def request(self, method: str, ip: str, path: str, *, tls: bool = True, token: Any = "session",
+    def request(self, method: str, ip: str, path: str, *, tls: bool = False, token: Any = "session",
                 deploy_token: bool = False, timeout: float = 30, **kwargs) -> requests.Response:
         headers = {"Host": ip, **kwargs.pop("headers", {})}
         if deploy_token:
@@ -58,7 +60,7 @@ class SimHttp:
 def deployed(sim, plan, *, configure: bool = True, timeout: float = 20.0) -> tuple[SimHttp, Walk]:
     """Deploy (and, with ``configure``, set root, VIP, DNS, NTP, IPMI and the
     business network) through HTTP; returns a logged-in ``SimHttp``."""
-    walk = Walk(sim.endpoints, plan, timeout=timeout, poll=0.01)
+    walk = Walk(sim.endpoints, plan, timeout=timeout, poll=0.01, tls=False)
     walk.deploy(walk.scan())
     http = SimHttp(sim.endpoints)
     if configure:

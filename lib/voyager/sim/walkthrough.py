@@ -47,11 +47,12 @@ def _pattern_bytes(size: int, seed: int = 7) -> bytes:
 
 class Walk:
     def __init__(self, endpoints: dict[str, Any], plan: Plan, *, timeout: float = 120.0,
-                 poll: float = 0.05) -> None:
+                 poll: float = 0.05, tls: bool = True) -> None:
         self.endpoints = endpoints
         self.plan = plan
         self.timeout = timeout
         self.poll = poll
+        self.tls = tls
         self.http = requests.Session()
         self.http.verify = False
         self.token: Optional[str] = None
@@ -61,9 +62,9 @@ class Walk:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     # -- transport ------------------------------------------------------------------------
-    def call(self, ip: str, method: str, path: str, *, tls: bool = True, token: Optional[str] = None,
+    def call(self, ip: str, method: str, path: str, *, tls: Optional[bool] = None, token: Optional[str] = None,
              expect: int = 200, **kwargs) -> Any:
-        base = self.endpoints["https" if tls else "http"]
+        base = self.endpoints["https" if (self.tls if tls is None else tls) else "http"]
         headers = {"Host": ip, **kwargs.pop("headers", {})}
         if token:
             headers["x-smartx-token"] = token
