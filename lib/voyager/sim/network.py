@@ -81,7 +81,7 @@ class Network:
                        "en_US": f"Created: \nVDS name: {vds['name']}\nbonding: {vds['bond_mode']}\nAssociated NICs: \n{host_lines}\n"},
             "data": {"name": vds["name"], "uuid": vds["uuid"]}, "user_type": "USER", "batch": None,
         }
-        resource = {"type": "NETWORK_VDS", **vds}
+        resource = {**{k: v for k, v in vds.items() if k != "type"}, "type": "NETWORK_VDS"}
         return self.world.jobs.create("NETWORK_CREATE_VDS", resources={vds["uuid"]: resource},
                                       effect="create_vds", args={"vds": vds}, event=event)
 
