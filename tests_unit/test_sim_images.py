@@ -1,0 +1,243 @@
+"""Chunked uploads (ISO and SVT) of the simulator over HTTP: any order, wrong sizes,
+aborts, faults, restarts; the md5 is that of the whole file."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+
+from voyager.plan.demo import build_demo_plan
+from voyager.sim import Simulator, images
+from voyager.sim.testing import SimHttp, deployed
+
+VIP = "127.10.20.10"
+SMALL = 4096
+
+
+@pytest.fixture
+def plan():
+    return build_demo_plan()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(images, "CHUNK_SIZE", SMALL)
+    monkeypatch.setattr(images, "MAX_PARKED", 4)
+
+
+@pytest.fixture
+def sim(plan, tmp_path):
+    with Simulator(plan, speed=0, ssh=False, state_file=tmp_path / "sim.json") as s:
+        yield s
+
+
+@pytest.fixture
+def http(sim, plan):
+    http, _ = deployed(sim, plan)
+    return http
+
+
+def data_of(size, seed=1):
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def volume(http, name, size, **params):
+    return http.post(VIP, "/api/v2/images/upload/volume",
+                     params={"name": name, "size": size, "description": "", "device": "nfs", "task_id": 2, **params})
+
+
+def send(http, vol, n, payload, *, path="/api/v2/images/upload", name="file", extra_file=False):
+    files = {name: ("f.iso", io.BytesIO(payload), "application/octet-stream")}
+    if extra_file:
+        files["other"] = ("g", io.BytesIO(b"x"), "application/octet-stream")
+    return http.post(VIP, path, params={"zbs_volume_id": vol["zbs_volume_id"], "chunk_num": n,
+                                        "image_uuid": vol["image_uuid"]}, files=files)
+
+
+def chunk(data, n, size=SMALL):
+    return data[n * size:(n + 1) * size]
+
+
+def listed(http, uuid, path="/api/v2/images"):
+    return next((i for i in http.get(VIP, path).json()["data"]["images"] if i["uuid"] == uuid), None)
+
+
+def test_volume_uses_8mib_chunks_by_default(http):
+    size = 7873968128
+    vol = volume(http, "cloudtower-v4.6.2.oe2003.x86_64", size).json()["data"]
+    assert vol["chunk_size"] == 8388608
+    assert vol["to_upload"] == list(range(939))  # the walkthrough's example: 0 .. 938
+    assert vol["image_path"].startswith("iscsi://iqn.2016-02.com.smartx:system:zbs-iscsi-datastore-")
+    assert len(vol["image_uuid"]) == 36 and len(vol["zbs_volume_id"]) == 36
+    assert listed(http, vol["image_uuid"]) is None
+
+
+def test_in_order_upload(http, sim, small_chunks):
+    data = data_of(3 * SMALL + 100)
+    vol = volume(http, "cloudtower.iso", len(data)).json()["data"]
+    assert vol["to_upload"] == [0, 1, 2, 3]
+    assert sim.status()["uploads_in_progress"] == 1
+    for n in range(4):
+        out = send(http, vol, n, chunk(data, n)).json()
+        assert out["ec"] == "EOK" and out["data"]["chunk_num"] == n
+        assert out["data"]["to_upload"] == list(range(n + 1, 4))
+    image = listed(http, vol["image_uuid"])
+    assert image["md5"] == hashlib.md5(data).hexdigest() and image["size"] == len(data)
+    assert image["name"] == "cloudtower.iso" and image["type"] == "ISO_IMAGE" and image["path"] == vol["image_path"]
+    assert sim.status()["uploads_in_progress"] == 0 and sim.status()["images"] == 1
+    again = send(http, vol, 0, chunk(data, 0))
+    assert again.json()["ec"] == "UPLOAD_ALREADY_COMPLETED"
+
+
+@pytest.mark.parametrize("order", [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]])
+def test_any_order_gives_the_md5_of_the_whole_file(http, sim, small_chunks, order):
+    data = data_of(3 * SMALL + 7, seed=sum(order))
+    vol = volume(http, "any.iso", len(data)).json()["data"]
+    remaining = set(range(4))
+    for n in order:
+        remaining.discard(n)
+        assert send(http, vol, n, chunk(data, n)).json()["data"]["to_upload"] == sorted(remaining)
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+    assert os.listdir(sim.world.images.spool_dir) == []  # parked chunks were hashed and removed
+
+
+def test_wrong_chunk_sizes_are_rejected_and_leave_the_hash_intact(http, small_chunks):
+    data = data_of(2 * SMALL + 10)
+    vol = volume(http, "sizes.iso", len(data)).json()["data"]
+    short = send(http, vol, 0, chunk(data, 0)[:-1])
+    assert short.status_code == 400 and short.json()["ec"] == "UPLOAD_CHUNK_SIZE_MISMATCH"
+    assert "file" in short.json()["error"]["detail"]
+    long_last = send(http, vol, 2, chunk(data, 2) + b"x")
+    assert long_last.json()["ec"] == "UPLOAD_CHUNK_SIZE_MISMATCH"
+    early_short = send(http, vol, 1, chunk(data, 1)[:10])  # parked path
+    assert early_short.json()["ec"] == "UPLOAD_CHUNK_SIZE_MISMATCH"
+    for n in range(3):
+        assert send(http, vol, n, chunk(data, n)).status_code == 200
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_a_resent_chunk_is_accepted_once(http, small_chunks):
+    data = data_of(3 * SMALL)
+    vol = volume(http, "dup.iso", len(data)).json()["data"]
+    send(http, vol, 0, chunk(data, 0))
+    assert send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"] == [1, 2]
+    send(http, vol, 2, chunk(data, 2))
+    assert send(http, vol, 2, chunk(data, 2)).json()["data"]["to_upload"] == [1]
+    assert send(http, vol, 1, chunk(data, 1)).json()["data"]["to_upload"] == []
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_too_many_early_chunks_are_refused(http, small_chunks):
+    data = data_of(10 * SMALL)
+    vol = volume(http, "far.iso", len(data)).json()["data"]
+    for n in range(1, 5):
+        assert send(http, vol, n, chunk(data, n)).status_code == 200
+    r = send(http, vol, 5, chunk(data, 5))
+    assert r.status_code == 409 and r.json()["ec"] == "UPLOAD_TOO_MANY_PENDING_CHUNKS"
+    assert 5 in send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"]
+    for n in range(5, 10):
+        send(http, vol, n, chunk(data, n))
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_delete_aborts_an_upload_and_removes_parked_chunks(http, sim, small_chunks):
+    data = data_of(4 * SMALL)
+    vol = volume(http, "abort.iso", len(data)).json()["data"]
+    send(http, vol, 2, chunk(data, 2))
+    send(http, vol, 3, chunk(data, 3))
+    assert len(os.listdir(sim.world.images.spool_dir)) == 2
+    assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").json() == {"ec": "EOK", "error": {}, "data": {}}
+    assert os.listdir(sim.world.images.spool_dir) == []
+    assert sim.status()["uploads_in_progress"] == 0
+    r = send(http, vol, 0, chunk(data, 0))
+    assert r.status_code == 404 and r.json()["ec"] == "REST_NOT_FOUND"
+    assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 404
+
+
+def test_delete_a_finished_image(http, sim, small_chunks):
+    data = data_of(10)
+    vol = volume(http, "tiny.iso", len(data)).json()["data"]
+    send(http, vol, 0, data)
+    assert sim.status()["images"] == 1
+    assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200
+    assert sim.status()["images"] == 0
+
+
+def test_upload_request_errors(http, small_chunks):
+    data = data_of(2 * SMALL)
+    vol = volume(http, "err.iso", len(data)).json()["data"]
+    params = {"zbs_volume_id": vol["zbs_volume_id"], "chunk_num": 0, "image_uuid": vol["image_uuid"]}
+    for missing in params:
+        r = http.post(VIP, "/api/v2/images/upload", params={k: v for k, v in params.items() if k != missing},
+                      files={"file": ("f", io.BytesIO(chunk(data, 0)))})
+        assert r.status_code == 400 and missing in r.json()["error"]["detail"], missing
+    assert http.post(VIP, "/api/v2/images/upload", params=dict(params, chunk_num="x"),
+                     files={"file": ("f", io.BytesIO(b""))}).json()["error"]["detail"] == {"chunk_num": ["must be an integer"]}
+    assert http.post(VIP, "/api/v2/images/upload", params=dict(params, chunk_num=2),
+                     files={"file": ("f", io.BytesIO(b""))}).json()["ec"] == "REST_FORM_ERROR"
+    assert http.post(VIP, "/api/v2/images/upload", params=dict(params, zbs_volume_id="other"),
+                     files={"file": ("f", io.BytesIO(b""))}).json()["error"]["detail"] == {
+        "zbs_volume_id": ["does not belong to this image"]}
+    assert http.post(VIP, "/api/v2/images/upload", params=params, data=chunk(data, 0)).json()["ec"] == "REST_FORM_ERROR"
+    assert send(http, vol, 0, chunk(data, 0), name="blob").json()["ec"] == "REST_FORM_ERROR"
+    assert send(http, vol, 0, chunk(data, 0), extra_file=True).json()["ec"] == "REST_FORM_ERROR"
+    # none of this counted: the upload still completes with the right md5
+    send(http, vol, 0, chunk(data, 0))
+    send(http, vol, 1, chunk(data, 1))
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize("params,field", [({"name": ""}, "name"), ({"size": 0}, "size"), ({"size": "big"}, "size"),
+                                          ({"device": "iscsi"}, "device")])
+def test_volume_validation(http, params, field):
+    r = volume(http, params.pop("name", "x.iso"), params.pop("size", 100), **params)
+    assert r.status_code == 400 and field in r.json()["error"]["detail"]
+
+
+def test_drop_chunk_fault(plan, small_chunks):
+    with Simulator(plan, speed=0, ssh=False, faults="drop-chunk:cloudtower*:2") as sim:
+        http, _ = deployed(sim, plan)
+        data = data_of(2 * SMALL)
+        other = volume(http, "svt.iso", 1).json()["data"]
+        assert send(http, other, 0, b"x").status_code == 200  # name does not match
+        vol = volume(http, "cloudtower-4.7.1.iso", len(data)).json()["data"]
+        for _ in range(2):
+            r = send(http, vol, 0, chunk(data, 0))
+            assert r.status_code == 500 and r.json()["ec"] == "REST_UNKNOWN_ERROR"
+        assert send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"] == [1]
+        send(http, vol, 1, chunk(data, 1))
+        assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_svt_upload(http, sim, small_chunks):
+    data = data_of(SMALL + 5)
+    vol = http.post(VIP, "/api/v2/svt_image/create_volume",
+                    params={"name": "SMTX_VMTOOLS-3.2.0-2501210639.iso", "size": len(data)}).json()["data"]
+    assert vol["image_path"] == f"/usr/share/smartx/images/vmtools/{vol['image_uuid']}"
+    assert send(http, vol, 1, chunk(data, 1), path="/api/v2/svt_image/upload_template").status_code == 200
+    # an SVT volume is not an ISO upload
+    assert send(http, vol, 0, chunk(data, 0)).status_code == 404
+    assert send(http, vol, 0, chunk(data, 0), path="/api/v2/svt_image/upload_template").json()["data"]["to_upload"] == []
+    image = listed(http, vol["image_uuid"], "/api/v2/svt_image")
+    assert image["md5"] == hashlib.md5(data).hexdigest() and image["type"] == "SVT_IMAGE"
+    assert listed(http, vol["image_uuid"]) is None
+
+
+def test_an_unfinished_upload_is_lost_on_restart(plan, tmp_path, small_chunks):
+    state = tmp_path / "restart.json"
+    data = data_of(2 * SMALL)
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
+        http, walk = deployed(sim, plan)
+        token = http.token
+        vol = volume(http, "restart.iso", len(data)).json()["data"]
+        send(http, vol, 0, chunk(data, 0))
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
+        http = SimHttp(sim.endpoints)
+        http.token = token  # sessions survive a restart
+        assert sim.status()["uploads_in_progress"] == 1
+        r = send(http, vol, 1, chunk(data, 1))
+        assert r.status_code == 410 and r.json()["ec"] == "UPLOAD_VOLUME_LOST"
+        assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200
+        assert sim.status()["uploads_in_progress"] == 0
