@@ -1,0 +1,212 @@
+"""Simulator serving: addressing by Host header, unreachable machines, /__sim__/,
+TLS, start time, loopback-only sockets, and every HTTP fault kind."""
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import time
+
+import pytest
+import requests
+
+from voyager.plan.demo import build_demo_plan
+from voyager.sim import Simulator
+from voyager.sim.faults import FaultSpecError, Faults, parse_faults
+from voyager.sim.testing import SimHttp, deployed
+
+H1, VIP, TOWER = "127.10.20.11", "127.10.20.10", "127.10.20.2"
+
+
+@pytest.fixture
+def plan():
+    return build_demo_plan()
+
+
+@pytest.fixture
+def sim(plan):
+    with Simulator(plan, speed=0, ssh=False) as s:
+        yield s
+
+
+def test_starts_in_under_two_seconds(plan):
+    t0 = time.monotonic()
+    sim = Simulator(plan, speed=0).start()
+    try:
+        elapsed = time.monotonic() - t0
+        assert requests.get(sim.endpoints["http"] + "/__sim__/state", timeout=5).status_code == 200
+    finally:
+        sim.stop()
+    assert elapsed < 2.0, elapsed
+
+
+def _listening_sockets_of_this_process() -> list[tuple[str, int]]:
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table, family in (("/proc/self/net/tcp", socket.AF_INET), ("/proc/self/net/tcp6", socket.AF_INET6)):
+        if not os.path.exists(table):
+            continue
+        with open(table) as fh:
+            next(fh)
+            for line in fh:
+                cols = line.split()
+                local, state, inode = cols[1], cols[3], cols[9]
+                if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                    continue
+                addr_hex, port_hex = local.split(":")
+                raw = bytes.fromhex(addr_hex)
+                if family == socket.AF_INET:
+                    addr = socket.inet_ntop(family, raw[::-1])
+                else:
+                    addr = socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+                found.append((addr, int(port_hex, 16)))
+    return found
+
+
+def test_every_listening_socket_is_on_loopback(plan):
+    before = set(_listening_sockets_of_this_process())
+    with Simulator(plan, speed=0) as sim:  # with SSH when the SSH front-end exists
+        opened = set(_listening_sockets_of_this_process()) - before
+        ports = {int(sim.endpoints["http"].rsplit(":", 1)[1]), int(sim.endpoints["https"].rsplit(":", 1)[1]),
+                 *sim.endpoints["ssh"].values()}
+        assert {p for _, p in opened} >= ports
+        assert opened and all(addr.startswith("127.") for addr, _ in opened), opened
+        for url in (sim.endpoints["http"], sim.endpoints["https"]):
+            assert url.startswith(("http://127.0.0.1:", "https://127.0.0.1:"))
+
+
+def test_machine_selection_and_unreachable_addresses(sim):
+    http = SimHttp(sim.endpoints)
+    assert http.deploy_api("GET", H1, "/api/v2/deployment/host").json()["data"]["host_ip"] == H1
+    r = http.request("GET", H1 + ":80", "/api/v2/deployment/host", deploy_token=True)
+    assert r.json()["data"]["host_ip"] == H1
+    for ip in (VIP, TOWER, "127.99.99.99", "10.0.20.11"):  # planned but down / not planned at all
+        r = http.deploy_api("GET", ip, "/api/v2/deployment/host")
+        assert r.status_code == 502 and r.headers["X-Sim-Unreachable"] == "1", ip
+    r = http.deploy_api("GET", H1 + ":8443", "/api/v2/deployment/host")
+    assert r.status_code == 502
+    assert http.deploy_api("GET", H1, "/api/v2/nothing/here").status_code == 404
+
+
+def test_sim_paths(sim):
+    http = SimHttp(sim.endpoints)
+    assert http.sim("/__sim__/state") == sim.status()
+    assert http.sim("/__sim__/endpoints") == sim.endpoints
+    assert http.sim("/__sim__/reachable", ip=H1, port=22) == {"open": True}
+    assert http.sim("/__sim__/reachable", ip=H1, port=443) == {"open": True}
+    assert http.sim("/__sim__/reachable", ip=H1, port=8080) == {"open": False}
+    assert http.sim("/__sim__/reachable", ip=VIP, port=443) == {"open": False}
+    assert http.sim("/__sim__/reachable", ip=TOWER, port=22) == {"open": False}
+    r = requests.get(sim.endpoints["http"] + "/__sim__/reachable", params={"ip": H1, "port": "x"}, timeout=5)
+    assert r.status_code == 400
+    assert requests.get(sim.endpoints["http"] + "/__sim__/nope", timeout=5).status_code == 404
+
+
+def test_tls_is_a_self_signed_certificate_covering_the_planned_addresses(sim, plan, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(sim.certificate_pem)
+    r = requests.get(sim.endpoints["https"] + "/api/v2/deployment/host",
+                     headers={"Host": H1, "x-smartx-token": "e79b85fc18b7402fbcc0391fe8d7d24c"}, verify=str(bundle),
+                     timeout=10)
+    assert r.status_code == 200
+    port = int(sim.endpoints["https"].rsplit(":", 1)[1])
+    ctx = ssl.create_default_context(cafile=str(bundle))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=H1) as tls:  # SAN includes the planned management IP
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_a_silent_tls_client_does_not_block_others(sim):
+    port = int(sim.endpoints["https"].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        http = SimHttp(sim.endpoints)
+        assert http.request("GET", H1, "/api/v2/deployment/host", tls=True, deploy_token=True,
+                            timeout=5).status_code == 200
+
+
+# -- faults ------------------------------------------------------------------------------------------------
+def test_fault_grammar():
+    rules = parse_faults("http-500:/api/v3/users:setupRoot:2, slow:/api/v2/*:1,fail-job:VM_CREATE:3")
+    assert [(r.kind, r.target, r.count) for r in rules] == [
+        ("http-500", "/api/v3/users:setupRoot", 2), ("slow", "/api/v2/*", 1), ("fail-job", "VM_CREATE", 3)]
+    assert parse_faults("") == [] and parse_faults(None) == []
+    for bad in ("http-500", "http-500:/x", "boom:/x:1", "http-500:/x:0", "http-500:/x:many", "http-500::1"):
+        with pytest.raises(FaultSpecError):
+            parse_faults(bad)
+
+
+def test_faults_fire_count_times_in_order():
+    faults = Faults("fail-job:VM_*:1,fail-job:VM_CREATE:1")
+    assert faults.take("fail-job", "VM_CREATE") and faults.take("fail-job", "VM_CREATE")
+    assert not faults.take("fail-job", "VM_CREATE")
+    assert [r["fired"] for r in faults.summary()] == [1, 1]
+    assert Faults("http-500:/*:5").take_http("/__sim__/state") is None
+
+
+def test_http_500_fault(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="http-500:/api/v2/deployment/host:2") as sim:
+        http = SimHttp(sim.endpoints)
+        for _ in range(2):
+            r = http.deploy_api("GET", H1, "/api/v2/deployment/host")
+            assert r.status_code == 500 and r.json()["ec"] == "REST_UNKNOWN_ERROR"
+        assert http.deploy_api("GET", H1, "/api/v2/deployment/host").status_code == 200
+        assert http.sim("/__sim__/state")["hosts"] == 3  # never faulted
+
+
+def test_http_500_fault_shapes_per_api(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="http-500:/v2/api/*:1,http-500:/api:1,http-500:/api/v3/*:1") as sim:
+        http = SimHttp(sim.endpoints)
+        http.deploy_api("GET", H1, "/api/v2/deployment/host")
+        r = http.post(H1, "/v2/api/login", json={})
+        assert r.status_code == 500 and r.json()["status"] == 500
+        r = http.post(H1, "/api", json={})
+        assert r.status_code == 500 and r.json()["errors"][0]["message"]
+        r = http.post(H1, "/api/v3/sessions", json={})
+        assert r.status_code == 500 and r.json()["code"] == 13
+
+
+def test_http_reset_fault(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="http-reset:/api/v2/deployment/*:1") as sim:
+        http = SimHttp(sim.endpoints)
+        with pytest.raises(requests.ConnectionError):
+            http.deploy_api("GET", H1, "/api/v2/deployment/host")
+        assert http.deploy_api("GET", H1, "/api/v2/deployment/host").status_code == 200
+
+
+def test_slow_fault_answers_after_the_client_timeout(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="slow:/api/v2/deployment/host:1", slow_seconds=1.0) as sim:
+        http = SimHttp(sim.endpoints)
+        t0 = time.monotonic()
+        with pytest.raises(requests.ReadTimeout):
+            http.deploy_api("GET", H1, "/api/v2/deployment/host", timeout=0.3)
+        assert time.monotonic() - t0 < 1.0
+        assert http.deploy_api("GET", H1, "/api/v2/deployment/host", timeout=5).status_code == 200
+
+
+def test_faults_only_hit_reachable_machines(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="http-500:/v2/api/*:1") as sim:
+        http = SimHttp(sim.endpoints)
+        assert http.post(TOWER, "/v2/api/login", json={}).status_code == 502  # CloudTower not up: not consumed
+        assert sim.faults.summary()[0]["fired"] == 0
+
+
+def test_fail_job_fault_on_vm_create(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:VM_CREATE:1") as sim:
+        http, walk = deployed(sim, plan)
+        vdses = http.get(VIP, "/api/v2/network/vds").json()["data"]
+        mgmt = next(v for v in vdses if v["name"] == plan.networks.mgmt.vds)
+        vlan = http.get(VIP, f"/api/v2/network/vds/{mgmt['uuid']}/vlans").json()["data"]["entities"][0]
+        body = {"vm_name": "x", "vcpu": 1, "memory": 1 << 30, "nics": [{"vlan_uuid": vlan["uuid"]}], "disks": []}
+        job_id = http.post(VIP, "/api/v2/vms", json=body).json()["data"]["job_id"]
+        assert http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]["state"] == "failed"
+        assert sim.status()["vms"] == 0
+        job_id = http.post(VIP, "/api/v2/vms", json=body).json()["data"]["job_id"]
+        assert http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]["state"] == "done"
+        assert sim.status()["vms"] == 1
