@@ -84,7 +84,8 @@ class TowerGraphqlFrontend(Frontend):
             raise TowerError(f'Unknown operation named "{name}".', code="GRAPHQL_VALIDATION_FAILED")
         if not re.search(rf"\b(query|mutation)\s+{re.escape(name)}\b", text):
             raise TowerError(f'Unknown operation named "{name}".', code="GRAPHQL_VALIDATION_FAILED")
-        variables = body.get("variables") or {}
+        variables = body.get("variables")
+        variables = {} if variables is None else variables
         if not isinstance(variables, dict):
             raise TowerError("Variables must be provided as an Object where each property is a variable value.",
                              code="BAD_USER_INPUT")

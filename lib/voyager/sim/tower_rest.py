@@ -189,8 +189,9 @@ class TowerRestFrontend(Frontend):
 
     def op_connect_cluster(self, request, machine):
         def one(params: Any) -> dict[str, Any]:
+            view = TowerView(self.tower)  # taken first: rendering must not advance the new task
             cluster, task_id = self.tower.connect_cluster(params)
-            return {"task_id": task_id, "data": TowerView(self.tower).cluster(cluster)}
+            return {"task_id": task_id, "data": view.cluster(cluster)}
 
         return self._call(request, lambda body: self._mirror(body, one))
 

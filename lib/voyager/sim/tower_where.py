@@ -81,14 +81,14 @@ def _match_key(obj: dict[str, Any], key: str, cond: Any) -> bool:
 
 
 def _equal_or_nested(value: Any, cond: Any, key: str) -> bool:
+    if isinstance(value, list):
+        raise WhereError(f'Field "{key}" is a list; use {key}_some/_every/_none')
     if isinstance(cond, dict):
         if value is None:
             return False
         if isinstance(value, dict):
             return matches(value, cond)
         raise WhereError(f'Field "{key}" is not a relation; it cannot take an object')
-    if isinstance(value, list):
-        raise WhereError(f'Field "{key}" is a list; use {key}_some/_every/_none')
     return value == cond
 
 

@@ -1,0 +1,139 @@
+"""Helpers for the CloudTower / SSH simulator tests (not a test module).
+
+``tower_up`` brings a started simulator to the point where CloudTower answers
+(deployed and configured cluster, CloudTower VM with its IP, installer done —
+the installer is driven through the world, its SSH path has its own tests).
+``TowerHttp`` speaks CloudTower REST, GraphQL and the inspector to the planned
+CloudTower address with plain ``requests`` (Host header = planned IP).
+``reset_tower`` gives a test a fresh CloudTower on an already deployed world.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import requests
+
+from voyager.sim.testing import deployed
+from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
+
+TOWER = "127.10.20.2"
+VIP = "127.10.20.10"
+TOWER_PASSWORD = "HC!r0cks"
+HOST_PASSWORD = "P@ssw0rd!123"
+
+QUERIES = {
+    "createRootUser": "mutation createRootUser($root_password: String!, $now: DateTime!) {\n  createUser(data: "
+                      "{name: \"root\", source: LOCAL, role: ROOT, username: \"root\", display_username: \"root\", "
+                      "password: $root_password, password_recover_qa: {enabled: false, items: []}, "
+                      "password_updated_at: $now}, effect: {encoded: true}) {\n    id\n    __typename\n  }\n}\n",
+    "createOrganization": "mutation createOrganization($data: OrganizationCreateInput!) {\n  createOrganization("
+                          "data: $data) {\n    id\n    __typename\n  }\n}\n",
+    "checkTowerIsSetup": "query checkTowerIsSetup {\n  organizations(first: 1) {\n    id\n    name\n    __typename\n"
+                         "  }\n  userCreated {\n    created\n    __typename\n  }\n}\n",
+    "updateCloudTowerNtpUrl": "mutation updateCloudTowerNtpUrl($data: NtpCommonUpdateInput!) {\n  "
+                              "updateCloudTowerNtpUrl(data: $data) {\n    ntp_service_url\n    __typename\n  }\n}\n",
+    "deployedLicense": "query deployedLicense {\n  deploys(first: 1) {\n    id\n    license {\n      id\n"
+                       "      license_serial\n      sign_date\n      expire_date\n      software_edition\n      type\n"
+                       "      __typename\n    }\n    __typename\n  }\n}\n",
+    "updateClusterSettings": "mutation updateClusterSettings($data: ClusterSettingsUpdateInput!, $where: "
+                             "ClusterSettingsWhereUniqueInput!) {\n  updateClusterSettings(where: $where, data: "
+                             "$data) {\n    id\n    default_storage_policy\n    __typename\n  }\n}\n",
+    "globalAlertRules": "query globalAlertRules($where: GlobalAlertRuleWhereInput, $orderBy: "
+                        "GlobalAlertRuleOrderByInput, $skip: Int, $first: Int) {\n  globalAlertRules(where: $where, "
+                        "orderBy: $orderBy, skip: $skip, first: $first) {\n    id\n    name\n  }\n  "
+                        "globalAlertRulesConnection(where: $where) {\n    aggregate {\n      count\n    }\n  }\n}\n",
+    "updateGlobalAlertRule": "mutation updateGlobalAlertRule($data: GlobalAlertRuleUpdateInput!, $where: "
+                             "GlobalAlertRuleWhereUniqueInput!) {\n  updateGlobalAlertRule(data: $data, where: "
+                             "$where) {\n    id\n    __typename\n  }\n}\n",
+}
+
+# The walkthrough's globalAlertRules filter (step 06).
+ALERT_FILTER = {"AND": [{"AND": [
+    {"alert_rules_some": {}}, {"name_not_starts_with": "elf_"}, {"name_not_starts_with": "scvm_"},
+    {"name_not_starts_with": "vsphere_"}, {"name_not_starts_with": "witness_"}, {"name_not_starts_with": "zone"},
+    {"name_not_starts_with": "metro_"}, {"name_not_starts_with": "system."},
+    {"object_not_in": ["SKS_SERVICE", "SKS_REGISTRY", "SKS_CLUSTER", "SKS_CLUSTER_NODE", "SKS_PV", "SKS_PVC"]},
+]}]}
+
+
+def tower_up(sim, plan):
+    """Deployed cluster + CloudTower VM with its IP + installer finished; returns (SimHttp, Walk)."""
+    http, walk = deployed(sim, plan)
+    iso = walk.upload(plan.cluster.vip, f"cloudtower-v{plan.cloudtower.version}.oe2003.x86_64.iso", 4096)
+    walk.cloudtower_vm(plan.cluster.vip, iso["image_path"])
+    sim.world.tower_preinstall()
+    sim.world.tower_start_installer()
+    assert sim.world.tower_ready()
+    return http, walk
+
+
+def reset_tower(sim) -> TowerBackend:
+    """A fresh CloudTower (no user, no organization) on the same deployed world."""
+    with sim.world.lock:
+        sim.world.tower = TowerBackend(sim.world)
+    return sim.world.tower
+
+
+class TowerHttp:
+    def __init__(self, endpoints: dict[str, Any], ip: str = TOWER, *, tls: bool = False) -> None:
+        self.base = endpoints["https" if tls else "http"]
+        self.ip = ip
+        self.http = requests.Session()
+        self.token: Optional[str] = None
+
+    def post(self, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:
+        headers = {"Host": self.ip, **kwargs.pop("headers", {})}
+        token = self.token if auth == "token" else auth
+        if token:
+            headers["Authorization"] = token
+        return self.http.post(self.base + path, headers=headers, timeout=30, verify=False, **kwargs)
+
+    def get(self, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:
+        headers = {"Host": self.ip}
+        token = self.token if auth == "token" else auth
+        if token:
+            headers["Authorization"] = token
+        return self.http.get(self.base + path, headers=headers, timeout=30, verify=False, **kwargs)
+
+    def rest(self, op: str, body: Any = None, **kwargs) -> requests.Response:
+        return self.post(f"/v2/api/{op}", json={} if body is None else body, **kwargs)
+
+    def ok(self, op: str, body: Any = None) -> Any:
+        resp = self.rest(op, body)
+        assert resp.status_code == 200, resp.text
+        assert resp.headers.get("x-tower-request-id")
+        return resp.json()
+
+    def gql(self, op: str, variables: Optional[dict] = None, *, auth: Any = "token",
+            query: Optional[str] = None) -> dict[str, Any]:
+        resp = self.post("/api", auth=auth, json={"operationName": op, "variables": variables or {},
+                                                   "query": QUERIES[op] if query is None else query})
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    # -- the walkthrough's setup -------------------------------------------------------------------
+    def create_root(self) -> dict[str, Any]:
+        return self.gql("createRootUser", {"root_password": ENCODED_DEFAULT_ROOT_PASSWORD,
+                                           "now": "2025-09-30T18:42:47.920Z"}, auth=None)
+
+    def login(self, password: str = TOWER_PASSWORD) -> requests.Response:
+        resp = self.post("/v2/api/login", auth=None, json={"username": "root", "source": "LOCAL",
+                                                           "password": password})
+        if resp.status_code == 200:
+            self.token = resp.json()["data"]["token"]
+        return resp
+
+    def setup(self, org: str = "演示客户") -> str:
+        """Root user + organization + login; returns the organization id."""
+        self.create_root()
+        org_id = self.gql("createOrganization", {"data": {"name": org}}, auth=None)["data"]["createOrganization"]["id"]
+        assert self.login().status_code == 200
+        return org_id
+
+    def connect(self, plan, org_id: str, dc: str = "DEMO-DC") -> tuple[str, dict[str, Any]]:
+        """Datacenter + connected cluster (speed 0: CONNECTED at once); returns (dc id, cluster)."""
+        dc_id = self.ok("create-datacenter", {"organization_id": org_id, "name": dc})["data"]["id"]
+        body = {"datacenter_id": dc_id, "username": "root", "ip": plan.cluster.vip,
+                "password": plan.cluster.admin_password.reveal()}
+        cluster = self.ok("connect-cluster", body)["data"]
+        return dc_id, self.ok("get-clusters", {"where": {"id": cluster["id"]}})[0]

@@ -1,0 +1,367 @@
+"""CloudTower REST (/v2/api) of the simulator, driven over HTTP with requests."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sim_tower_support import TOWER, VIP, TowerHttp, reset_tower, tower_up
+from voyager.plan.demo import build_demo_plan
+from voyager.sim import Simulator
+from voyager.sim.clock import ManualClock
+from voyager.sim.faults import Faults
+from voyager.sim.testing import SimHttp, deployed
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return build_demo_plan()
+
+
+@pytest.fixture(scope="module")
+def sim(plan):
+    with Simulator(plan, speed=0, ssh=False) as s:
+        tower_up(s, plan)
+        yield s
+
+
+@pytest.fixture
+def tower(sim):
+    reset_tower(sim)
+    return TowerHttp(sim.endpoints)
+
+
+@pytest.fixture
+def ready(tower, plan):
+    """Logged in, one organization, one datacenter, the cluster connected."""
+    org_id = tower.setup()
+    dc_id, cluster = tower.connect(plan, org_id)
+    return tower, org_id, dc_id, cluster
+
+
+# -- reachability, login, tokens -----------------------------------------------------------------
+def test_cloudtower_answers_only_once_its_installer_finished(plan):
+    with Simulator(plan, speed=0, ssh=False) as s:
+        http, walk = deployed(s, plan)
+        tower = TowerHttp(s.endpoints)
+        assert tower.login().status_code == 502  # no VM yet
+        iso = walk.upload(VIP, "cloudtower-v4.7.1.oe2003.x86_64.iso", 1024)
+        walk.cloudtower_vm(VIP, iso["image_path"])
+        resp = tower.login()
+        assert resp.status_code == 502 and resp.headers["X-Sim-Unreachable"] == "1"
+        s.world.tower_preinstall()
+        s.world.tower_start_installer()
+        assert tower.login().status_code == 400  # answering now; no root user yet
+        assert SimHttp(s.endpoints).sim("/__sim__/reachable", ip=TOWER, port=443) == {"open": True}
+
+
+def test_login_before_root_user_wrong_password_and_success(tower):
+    resp = tower.login()
+    assert resp.status_code == 400
+    assert resp.json() == {"message": resp.json()["message"], "status": 400, "path": "/v2/api/login",
+                           "code": "LOGIN_FAILED"}
+    tower.create_root()
+    assert tower.login("wrong-password").status_code == 400
+    bad_user = tower.post("/v2/api/login", auth=None, json={"username": "admin", "password": "HC!r0cks"})
+    assert bad_user.status_code == 400
+    missing = tower.post("/v2/api/login", auth=None, json={"username": "root"})
+    assert missing.status_code == 400 and "password" in missing.json()["message"]
+    resp = tower.login()
+    assert resp.status_code == 200 and resp.headers["x-tower-request-id"]
+    body = resp.json()
+    assert body["task_id"] is None and body["data"]["token"].count(".") == 2
+
+
+def test_token_is_checked_raw_or_bearer(tower):
+    tower.setup()
+    token = tower.token
+    for auth in (None, "not-a-token", f"Bearer {token}x"):
+        resp = tower.rest("get-organizations", auth=auth)
+        assert resp.status_code == 401, auth
+        assert resp.json()["status"] == 401 and resp.json()["path"] == "/v2/api/get-organizations"
+        assert resp.headers["x-tower-request-id"]
+    assert tower.rest("get-organizations", auth=token).status_code == 200
+    assert tower.rest("get-organizations", auth=f"Bearer {token}").status_code == 200
+
+
+def test_unknown_operation_and_wrong_method(tower):
+    tower.setup()
+    assert tower.rest("get-nothing").status_code == 404
+    assert tower.get("/v2/api/get-clusters").status_code == 405
+
+
+def test_https_serves_the_same_api(sim, tower):
+    tower.setup()
+    secure = TowerHttp(sim.endpoints, tls=True)
+    secure.token = tower.token
+    assert secure.ok("get-organizations")[0]["name"] == "演示客户"
+
+
+# -- organizations and datacenters ----------------------------------------------------------------
+def test_organizations_and_datacenters_shapes(tower):
+    org_id = tower.setup()
+    assert tower.ok("get-organizations") == [{"id": org_id, "name": "演示客户", "datacenters": []}]
+    created = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DEMO-DC"})
+    assert created["task_id"] is None
+    dc = created["data"]
+    assert dc["name"] == "DEMO-DC" and dc["organization"] == {"id": org_id, "name": "演示客户"}
+    assert dc["cluster_num"] == 0 and dc["clusters"] == [] and dc["labels"] == []
+    assert tower.ok("get-organizations")[0]["datacenters"] == [{"id": dc["id"], "name": "DEMO-DC"}]
+    assert [d["id"] for d in tower.ok("get-datacenters", {"where": {"organization": {"id": org_id}}})] == [dc["id"]]
+
+
+def test_create_datacenter_mirrors_arrays_and_rejects_duplicates(tower):
+    org_id = tower.setup()
+    out = tower.ok("create-datacenter", [{"organization_id": org_id, "name": "DC-A"},
+                                         {"organization_id": org_id, "name": "DC-B"}])
+    assert isinstance(out, list) and [o["data"]["name"] for o in out] == ["DC-A", "DC-B"]
+    dup = tower.rest("create-datacenter", [{"organization_id": org_id, "name": "DC-A"}])
+    assert dup.status_code == 400 and "already exists" in dup.json()["message"]
+    unknown = tower.rest("create-datacenter", {"organization_id": "cnope", "name": "DC-C"})
+    assert unknown.status_code == 404
+    missing = tower.rest("create-datacenter", {"organization_id": org_id})
+    assert missing.status_code == 400 and "name" in missing.json()["message"]
+    assert tower.rest("create-datacenter", "x").status_code == 400
+
+
+# -- connecting the cluster ------------------------------------------------------------------------
+def test_connect_cluster_and_the_connected_cluster(ready, sim, plan):
+    tower, org_id, dc_id, cluster = ready
+    license_serial = sim.world.cluster.serial
+    assert cluster["connect_state"] == "CONNECTED"
+    assert cluster["local_id"] == cluster["license_serial"] == license_serial
+    assert cluster["name"] == plan.cluster.name and cluster["ip"] == VIP and cluster["management_vip"] == VIP
+    assert cluster["type"] == "SMTX_OS" and cluster["hypervisor"] == "ELF" and cluster["host_num"] == 3
+    assert sorted(h["management_ip"] for h in cluster["hosts"]) == [h.mgmt_ip for h in plan.hosts]
+    assert plan.networks.business.vds in {v["name"] for v in cluster["vdses"]}
+    assert [v["name"] for v in cluster["vms"]] == [plan.cloudtower.vm_name]
+    assert cluster["datacenters"] == [{"id": dc_id, "name": "DEMO-DC"}]
+    assert cluster["settings"]["id"] and cluster["dns"] == ["127.10.0.114", "127.10.0.1"]
+    assert cluster["ntp_mode"] == "EXTERNAL" and cluster["license_type"] == "TRIAL"
+    dc = tower.ok("get-datacenters")[0]
+    assert dc["cluster_num"] == 1 and dc["host_num"] == 3
+    assert sim.status()["connected_clusters"] == 1
+
+
+def test_connect_cluster_response_and_task(tower, plan):
+    org_id = tower.setup()
+    dc_id = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DC"})["data"]["id"]
+    body = {"datacenter_id": dc_id, "username": "root", "ip": VIP, "password": plan.cluster.admin_password.reveal()}
+    out = tower.ok("connect-cluster", [body])
+    assert isinstance(out, list) and len(out) == 1
+    assert out[0]["data"]["connect_state"] == "INITIALIZING" and out[0]["task_id"]
+    assert out[0]["data"]["version"] == "6.2.0" and out[0]["data"]["ip"] == VIP
+    task = tower.ok("get-tasks", {"where": {"id_in": [out[0]["task_id"]]}})
+    assert len(task) == 1 and task[0]["status"] == "SUCCESSED" and task[0]["progress"] == 1.0
+    assert task[0]["cluster"]["id"] == out[0]["data"]["id"] and task[0]["error_message"] is None
+    dup = tower.rest("connect-cluster", body)
+    assert dup.status_code == 400 and "already exists" in dup.json()["message"]
+
+
+@pytest.mark.parametrize("change, status, code", [
+    ({"password": "wrong-pass"}, 400, "CLUSTER_AUTH_FAILED"),
+    ({"username": "admin"}, 400, "CLUSTER_AUTH_FAILED"),
+    ({"ip": "127.10.20.99"}, 400, "CLUSTER_CONNECT_FAILED"),
+    ({"datacenter_id": "cnope"}, 404, "DATACENTER_NOT_FOUND"),
+    ({"ip": None}, 400, "VALIDATION"),
+])
+def test_connect_cluster_errors(tower, plan, change, status, code):
+    org_id = tower.setup()
+    dc_id = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DC"})["data"]["id"]
+    body = {"datacenter_id": dc_id, "username": "root", "ip": VIP, "password": plan.cluster.admin_password.reveal()}
+    body.update(change)
+    resp = tower.rest("connect-cluster", body)
+    assert resp.status_code == status and resp.json()["code"] == code
+    assert plan.cluster.admin_password.reveal() not in resp.text
+    assert tower.ok("get-clusters") == []
+
+
+def test_connect_cluster_state_machine_over_time(plan):
+    clock = ManualClock(speed=0)
+    with Simulator(plan, clock=clock, ssh=False) as s:
+        tower_up(s, plan)
+        clock.speed = 1.0
+        clock.advance(100_000)  # every boot long done
+        tower = TowerHttp(s.endpoints)
+        org_id = tower.setup()
+        dc_id = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DC"})["data"]["id"]
+        out = tower.ok("connect-cluster", {"datacenter_id": dc_id, "username": "root", "ip": VIP,
+                                           "password": plan.cluster.admin_password.reveal()})
+
+        def state():
+            task = tower.ok("get-tasks", {"where": {"id": out["task_id"]}})[0]
+            return task["status"], task["progress"], tower.ok("get-clusters")[0]["connect_state"]
+
+        assert state() == ("PENDING", 0.0, "INITIALIZING")
+        clock.advance(3 + 22.5)
+        status, progress, connect = state()
+        assert (status, connect) == ("EXECUTING", "INITIALIZING") and 0.4 <= progress <= 0.6
+        assert "hosts" not in tower.ok("get-clusters")[0]  # nothing synced before CONNECTED
+        assert tower.ok("get-hosts") == []
+        clock.advance(30)
+        assert state() == ("SUCCESSED", 1.0, "CONNECTED")
+        assert len(tower.ok("get-hosts")) == 3
+
+
+def test_connect_task_failure_fault_removes_the_cluster(sim, tower, plan):
+    org_id = tower.setup()
+    dc_id = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DC"})["data"]["id"]
+    body = {"datacenter_id": dc_id, "username": "root", "ip": VIP, "password": plan.cluster.admin_password.reveal()}
+    saved = sim.world.faults
+    sim.world.faults = Faults("fail-job:CONNECT_CLUSTER:1")
+    try:
+        task_id = tower.ok("connect-cluster", body)["task_id"]
+        task = tower.ok("get-tasks", {"where": {"id": task_id}})[0]
+        assert task["status"] == "FAILED" and task["error_code"] and "fail-job" in task["error_message"]
+        assert tower.ok("get-clusters") == []
+        assert tower.ok("connect-cluster", body)["data"]["connect_state"] == "INITIALIZING"  # fault spent
+        assert tower.ok("get-clusters")[0]["connect_state"] == "CONNECTED"
+    finally:
+        sim.world.faults = saved
+
+
+def test_get_clusters_where_order_and_errors(ready):
+    tower, _org, dc_id, cluster = ready
+    assert [c["id"] for c in tower.ok("get-clusters", {"where": {"name_contains": "DEMO"}})] == [cluster["id"]]
+    assert tower.ok("get-clusters", {"where": {"connect_state": "INITIALIZING"}}) == []
+    assert len(tower.ok("get-clusters", {"where": {"datacenters_some": {"id": dc_id}}, "first": 1})) == 1
+    assert tower.ok("get-clusters", {"where": {"NOT": [{"id": cluster["id"]}]}}) == []
+    bad = tower.rest("get-clusters", {"where": {"no_such_field": 1}})
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_WHERE"
+    assert tower.rest("get-clusters", {"wher": {}}).status_code == 400
+    assert tower.rest("get-clusters", {"orderBy": "bogus"}).status_code == 400
+
+
+# -- cluster-side objects ------------------------------------------------------------------------------
+def test_hosts_vdses_vlans_vms(ready, plan):
+    tower, _org, _dc, cluster = ready
+    hosts = tower.ok("get-hosts", {"where": {"cluster": {"id": cluster["id"]}}})
+    assert sorted(h["name"] for h in hosts) == [h.name for h in plan.hosts]
+    assert all(h["status"] == "CONNECTED_HEALTHY" and h["cluster"]["id"] == cluster["id"] for h in hosts)
+    assert {h["id"] for h in hosts} == {h["id"] for h in cluster["hosts"]}
+    assert tower.ok("get-hosts", {"where": {"management_ip": plan.hosts[1].mgmt_ip}})[0]["name"] == plan.hosts[1].name
+    vdses = {v["name"]: v for v in tower.ok("get-vdses")}
+    business = vdses[plan.networks.business.vds]
+    assert business["vlans_num"] == 3 and business["type"] == "VM" and not business["internal"]
+    assert vdses[plan.networks.mgmt.vds]["type"] == "MANAGEMENT" and vdses["vds-ovsbr-internal"]["internal"]
+    vlans = tower.ok("get-vlans", {"where": {"vds": {"id": business["id"]}}, "orderBy": "vlan_id_ASC"})
+    assert [(v["name"], v["vlan_id"], v["type"]) for v in vlans] == [
+        (f"VLAN-{1120 + k}", 1120 + k, "VM") for k in range(3)]
+    assert tower.ok("get-vlans", {"where": {"type": "MANAGEMENT"}})[0]["name"] == "mgt-network"
+    vms = tower.ok("get-vms")
+    assert len(vms) == 1 and vms[0]["name"] == plan.cloudtower.vm_name and vms[0]["status"] == "RUNNING"
+    assert vms[0]["ips"] == plan.cloudtower.ip and vms[0]["vm_tools_status"] == "RUNNING"
+    assert vms[0]["host"]["id"] in {h["id"] for h in hosts} and vms[0]["vcpu"] == 8
+
+
+# -- dashboards ----------------------------------------------------------------------------------------
+def test_views_and_graphs_as_the_init_script_creates_them(ready):
+    tower, _org, _dc, cluster = ready
+    cid = cluster["id"]
+    assert tower.ok("get-views", {"where": {"cluster": {"id": cid}, "name": "Cluster"}}) == []
+    views = {}
+    for name in ("Cluster", "Host", "VM"):
+        out = tower.ok("create-view", [{"time_unit": "HOUR", "time_span": 2, "cluster_id": cid, "name": name}])
+        assert out[0]["task_id"] is None and out[0]["data"]["cluster"]["id"] == cid
+        views[name] = out[0]["data"]["id"]
+    assert tower.ok("get-views", {"where": {"cluster": {"id": cid}, "name": "Host"}})[0]["id"] == views["Host"]
+    host_ids = [h["id"] for h in tower.ok("get-hosts", {"where": {"cluster": {"id": cid}}})]
+    g1 = tower.ok("create-graph", [{"type": "AREA", "resource_type": "cluster", "view_id": views["Cluster"],
+                                    "title": "集群 CPU 使用率 %", "cluster_id": cid, "connect_id": [cid],
+                                    "metric_name": "cluster_cpu_usage_percent"}])[0]["data"]
+    assert g1["metric_type"] == "NORMAL" and g1["view"]["id"] == views["Cluster"]
+    g2 = tower.ok("create-graph", [{"type": "AREA", "resource_type": "host", "view_id": views["Host"],
+                                    "title": "主机 CPU 使用率 %", "cluster_id": cid, "connect_id": host_ids,
+                                    "metric_name": "host_cpu_overall_usage_percent"}])[0]["data"]
+    assert sorted(h["id"] for h in g2["hosts"]) == sorted(host_ids)
+    g3 = tower.ok("create-graph", [{"type": "AREA", "resource_type": "vm", "view_id": views["VM"],
+                                    "title": "虚拟机 CPU 使用率 Top N", "cluster_id": cid, "connect_id": [],
+                                    "metric_name": "elf_vm_cpu_overall_usage_percent", "metric_type": "TOPK",
+                                    "metric_count": "5"}])[0]["data"]
+    assert g3["metric_type"] == "TOPK" and g3["metric_count"] == 5
+    assert [g["id"] for g in tower.ok("get-graphs", {"where": {"view": {"id": views["Host"]}}})] == [g2["id"]]
+    assert [g["id"] for g in tower.ok("get-views", {"where": {"id": views["Cluster"]}})[0]["graphs"]] == [g1["id"]]
+
+
+def test_view_and_graph_errors(ready, sim):
+    tower, _org, _dc, cluster = ready
+    cid = cluster["id"]
+    view = {"time_unit": "HOUR", "time_span": 2, "cluster_id": cid, "name": "Cluster"}
+    vid = tower.ok("create-view", [view])[0]["data"]["id"]
+    dup = tower.rest("create-view", [view])
+    assert dup.status_code == 400 and "already exists" in dup.json()["message"]
+    assert tower.rest("create-view", [{**view, "name": "X", "time_unit": "WEEK"}]).status_code == 400
+    assert tower.rest("create-view", [{**view, "name": "X", "time_span": 0}]).status_code == 400
+    assert tower.rest("create-view", [{**view, "name": "X", "cluster_id": "cnope"}]).status_code == 404
+    graph = {"type": "AREA", "resource_type": "host", "view_id": vid, "title": "t", "cluster_id": cid,
+             "connect_id": [cid], "metric_name": "m"}
+    fisheye_uuid = sim.world.cluster_info()["hosts"][0]["uuid"]
+    wrong = tower.rest("create-graph", [{**graph, "connect_id": [fisheye_uuid]}])
+    assert wrong.status_code == 400 and wrong.json()["code"] == "CONNECT_ID_NOT_FOUND"
+    assert tower.rest("create-graph", [{**graph, "view_id": "cnope"}]).status_code == 404
+    assert tower.rest("create-graph", [{**graph, "type": "LINE"}]).status_code == 400
+    assert tower.rest("create-graph", [{**graph, "metric_type": "TOPK", "metric_count": 0}]).status_code == 400
+    assert tower.rest("create-graph", [{**graph, "connect_id": []}]).status_code == 400
+
+
+# -- rack topology ---------------------------------------------------------------------------------------
+def test_rack_topology(ready, plan):
+    tower, _org, _dc, cluster = ready
+    cid = cluster["id"]
+    zones = tower.ok("get-zone-topoes", {"where": {"cluster": {"id": cid}}})
+    assert len(zones) == 1 and zones[0]["rack_topoes"] == []
+    rack = tower.ok("create-rack-topo", [{"cluster_id": cid, "zone_topo_id": zones[0]["id"], "height": 42,
+                                          "name": "A01"}])[0]
+    assert rack["task_id"] and rack["data"]["height"] == 42
+    dup = tower.rest("create-rack-topo", [{"cluster_id": cid, "zone_topo_id": zones[0]["id"], "height": 42,
+                                           "name": "A01"}])
+    assert dup.status_code == 400 and "already exists" in dup.json()["message"]
+    bricks = []
+    for h in plan.hosts:
+        out = tower.ok("create-brick-topo", [{"cluster_id": cid, "rack_topo_id": rack["data"]["id"], "height": 2,
+                                              "name": h.name, "position": h.unit}])
+        bricks.append(out[0]["data"])
+    overlap = tower.rest("create-brick-topo", [{"cluster_id": cid, "rack_topo_id": rack["data"]["id"], "height": 2,
+                                                "name": "other", "position": plan.hosts[0].unit + 1}])
+    assert overlap.status_code == 400 and overlap.json()["code"] == "BRICK_OVERLAP"
+    outside = tower.rest("create-brick-topo", [{"cluster_id": cid, "rack_topo_id": rack["data"]["id"], "height": 2,
+                                                "name": "top", "position": 42}])
+    assert outside.status_code == 400 and outside.json()["code"] == "BRICK_OUT_OF_RACK"
+    nodes = {n["host"]["management_ip"]: n for n in tower.ok("get-node-topoes", {"where": {"cluster": {"id": cid}}})}
+    assert len(nodes) == 3 and all(n["brick_topo"] is None for n in nodes.values())
+    moves = [{"where": {"id": nodes[h.mgmt_ip]["id"]},
+              "data": {"brick_topo_id": b["id"], "position": {"row": 1, "column": 1}}}
+             for h, b in zip(plan.hosts, bricks)]
+    moved = tower.ok("move-node-topo", moves)
+    assert [m["data"]["brick_topo"]["id"] for m in moved] == [b["id"] for b in bricks]
+    taken = tower.rest("move-node-topo", [{"where": {"id": nodes[plan.hosts[1].mgmt_ip]["id"]},
+                                           "data": {"brick_topo_id": bricks[0]["id"],
+                                                    "position": {"row": 1, "column": 1}}}])
+    assert taken.status_code == 400 and taken.json()["code"] == "NODE_POSITION_TAKEN"
+    assert tower.rest("move-node-topo", {"where": {"id": "x"}, "data": {}}).status_code == 400
+    brick = tower.ok("get-brick-topoes", {"where": {"id": bricks[0]["id"]}})[0]
+    assert brick["node_topoes"] == [{"id": nodes[plan.hosts[0].mgmt_ip]["id"], "name": plan.hosts[0].name}]
+    assert brick["rack_topo"]["name"] == "A01"
+    tasks = tower.ok("get-tasks", {"where": {"key": "MOVE_NODE_TOPO"}})
+    assert len(tasks) == 3 and {t["status"] for t in tasks} == {"SUCCESSED"}
+
+
+# -- persistence -------------------------------------------------------------------------------------------
+def test_state_file_keeps_tower_without_secrets(plan, tmp_path):
+    state = tmp_path / "sim-state.json"
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        org_id = tower.setup()
+        tower.connect(plan, org_id)
+        token = tower.token
+    text = state.read_text(encoding="utf-8")
+    for secret in (token, "HC!r0cks", plan.cluster.admin_password.reveal()):
+        assert secret not in text
+    assert json.loads(text)["tower"]["clusters"][0]["connect_state"] == "CONNECTED"
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as again:
+        tower = TowerHttp(again.endpoints)
+        tower.token = token  # CloudTower tokens do not expire
+        assert tower.ok("get-clusters")[0]["connect_state"] == "CONNECTED"
+        status = again.status()
+        assert (status["organizations"], status["datacenters"], status["connected_clusters"]) == (1, 1, 1)
