@@ -23,7 +23,7 @@ class StateFileError(RuntimeError):
 def save_state(path: Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"format": FORMAT, **state}, ensure_ascii=False, sort_keys=True)
+    data = json.dumps({"format": FORMAT, **state}, ensure_ascii=False)  # keeps creation order
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
