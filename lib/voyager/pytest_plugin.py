@@ -166,6 +166,7 @@ class VoyagerRun:
         self.sim = None
         self.selected: set[str] = set()
         self.lf_applied = False
+        self.evidence_file: Optional[Path] = None
 
     # -- suite detection ---------------------------------------------------
     def is_suite_path(self, path: Path) -> bool:
@@ -202,12 +203,7 @@ class VoyagerRun:
             raise pytest.UsageError(
                 f"--sim-host 的地址 {', '.join(unknown)} 不是规划中的主机管理地址"
                 f"（规划：{', '.join(sorted(a for a in planned if a))}）")
-        try:
-            from voyager.redact import REDACTOR
-        except ImportError:  # pragma: no cover - redactor lands with the clients
-            pass
-        else:
-            REDACTOR.add_plan(self.plan)
+        self._install_redaction()
         try:
             self.run_state = open_state(self.state_dir, self.plan,
                                         accept_changes=opts.plan_changed == "accept")
@@ -217,6 +213,16 @@ class VoyagerRun:
             raise pytest.UsageError(str(exc)) from None
         self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
         self.active = True
+
+    def _install_redaction(self) -> None:
+        """Every secret of the plan is redacted from logs and from every test and
+        collection report of the session (tracebacks included)."""
+        from voyager import redact
+
+        redact.REDACTOR.add_plan(self.plan)
+        redact.install_logging()
+        if not self.config.pluginmanager.has_plugin("voyager-redact"):
+            self.config.pluginmanager.register(redact.report_redaction_plugin(), "voyager-redact")
 
     def _load_plan(self):
         opts = self.options
@@ -332,6 +338,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         run.selected = {item.nodeid for item in session.items}
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    """Every exchange a suite test makes (setup, call, teardown) is recorded as
+    evidence against its node id."""
+    run = get_run(item.config)
+    if not run.active or not run.is_suite_path(Path(item.path)):
+        yield
+        return
+    from voyager.evidence import RECORDER
+
+    with RECORDER.step(item.nodeid):
+        yield
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     run = get_run(item.config)
@@ -348,8 +368,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if not run.active or not run.is_suite_path(Path(item.path)):
         return
     report = outcome.get_result()
-    from voyager.report.attach import collect_extras
+    from voyager.report.attach import attach_evidence, collect_extras
 
+    if report.when == "call":
+        attach_evidence(item)
     collect_extras(item, report)
     marker = item.get_closest_marker("dependency")
     run.ledger.record_phase(
@@ -358,6 +380,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         dependency_name=marker.kwargs.get("name") if marker else None,
         dependency_marked=marker is not None,
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    run = get_run(session.config)
+    if run.active and run.state_dir is not None:
+        run.evidence_file = write_evidence(run.state_dir)
+
+
+def write_evidence(state_dir: Path) -> Optional[Path]:
+    """Every exchange of the session, step by step (redacted at capture), to
+    ``<state dir>/evidence/<timestamp>.log``: what was sent and seen."""
+    from datetime import datetime
+
+    from voyager.evidence import RECORDER
+    from voyager.state import atomic_write
+
+    steps = RECORDER.steps()
+    if not steps:
+        return None
+    parts = [f"## {step}\n\n{RECORDER.to_text(step)}" for step in steps]
+    path = Path(state_dir) / "evidence" / f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
+    atomic_write(path, "\n\n".join(parts) + "\n")
+    return path
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -385,6 +430,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     text = "，".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items()))
     terminalreporter.write_sep("-", "voyager 结果台账")
     terminalreporter.write_line(f"{run.ledger.path}: {text}")
+    if run.evidence_file is not None:
+        terminalreporter.write_line(f"接口与命令记录：{run.evidence_file}")
     if run.ledger.rerun_nodeids():
         terminalreporter.write_line(
             "修正问题后重新运行同一命令并加上 --lf，只重跑失败的检查及因其跳过的检查。")

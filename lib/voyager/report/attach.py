@@ -55,6 +55,16 @@ def attach_text(request_or_item: Any, name: str, text: str) -> str:
     return clean
 
 
+def attach_evidence(item: pytest.Item) -> None:
+    """Attach what the test sent and received (``voyager.evidence.RECORDER``,
+    redacted at capture) to its report."""
+    from voyager.evidence import RECORDER
+
+    text = RECORDER.to_text(item.nodeid)
+    if text:
+        attach_text(item, "接口与命令记录 evidence", text)
+
+
 def collect_extras(item: pytest.Item, report: pytest.TestReport) -> None:
     """Move the item's attachments onto the call report for pytest-html."""
     if report.when != "call":
