@@ -1,0 +1,121 @@
+"""Benchmark: the simulator's memory while a 2 GiB image is uploaded in 8 MiB chunks.
+
+Starts ``voyager sim --plan demo --speed 0`` in a subprocess, deploys and
+configures the demo cluster over HTTP, then uploads a generated file (never
+written to disk) through ``/api/v2/images/upload/volume`` + ``/api/v2/images/upload``
+and reads the simulator process's ``VmRSS`` before and ``VmHWM`` (peak resident
+set) after from ``/proc/<pid>/status``. Prints one JSON object; exit status 1
+when the peak growth reaches the limit (200 MiB) or the md5 differs.
+
+    python3 bench/sim_upload_memory.py [--size-mib 2048] [--order sequential|pairs]
+
+``--order pairs`` sends each pair of chunks swapped (1, 0, 3, 2, ...) so that
+every other chunk takes the parked (out-of-order) path.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+
+from voyager.plan.demo import build_demo_plan  # noqa: E402
+from voyager.sim.testing import SimHttp  # noqa: E402
+from voyager.sim.walkthrough import Walk  # noqa: E402
+
+MIB = 1024 * 1024
+LIMIT_MIB = 200
+VIP = "127.10.20.10"
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) * 1024  # kB -> bytes
+    return out
+
+
+def chunks(total: int, chunk: int, base: bytes):
+    """Chunk i of the generated file (distinct content per chunk, nothing stored)."""
+    for i in range((total + chunk - 1) // chunk):
+        size = min(chunk, total - i * chunk)
+        yield i, (struct.pack(">Q", i) + base[8:])[:size]
+
+
+def order_of(n: int, mode: str) -> list[int]:
+    if mode == "sequential":
+        return list(range(n))
+    out = []
+    for i in range(0, n, 2):
+        out += [i + 1, i] if i + 1 < n else [i]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=2048)
+    parser.add_argument("--order", choices=("sequential", "pairs"), default="sequential")
+    args = parser.parse_args(argv)
+    total = args.size_mib * MIB
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
+    proc = subprocess.Popen([sys.executable, "-m", "voyager", "sim", "--plan", "demo", "--speed", "0"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        endpoints = json.loads(proc.stdout.readline())
+        plan = build_demo_plan()
+        walk = Walk(endpoints, plan, timeout=60, poll=0.01, tls=False)
+        walk.deploy(walk.scan())
+        walk.configure()
+        http = SimHttp(endpoints)
+        http.token = walk.token
+        vol = http.post(VIP, "/api/v2/images/upload/volume",
+                        params={"name": "cloudtower-bench.iso", "size": total, "device": "nfs", "task_id": 2}).json()["data"]
+        chunk = vol["chunk_size"]
+        base = os.urandom(chunk)
+        by_index = {}
+        md5 = hashlib.md5()
+        for i, data in chunks(total, chunk, base):
+            md5.update(data)
+        before = proc_status(proc.pid)
+        t0 = time.monotonic()
+        for i in order_of(len(vol["to_upload"]), args.order):
+            data = (struct.pack(">Q", i) + base[8:])[:min(chunk, total - i * chunk)]
+            r = http.post(VIP, "/api/v2/images/upload",
+                          params={"zbs_volume_id": vol["zbs_volume_id"], "chunk_num": i, "image_uuid": vol["image_uuid"]},
+                          files={"file": ("cloudtower-bench.iso", io.BytesIO(data), "application/octet-stream")})
+            if r.status_code != 200:
+                raise SystemExit(f"chunk {i}: HTTP {r.status_code} {r.text[:200]}")
+            by_index[i] = True
+        seconds = time.monotonic() - t0
+        after = proc_status(proc.pid)
+        images = http.get(VIP, "/api/v2/images").json()["data"]["images"]
+        got = next(im for im in images if im["uuid"] == vol["image_uuid"])["md5"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    growth = after["VmHWM"] - before["VmRSS"]
+    result = {
+        "file_mib": args.size_mib, "chunk_mib": chunk / MIB, "chunks": len(by_index), "order": args.order,
+        "seconds": round(seconds, 1), "throughput_mib_s": round(args.size_mib / seconds, 1),
+        "rss_before_mib": round(before["VmRSS"] / MIB, 1), "peak_hwm_after_mib": round(after["VmHWM"] / MIB, 1),
+        "peak_growth_mib": round(growth / MIB, 1), "limit_mib": LIMIT_MIB, "md5_ok": got == md5.hexdigest(),
+    }
+    result["ok"] = result["md5_ok"] and growth < LIMIT_MIB * MIB
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
