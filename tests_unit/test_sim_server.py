@@ -210,3 +210,16 @@ def test_fail_job_fault_on_vm_create(plan):
         job_id = http.post(VIP, "/api/v2/vms", json=body).json()["data"]["job_id"]
         assert http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]["state"] == "done"
         assert sim.status()["vms"] == 1
+
+
+def test_bind_plan_ips_serves_unmodified_clients_or_skips_with_a_warning(plan, caplog):
+    with Simulator(plan, speed=0, ssh=False, bind_plan_ips=True) as sim:
+        if not sim.bound_plan_ips:
+            assert "cannot bind plan address" in caplog.text
+            pytest.skip("binding planned addresses on low ports needs privileges here")
+        assert "127.10.20.11" in sim.bound_plan_ips
+        r = requests.get("http://127.10.20.11/api/v2/deployment/host", timeout=5,
+                         headers={"x-smartx-token": "e79b85fc18b7402fbcc0391fe8d7d24c"})
+        assert r.status_code == 200 and r.json()["data"]["host_ip"] == "127.10.20.11"
+        r = requests.get("http://127.10.20.10/api/v2/tools/license", timeout=5)  # VIP not up yet
+        assert r.status_code == 502 and r.headers["X-Sim-Unreachable"] == "1"

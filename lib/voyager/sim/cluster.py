@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from voyager.sim.errors import SimError, form_error
@@ -163,10 +163,6 @@ class ClusterState:
         if model not in CPU_MODELS:
             raise form_error("cpu_model", f"must be one of {', '.join(CPU_MODELS)}")
         self.cpu_model = model
-
-    @staticmethod
-    def session_expiry(now: float) -> str:
-        return iso_utc(now + timedelta(days=SESSION_DAYS).total_seconds())
 
 
 def default_storage_policy(created: float, storage_ips: list[str], datastore: str) -> dict[str, Any]:
