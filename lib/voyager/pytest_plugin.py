@@ -217,12 +217,12 @@ class VoyagerRun:
     def _install_redaction(self) -> None:
         """Every secret of the plan is redacted from logs and from every test and
         collection report of the session (tracebacks included)."""
-        from voyager import redact
+        from voyager.redact import REDACTOR, install_logging, report_redaction_plugin
 
-        redact.REDACTOR.add_plan(self.plan)
-        redact.install_logging()
+        REDACTOR.add_plan(self.plan)
+        install_logging()
         if not self.config.pluginmanager.has_plugin("voyager-redact"):
-            self.config.pluginmanager.register(redact.report_redaction_plugin(), "voyager-redact")
+            self.config.pluginmanager.register(report_redaction_plugin(), "voyager-redact")
 
     def _load_plan(self):
         opts = self.options
