@@ -145,7 +145,11 @@ class ChunkReceiver:
             raise SimError("UPLOAD_CHUNK_SIZE_MISMATCH",
                            f"chunk {self.chunk_num} has {self.sink.size} bytes, expected {expected}",
                            detail={"file": [f"expected {expected} bytes"]})
-        return self.store.commit_chunk(self)
+        try:
+            return self.store.commit_chunk(self)
+        except SimError:  # aborted (DELETE) while the chunk streamed in
+            self.abort()
+            raise
 
 
 def _unlink(path: str) -> None:
