@@ -35,6 +35,7 @@ from voyager.sim.ssh_shell import Shell, Stdin
 log = logging.getLogger("voyager.sim")
 
 LOOPBACK = "127.0.0.1"
+ACCEPT_POLL = 0.2  # seconds between checks for stop() while waiting for connections
 STDIN_TIMEOUT = 60.0  # a command reading stdin waits this long for the client's EOF
 SERVER_VERSION = "SSH-2.0-OpenSSH_8.2"
 TRANSPORT_LOG = "voyager.sim.ssh.transport"
@@ -226,7 +227,9 @@ class _Listener:
         except OSError:
             self.sock.close()
             raise
+        self.sock.settimeout(ACCEPT_POLL)  # accept() wakes up to notice stop()
         self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._accept, name=f"voyager-sim-ssh-{ip}", daemon=True)
 
     def start(self) -> "_Listener":
@@ -234,17 +237,22 @@ class _Listener:
         return self
 
     def _accept(self) -> None:
-        while not self.frontend.stopping.is_set():
+        while not (self.stopped.is_set() or self.frontend.stopping.is_set()):
             try:
                 conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             if self.frontend.world.machine(self.ip, 22) is None:
                 conn.close()  # nothing listens there yet: a refused connection
                 continue
             self.frontend.spawn(self.frontend.serve, conn, self.ip)
 
     def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=2 * ACCEPT_POLL + 1)
         try:
             self.sock.close()
         except OSError:
@@ -291,8 +299,6 @@ class SSHFrontend:
             transport.close()
         for thread in threads:
             thread.join(timeout=2)
-        for listener in self._listeners:
-            listener.thread.join(timeout=2)
         self._listeners.clear()
 
     # -- host keys -----------------------------------------------------------------------------

@@ -169,8 +169,8 @@ def tokenize(text: str) -> list[str]:
                 tokens.append(";")
                 continue
             core = tok.replace("\n", "")
-            if core in ("&&", "||", "|", "&", ";", "&;", ";;"):
-                tokens.append(core[0] if core in ("&;", ";;") else core)
+            if core in ("&&", "||", "|", "&", ";", "&;"):
+                tokens.append(core[0] if core == "&;" else core)
             elif core in ("<<<", ">", ">>", "<", ">&", "&>", ">|"):
                 tokens.append(core)
             elif core in ("(", ")", "()"):
@@ -239,6 +239,8 @@ def parse(text: str) -> list[AndOr]:
         else:
             cmd.words.append(tok)
         i += 1
+    if tokens and tokens[-1] in ("|", "&&", "||"):
+        raise ShellSyntaxError("syntax error: unexpected end of file")
     if cmd.words or cmd.redirects:
         pipeline.append(cmd)
     if pipeline:

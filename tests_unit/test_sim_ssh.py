@@ -1,0 +1,221 @@
+"""SSH to the simulated machines over the network with a paramiko client."""
+from __future__ import annotations
+
+import socket
+import time
+
+import paramiko
+import pytest
+
+from sim_tower_support import HOST_PASSWORD, TOWER, TOWER_PASSWORD, VIP, TowerHttp
+from voyager.plan.demo import build_demo_plan
+from voyager.sim import Simulator
+from voyager.sim.clock import ManualClock
+from voyager.sim.installer import INSTALL
+from voyager.sim.testing import SimHttp, deployed
+
+INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
+               "/usr/share/smartx/tower/installer/binary/installer deploy &")
+SUCCESS = "Install Operation Center Successfully"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return build_demo_plan()
+
+
+def connect(sim, ip, user, password, timeout=10.0) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect("127.0.0.1", port=sim.endpoints["ssh"][ip], username=user, password=password,
+                   look_for_keys=False, allow_agent=False, timeout=timeout, banner_timeout=timeout,
+                   auth_timeout=timeout)
+    return client
+
+
+def sh(client: paramiko.SSHClient, command: str, stdin: str | None = None) -> tuple[int, str, str]:
+    i, o, e = client.exec_command(command, timeout=30)
+    if stdin is not None:
+        i.write(stdin)
+    i.channel.shutdown_write()
+    out, err = o.read().decode(), e.read().decode()
+    return o.channel.recv_exit_status(), out, err
+
+
+def can_login(sim, ip, user, password) -> bool:
+    try:
+        connect(sim, ip, user, password).close()
+        return True
+    except paramiko.AuthenticationException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def sim(plan):
+    with Simulator(plan, speed=0) as s:
+        deployed(s, plan)
+        yield s
+
+
+# -- hosts --------------------------------------------------------------------------------------------
+def test_every_planned_machine_has_a_published_ssh_port(sim, plan):
+    ports = sim.endpoints["ssh"]
+    assert {h.mgmt_ip for h in plan.hosts} | {TOWER} <= set(ports)
+    assert len(set(ports.values())) == len(ports)
+
+
+def test_hosts_refuse_logins_before_deployment(plan):
+    with Simulator(plan, speed=0) as s:
+        with pytest.raises(paramiko.AuthenticationException):
+            connect(s, plan.hosts[0].mgmt_ip, "smartx", HOST_PASSWORD)
+        with pytest.raises(paramiko.AuthenticationException):
+            connect(s, plan.hosts[0].mgmt_ip, "root", HOST_PASSWORD)
+
+
+def test_hosts_after_deployment(sim, plan):
+    host = plan.hosts[1]
+    assert not can_login(sim, host.mgmt_ip, "smartx", "wrong-password")
+    assert not can_login(sim, host.mgmt_ip, "admin", HOST_PASSWORD)
+    with connect(sim, host.mgmt_ip, "smartx", HOST_PASSWORD) as client:
+        assert sh(client, "hostname; whoami") == (0, f"{host.name}\nsmartx\n", "")
+        assert sh(client, "sudo whoami && id -u")[1] == "root\n1000\n"
+        assert sh(client, "no-such-tool -x") == (127, "", "bash: no-such-tool: command not found\n")
+        assert sh(client, "false") == (1, "", "")
+        assert sh(client, "cat /etc/hostname")[1] == host.name + "\n"
+        assert sh(client, "test -f /etc/resolv.conf && echo present")[1] == "present\n"
+        status, _, err = sh(client, "tail -f /etc/resolv.conf")
+        assert status == 1 and "tail -n N FILE" in err
+        assert sh(client, "cat", stdin="echoed back\n")[1] == "echoed back\n"
+    with connect(sim, host.mgmt_ip, "root", HOST_PASSWORD) as client:
+        assert sh(client, "whoami; id")[1] == "root\nuid=0(root) gid=0(root) groups=0(root)\n"
+
+
+def test_unreachable_addresses_close_the_connection(sim, plan):
+    spare = plan.test_ip_range.start  # no VM has this IP
+    with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+        connect(sim, spare, "root", "x", timeout=3)
+
+
+def test_interactive_shell(sim, plan):
+    with connect(sim, plan.hosts[0].mgmt_ip, "smartx", HOST_PASSWORD) as client:
+        chan = client.invoke_shell()
+        chan.sendall(b"echo interactive-ok\nexit\n")
+        data = b""
+        deadline = time.monotonic() + 10
+        while not chan.exit_status_ready() and time.monotonic() < deadline:
+            if chan.recv_ready():
+                data += chan.recv(4096)
+            time.sleep(0.01)
+        data += chan.recv(4096) if chan.recv_ready() else b""
+        assert b"interactive-ok" in data and b"[smartx@demo-node-01 ~]$" in data
+
+
+# -- passwords ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def fresh(plan):
+    with Simulator(plan, speed=0) as s:
+        deployed(s, plan)
+        yield s
+
+
+def test_password_change_with_chpasswd(fresh, plan):
+    ip = plan.hosts[0].mgmt_ip
+    with connect(fresh, ip, "smartx", HOST_PASSWORD) as client:
+        assert sh(client, "chpasswd", stdin="root:Root-New-1\n")[0] == 1  # not root
+        assert sh(client, "sudo chpasswd", stdin="root:Root-New-1\nsmartx:Smartx-New-1\n") == (0, "", "")
+    assert can_login(fresh, ip, "root", "Root-New-1") and not can_login(fresh, ip, "root", HOST_PASSWORD)
+    assert can_login(fresh, ip, "smartx", "Smartx-New-1") and not can_login(fresh, ip, "smartx", HOST_PASSWORD)
+    other = plan.hosts[1].mgmt_ip  # passwords are per host
+    assert can_login(fresh, other, "root", HOST_PASSWORD)
+
+
+def test_password_change_with_passwd(fresh, plan):
+    ip = plan.hosts[2].mgmt_ip
+    with connect(fresh, ip, "smartx", HOST_PASSWORD) as client:
+        status, out, _ = sh(client, "sudo passwd root", stdin="Root-Pw-1\nRoot-Pw-1\n")
+        assert status == 0 and "all authentication tokens updated successfully" in out
+        assert sh(client, "echo Smartx-Pw-1 | sudo passwd --stdin smartx")[0] == 0
+        assert sh(client, "sudo passwd root", stdin="One-1\nOther-2\n")[0] == 1  # mismatch
+    assert can_login(fresh, ip, "root", "Root-Pw-1") and not can_login(fresh, ip, "root", HOST_PASSWORD)
+    assert can_login(fresh, ip, "smartx", "Smartx-Pw-1") and not can_login(fresh, ip, "smartx", HOST_PASSWORD)
+    with connect(fresh, ip, "smartx", "Smartx-Pw-1") as client:
+        assert sh(client, "passwd", stdin="Smartx-Pw-1\nSmartx-Pw-2\nSmartx-Pw-2\n")[0] == 0
+    assert can_login(fresh, ip, "smartx", "Smartx-Pw-2") and not can_login(fresh, ip, "smartx", "Smartx-Pw-1")
+
+
+# -- the CloudTower VM ------------------------------------------------------------------------------------------
+def test_cloudtower_vm_installer_over_ssh(plan):
+    clock = ManualClock(speed=0)
+    with Simulator(plan, clock=clock) as s:
+        http, walk = deployed(s, plan)
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            connect(s, TOWER, "cloudtower", TOWER_PASSWORD, timeout=3)  # no VM yet
+        iso = walk.upload(VIP, "cloudtower-v4.7.1.oe2003.x86_64.iso", 2048)
+        walk.cloudtower_vm(VIP, iso["image_path"])  # VM booted, guest agent up, IP configured
+        clock.speed = 1.0
+        clock.advance(100_000)
+        assert not can_login(s, TOWER, "cloudtower", "wrong")
+        reach = SimHttp(s.endpoints)
+        with connect(s, TOWER, "cloudtower", TOWER_PASSWORD) as client:
+            assert sh(client, "installer deploy")[0] == 127  # not on PATH
+            status, _, err = sh(client, "/usr/share/smartx/tower/installer/binary/installer deploy")
+            assert status == 1 and "root" in err
+            assert sh(client, "sudo tail -n 5 nohup.out")[0] == 1  # nothing started yet
+            status, out, err = sh(client, INSTALL_CMD)
+            assert status == 0 and "[preinstall] done" in out and "nohup.out" in err
+            first = sh(client, "sudo tail -n 100 nohup.out")[1]
+            assert first and SUCCESS not in first
+            assert reach.sim("/__sim__/reachable", ip=TOWER, port=443) == {"open": False}
+            assert TowerHttp(s.endpoints).login().status_code == 502
+            clock.advance(INSTALL / 2)
+            middle = sh(client, "cat nohup.out")[1]
+            assert middle.startswith(first) and len(middle.splitlines()) > len(first.splitlines())
+            assert SUCCESS not in middle
+            assert sh(client, INSTALL_CMD)[0] == 0  # backgrounded: its refusal lands in nohup.out
+            assert sh(client, "sudo /usr/share/smartx/tower/installer/binary/installer deploy")[0] == 1
+            clock.advance(INSTALL / 2)
+            status, out, _ = sh(client, "sudo tail -n 1 nohup.out")
+            assert (status, out) == (0, SUCCESS + "\n")
+            assert sh(client, f"grep -q '{SUCCESS}' /home/cloudtower/nohup.out")[0] == 0
+            status, _, err = sh(client, "sudo tail -f nohup.out")
+            assert status == 1 and "follow" in err
+        assert reach.sim("/__sim__/reachable", ip=TOWER, port=443) == {"open": True}
+        assert TowerHttp(s.endpoints).login().status_code == 400  # answering (no root user yet)
+
+
+def test_cloudtower_resolv_conf_is_kept(plan, tmp_path):
+    state = tmp_path / "state.json"
+    with Simulator(plan, speed=0, state_file=state) as s:
+        http, walk = deployed(s, plan)
+        iso = walk.upload(VIP, "cloudtower-v4.7.1.oe2003.x86_64.iso", 2048)
+        walk.cloudtower_vm(VIP, iso["image_path"])
+        with connect(s, TOWER, "cloudtower", TOWER_PASSWORD) as client:
+            status, _, err = sh(client, "echo nameserver 127.10.0.114 > /etc/resolv.conf")
+            assert status == 1 and "Permission denied" in err
+            assert sh(client, "printf 'nameserver 127.10.0.114\\n' | sudo tee /etc/resolv.conf")[0] == 0
+            assert sh(client, "sudo sh -c 'echo nameserver 127.10.0.1 >> /etc/resolv.conf'")[0] == 0
+            assert sh(client, "cat /etc/resolv.conf")[1] == "nameserver 127.10.0.114\nnameserver 127.10.0.1\n"
+        key = s._ssh.host_key(TOWER)
+    with Simulator(plan, speed=0, state_file=state) as again:
+        with connect(again, TOWER, "cloudtower", TOWER_PASSWORD) as client:
+            assert sh(client, "cat /etc/resolv.conf")[1] == "nameserver 127.10.0.114\nnameserver 127.10.0.1\n"
+            assert client.get_transport().get_remote_server_key() == key  # same host key after a restart
+            assert sh(client, "sudo sh -c 'cat > /etc/resolv.conf <<EOF\nnameserver 127.10.0.2\nEOF'")[0] == 0
+            assert sh(client, "cat /etc/resolv.conf")[1] == "nameserver 127.10.0.2\n"
+
+
+def test_host_keys_differ_per_machine_and_are_not_in_the_state_file(plan, tmp_path):
+    state = tmp_path / "state.json"
+    with Simulator(plan, speed=0, state_file=state) as s:
+        keys = {ip: s._ssh.host_key(ip).get_base64() for ip in s.endpoints["ssh"]}
+        assert len(set(keys.values())) == len(keys)
+    key_file = tmp_path / "state.json.ssh-host-keys"
+    assert key_file.exists() and (key_file.stat().st_mode & 0o777) == 0o600
+    assert "PRIVATE KEY" not in state.read_text(encoding="utf-8")
+
+
+def test_ssh_listens_on_loopback_only(sim):
+    for port in sim.endpoints["ssh"].values():
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            assert sock.getpeername()[0] == "127.0.0.1"
+    assert all(listener.sock.getsockname()[0] == "127.0.0.1" for listener in sim._ssh._listeners)
