@@ -316,3 +316,10 @@ def test_passwords_lose_only_edge_spaces(demo_file):
     host = read_plan(demo_file).hosts[0]
     assert host.ssh_password.reveal() == "Pa ss\u00a0word1"
     assert not host.admin_password  # a placeholder, then "required" asks for it
+
+
+def test_bad_index_falls_back_to_the_row(demo_file):
+    _edit(demo_file, {"主机规划": {"B4": "二"}})
+    plan = read_plan(demo_file)
+    assert [h.index for h in plan.hosts] == [1, 2, 3]
+    assert [(f.rule, f.severity, f.cell) for f in plan.findings] == [("read.index", "info", "主机规划!B4")]

@@ -24,7 +24,7 @@ from typing import Mapping, Optional
 import openpyxl
 
 from voyager.plan import cells as C
-from voyager.plan.reader import _to_text
+from voyager.plan.workbook import to_text
 
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -82,7 +82,7 @@ def _targets(values: Mapping[str, object]) -> dict[tuple[str, str], str]:
     for key, value in values.items():
         if value is None:
             continue
-        text = _to_text(value)
+        text = to_text(value)
         if text is None:
             continue
         out[C.WRITE_BACK[key]] = text
@@ -92,7 +92,7 @@ def _targets(values: Mapping[str, object]) -> dict[tuple[str, str], str]:
 def _current(path: Path, targets: dict[tuple[str, str], str]) -> dict[tuple[str, str], Optional[str]]:
     wb = openpyxl.load_workbook(path, read_only=True)
     try:
-        return {(s, c): _to_text(wb[s][c].value) for s, c in targets}
+        return {(s, c): to_text(wb[s][c].value) for s, c in targets}
     finally:
         wb.close()
 

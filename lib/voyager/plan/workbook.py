@@ -1,0 +1,335 @@
+"""A read-only view of the planning workbook's four plan sheets, cell by cell.
+
+Only the four sheets that carry the plan are loaded, in openpyxl's read-only mode and
+only their first rows (the real template has 13 sheets and 7 MB of XML). The template's
+cell-level quirks are handled here, once:
+
+* formula cells without cached values (``=虚拟网络!B3``): simple ``=Sheet!Cell``
+  references are resolved against the loaded sheets; other formulas fall back to the
+  cached value the file may carry, else they become a ``read.formula`` finding;
+* merged ranges (taken from the file): a cell inside one takes the top-left value;
+* ``mailto:`` hyperlinks (Excel turns ``P@ssw0rd!123`` into one): the cell value is used;
+* integers as ints, floats (``1120.0``) or strings (``"1120"``, ``"１１２０"``);
+* stray and full-width spaces (U+3000, NBSP, zero-width) and full-width characters;
+  lists separated by ``,`` ``，`` ``、`` ``;`` ``/`` or spaces.
+
+A value that cannot be parsed becomes a ``read.*`` finding on its exact cell.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import sys
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+
+def _import_openpyxl_without_numpy() -> None:
+    """openpyxl imports numpy (when installed) only to recognise numpy scalars written
+    into cells. Plan code never writes numpy values, and numpy costs a quarter of a
+    second of start-up for every ``voyager plan`` command. So, unless numpy is already
+    loaded, openpyxl is imported with numpy hidden; ``import numpy`` works normally
+    afterwards (only openpyxl's list of numeric cell types lacks the numpy scalars)."""
+    if "openpyxl" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" -> ImportError
+    try:
+        import openpyxl  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
+_import_openpyxl_without_numpy()
+
+import openpyxl  # noqa: E402
+from openpyxl.utils.exceptions import InvalidFileException  # noqa: E402
+from openpyxl.utils.cell import (  # noqa: E402
+    column_index_from_string,
+    coordinate_from_string,
+    range_boundaries,
+)
+
+from voyager.plan import cells as C  # noqa: E402
+from voyager.plan.model import Finding, Secret  # noqa: E402
+
+
+class PlanError(Exception):
+    """The workbook cannot be read at all (missing file, not an .xlsx, missing sheet).
+    The message is Chinese and names the file or sheet."""
+
+
+# rows/columns of each sheet that hold plan fields (A1:T30)
+_MAX_ROW = 30
+_MAX_COL = 20
+
+# whitespace the engineers' copy-paste brings in: full-width space, NBSP, en/em spaces,
+# zero-width characters, BOM
+_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]")
+_EDGE_SPACES = re.compile("^[\\s\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]+|"
+                          "[\\s\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]+$")
+_NIC_SPLIT = re.compile(r"[,，、;；/／\s]+")
+# placeholders meaning "not applicable" in user/password cells (template uses N/A)
+_PLACEHOLDERS = {"n/a", "na", "-", "--", "---", "/", "无"}
+_SIMPLE_REF = re.compile(
+    r"^=\s*(?:(?:'(?P<qsheet>(?:[^']|'')+)'|(?P<sheet>[^!'\"()&+\-*/,\s]+))!)?"
+    r"\$?(?P<col>[A-Za-z]{1,3})\$?(?P<row>\d+)\s*$"
+)
+
+
+# --------------------------------------------------------------------------- sheets
+class _Sheet:
+    """The first rows of one worksheet: raw values by (row, col), which of them are
+    formulas, and the merged ranges."""
+
+    def __init__(self, title: str, values: dict[tuple[int, int], Any],
+                 formulas: set[tuple[int, int]], merges: list[tuple[int, int, int, int]]):
+        self.title = title
+        self.values = values
+        self.formulas = formulas
+        self.merges = merges  # (min_col, min_row, max_col, max_row)
+
+    def raw(self, coord: str) -> tuple[Any, str, bool]:
+        """The raw value of ``coord``, the coordinate it really lives in (the top-left
+        cell when ``coord`` is inside a merged range) and whether it is a formula."""
+        col_letter, row = coordinate_from_string(coord)
+        col = column_index_from_string(col_letter)
+        value = self.values.get((row, col))
+        if value is None:
+            for min_col, min_row, max_col, max_row in self.merges:
+                if min_row <= row <= max_row and min_col <= col <= max_col:
+                    row, col = min_row, min_col
+                    value = self.values.get((row, col))
+                    coord = f"{openpyxl.utils.get_column_letter(col)}{row}"
+                    break
+        return value, coord, (row, col) in self.formulas
+
+
+def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
+    values: dict[tuple[int, int], Any] = {}
+    formulas: set[tuple[int, int]] = set()
+    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=_MAX_ROW, max_col=_MAX_COL), start=1):
+        for c, cell in enumerate(row, start=1):
+            value = cell.value
+            if value is not None:
+                values[(r, c)] = value
+                if cell.data_type == "f":
+                    formulas.add((r, c))
+    merges: list[tuple[int, int, int, int]] = []
+    if merges_xml is not None:
+        for ref in re.findall(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"', merges_xml):
+            try:
+                merges.append(tuple(range_boundaries(ref)))  # type: ignore[arg-type]
+            except ValueError:
+                continue
+    else:  # could not read the sheet XML: use the template's known ranges
+        merges = [tuple(range_boundaries(r)) for r in C.MERGED.get(title, ())]  # type: ignore[misc]
+    return _Sheet(title, values, formulas, merges)
+
+
+def _sheet_xml(path: Path, ws) -> Optional[str]:
+    """The worksheet XML text (for its ``<mergeCell>`` elements, which read-only mode
+    does not expose). None when it cannot be located."""
+    member = getattr(ws, "_worksheet_path", None)
+    if not member:
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(member.lstrip("/")).decode("utf-8", "replace")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return None
+
+
+# --------------------------------------------------------------------------- values
+def to_text(value: Any) -> Optional[str]:
+    """A cell value as text: numbers without a spurious ``.0``, odd spaces made plain,
+    surrounding whitespace removed, runs of spaces collapsed. ``None`` when empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "TRUE" if value else "FALSE"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, _dt.datetime):
+        text = value.date().isoformat() if value.time() == _dt.time() else value.isoformat()
+    elif isinstance(value, (_dt.date, _dt.time)):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = _ODD_SPACES.sub(" ", text)
+    text = re.sub(r"[ \t\r\n]+", " ", text).strip()
+    return text or None
+
+
+def technical(text: Optional[str]) -> Optional[str]:
+    """Addresses, subnets, VLANs: full-width characters folded (NFKC) and every space
+    removed (an address cannot contain one)."""
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"\s+", "", text).replace("。", ".")
+    return text or None
+
+
+class PlanWorkbook:
+    """The plan sheets of one workbook; typed accessors by (sheet, coordinate)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.findings: list[Finding] = []
+        self.sheets: dict[str, _Sheet] = {}
+        self._cached: Optional[dict[str, _Sheet]] = None  # data_only view, loaded lazily
+        self._flagged: set[str] = set()
+        self.locations: dict[str, str] = {}
+
+    # -- opening -----------------------------------------------------------------
+    def open(self) -> None:
+        path = self.path
+        if not path.exists():
+            raise PlanError(f"规划表文件不存在: {path}")
+        if path.is_dir():
+            raise PlanError(f"规划表路径是一个目录，不是 .xlsx 文件: {path}")
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        except InvalidFileException:
+            raise PlanError(
+                f"无法打开规划表 {path}: 只支持 .xlsx 格式（.xls/.csv 等请用 Excel 另存为 .xlsx 后重试）"
+            ) from None
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+            raise PlanError(
+                f"无法打开规划表 {path}: 不是有效的 .xlsx 工作簿（{type(exc).__name__}）；"
+                "请用 Excel 另存为 .xlsx 格式后重试"
+            ) from None
+        except Exception as exc:  # openpyxl raises assorted errors on corrupt files
+            raise PlanError(f"无法打开规划表 {path}: 文件已损坏或格式不受支持（{type(exc).__name__}）") from None
+        try:
+            missing = [s for s in C.PLAN_SHEETS if s not in wb.sheetnames]
+            if missing:
+                raise PlanError(
+                    f"规划表 {path} 缺少工作表「{'」「'.join(missing)}」；"
+                    "请使用 SmartX 规划设计表模板（voyager plan new 可生成一份）"
+                )
+            for title in C.PLAN_SHEETS:
+                ws = wb[title]
+                self.sheets[title] = _load_sheet(ws, _sheet_xml(path, ws), title)
+        finally:
+            wb.close()
+
+    def _cached_sheets(self) -> dict[str, _Sheet]:
+        """The workbook's cached formula results (data_only), loaded on first need."""
+        if self._cached is None:
+            self._cached = {}
+            try:
+                wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            except Exception:
+                return self._cached
+            try:
+                for title in C.PLAN_SHEETS:
+                    self._cached[title] = _load_sheet(wb[title], "", title)
+            finally:
+                wb.close()
+        return self._cached
+
+    # -- cell access -------------------------------------------------------------
+    def value(self, sheet: str, coord: str, _depth: int = 0) -> Any:
+        """The raw value of a cell with merged ranges and formulas resolved."""
+        value, where, is_formula = self.sheets[sheet].raw(coord)
+        if is_formula and isinstance(value, str):
+            return self._formula(sheet, where, value, _depth)
+        return value
+
+    def _formula(self, sheet: str, coord: str, formula: str, depth: int) -> Any:
+        m = _SIMPLE_REF.match(formula)
+        if m and depth < 10:
+            target = m.group("qsheet")
+            target = target.replace("''", "'") if target else (m.group("sheet") or sheet)
+            ref = f"{m.group('col').upper()}{m.group('row')}"
+            if target in self.sheets and int(m.group("row")) <= _MAX_ROW \
+                    and column_index_from_string(m.group("col").upper()) <= _MAX_COL:
+                return self.value(target, ref, depth + 1)
+        cached = self._cached_sheets().get(sheet)
+        if cached is not None:
+            value, _, _ = cached.raw(coord)
+            if value is not None:
+                return value
+        key = C.ref(sheet, coord)
+        if key not in self._flagged:
+            self._flagged.add(key)
+            self.finding("error", "read.formula", sheet, coord,
+                         f"{key}: 公式 {formula} 没有计算结果，无法读取其值",
+                         "请在该单元格直接填写值，或用 Excel 打开并保存一次以计算公式")
+        return None
+
+    def text(self, sheet: str, coord: str) -> Optional[str]:
+        return to_text(self.value(sheet, coord))
+
+    def tech(self, sheet: str, coord: str) -> Optional[str]:
+        return technical(self.text(sheet, coord))
+
+    def word(self, sheet: str, coord: str) -> Optional[str]:
+        """Identifiers (host names, bond modes, list values): full-width folded, but
+        inner spaces kept so that the validator can report them."""
+        text = self.text(sheet, coord)
+        return unicodedata.normalize("NFKC", text).strip() or None if text else None
+
+    def user(self, sheet: str, coord: str) -> Optional[str]:
+        text = self.word(sheet, coord)
+        return None if text is None or text.lower() in _PLACEHOLDERS else text
+
+    def secret(self, sheet: str, coord: str) -> Secret:
+        value = self.value(sheet, coord)
+        if value is None:
+            return Secret("")
+        text = value if isinstance(value, str) else to_text(value) or ""
+        text = _EDGE_SPACES.sub("", text)  # only at the edges: a secret's inside is kept as typed
+        if text.lower() in _PLACEHOLDERS:
+            text = ""
+        return Secret(text)
+
+    def nics(self, sheet: str, coord: str) -> list[str]:
+        text = self.text(sheet, coord)
+        if not text:
+            return []
+        text = unicodedata.normalize("NFKC", text)
+        return [n for n in _NIC_SPLIT.split(text) if n]
+
+    def integer(self, sheet: str, coord: str, rule: str, what: str, hint: str,
+                severity: str = "error", suffix: str = "") -> Optional[int]:
+        value = self.value(sheet, coord)
+        if value is None or isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        text = technical(to_text(value))
+        if text is None:
+            return None
+        if suffix and text.upper().endswith(suffix):
+            text = text[: -len(suffix)]
+        try:
+            number = float(text)
+            if number.is_integer() and re.fullmatch(r"[+-]?\d+(\.0*)?", text):
+                return int(number)
+        except ValueError:
+            pass
+        self.finding(severity, rule, sheet, coord,
+                     f"{C.ref(sheet, coord)}: {what}「{to_text(value)}」不是整数", hint)
+        return None
+
+    def vlan(self, sheet: str, coord: str) -> Optional[int]:
+        return self.integer(sheet, coord, "read.vlan", "VLAN ID",
+                            "请填写 0-4094 之间的整数（0 表示不打 VLAN 标签）")
+
+    def filled(self, sheet: str, coord: str) -> bool:
+        return self.value(sheet, coord) is not None and self.text(sheet, coord) is not None
+
+    def finding(self, severity: str, rule: str, sheet: str, coord: str, message: str,
+                hint: str = "", more: Optional[list[str]] = None) -> None:
+        cell = C.ref(sheet, coord)
+        cells = [cell] + [c for c in (more or []) if c != cell]
+        self.findings.append(Finding(severity, rule, cell, message, hint,
+                                     cells if len(cells) > 1 else []))
