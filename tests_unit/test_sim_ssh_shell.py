@@ -129,7 +129,8 @@ def test_scripts_nohup_and_sudo(world):
     assert run(world, "sudo nosuch") == (1, "", "sudo: nosuch: command not found\n")
     assert run(world, "sudo")[0] == 1
     assert run(world, "sudo -u nobody true")[2] == "sudo: unknown user nobody\n"
-    assert run(world, "whoami; id -u; id -un; id", user="root")[1] == "root\n0\nroot\nuid=0(root) gid=0(root) groups=0(root)\n"
+    assert run(world, "whoami; id -u; id -un; id", user="root")[1] == \
+        "root\n0\nroot\nuid=0(root) gid=0(root) groups=0(root)\n"
     assert run(world, "id")[1] == "uid=1000(smartx) gid=1000(smartx) groups=1000(smartx),10(wheel)\n"
     assert run(world, "hostname; hostname -I")[1] == f"demo-node-01\n{HOST} \n"
 

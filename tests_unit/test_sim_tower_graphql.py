@@ -229,8 +229,8 @@ def test_update_global_alert_rule_errors_change_nothing(tower, plan, mutate, tex
     rule = storage_rule(tower)
     variables = {"where": {"id": rule["id"]}, "data": {
         "thresholds": [{"value": 80, "severity": "NOTICE"}, {"value": 90, "severity": "CRITICAL"}],
-        "alert_rules": {"update": [{"where": {"id": rule["alert_rules"][0]["id"]},
-                                    "data": {"customized": True, "thresholds": [{"value": 50, "severity": "NOTICE"}]}}]}}}
+        "alert_rules": {"update": [{"where": {"id": rule["alert_rules"][0]["id"]}, "data": {
+            "customized": True, "thresholds": [{"value": 50, "severity": "NOTICE"}]}}]}}}
     mutate(variables)
     assert text in error(tower.gql("updateGlobalAlertRule", variables))["message"]
     assert storage_rule(tower) == rule

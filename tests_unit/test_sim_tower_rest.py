@@ -355,6 +355,8 @@ def test_state_file_keeps_tower_without_secrets(plan, tmp_path):
         org_id = tower.setup()
         tower.connect(plan, org_id)
         token = tower.token
+        host_ids = sorted(h["id"] for h in tower.ok("get-hosts"))
+        vlan_ids = sorted(v["id"] for v in tower.ok("get-vlans"))
     text = state.read_text(encoding="utf-8")
     for secret in (token, "HC!r0cks", plan.cluster.admin_password.reveal()):
         assert secret not in text
@@ -363,5 +365,7 @@ def test_state_file_keeps_tower_without_secrets(plan, tmp_path):
         tower = TowerHttp(again.endpoints)
         tower.token = token  # CloudTower tokens do not expire
         assert tower.ok("get-clusters")[0]["connect_state"] == "CONNECTED"
+        assert sorted(h["id"] for h in tower.ok("get-hosts")) == host_ids  # ids are stable across restarts
+        assert sorted(v["id"] for v in tower.ok("get-vlans")) == vlan_ids
         status = again.status()
         assert (status["organizations"], status["datacenters"], status["connected_clusters"]) == (1, 1, 1)

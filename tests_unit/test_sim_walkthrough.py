@@ -236,7 +236,8 @@ def test_walkthrough_against_the_simulator():
             if host.rack not in racks:
                 racks[host.rack] = tower.rest("create-rack-topo", [{"cluster_id": cid, "zone_topo_id": zone["id"],
                                                                     "height": 42, "name": host.rack}])[0]["data"]
-        nodes = {n["host"]["management_ip"]: n for n in tower.rest("get-node-topoes", {"where": {"cluster": {"id": cid}}})}
+        node_list = tower.rest("get-node-topoes", {"where": {"cluster": {"id": cid}}})
+        nodes = {n["host"]["management_ip"]: n for n in node_list}
         for host in plan.hosts:
             brick = tower.rest("create-brick-topo", [{"cluster_id": cid, "rack_topo_id": racks[host.rack]["id"],
                                                       "height": 2, "name": host.name, "position": host.unit}])[0]

@@ -74,7 +74,8 @@ def _tower_files(session: "Session") -> dict[str, Callable[[], str]]:
         INSTALLER: lambda: "\x7fELF\x02\x01\x01 (binary)\n",
     }
     if session.world.tower_install_log():
-        files[NOHUP_LOG] = lambda: session.world.files(session.ip).get(NOHUP_LOG, "") + session.world.tower_install_log()
+        world, ip = session.world, session.ip
+        files[NOHUP_LOG] = lambda: world.files(ip).get(NOHUP_LOG, "") + world.tower_install_log()
     return files
 
 

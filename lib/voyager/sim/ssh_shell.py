@@ -207,7 +207,8 @@ def parse(text: str) -> list[AndOr]:
             if cmd.words and cmd.words[-1].isdigit() and len(cmd.words[-1]) == 1 and tok in (">", ">>", ">&"):
                 fd = int(cmd.words.pop())
             if i + 1 >= len(tokens) or tokens[i + 1] in _SEPARATORS | _REDIRECTS:
-                raise ShellSyntaxError(f"syntax error near unexpected token `{tokens[i + 1] if i + 1 < len(tokens) else 'newline'}'")
+                following = tokens[i + 1] if i + 1 < len(tokens) else "newline"
+                raise ShellSyntaxError(f"syntax error near unexpected token `{following}'")
             target = tokens[i + 1]
             if tok == ">&":
                 cmd.redirects.append(Redirect("dup", fd, target))

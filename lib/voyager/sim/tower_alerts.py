@@ -142,7 +142,8 @@ class AlertRules:
         if not isinstance(updates, list):
             _fail("data.alert_rules.update must be a list")
         for i, upd in enumerate(updates):
-            if not isinstance(upd, dict) or not isinstance(upd.get("where"), dict) or not isinstance(upd.get("data"), dict):
+            if not (isinstance(upd, dict) and isinstance(upd.get("where"), dict)
+                    and isinstance(upd.get("data"), dict)):
                 _fail(f"data.alert_rules.update[{i}] must be {{where: {{id}}, data: {{...}}}}")
             target = next((a for a in new_rule["alert_rules"] if a["id"] == upd["where"].get("id")), None)
             if target is None:
@@ -195,7 +196,8 @@ def _thresholds(value: Any, where: str) -> list[dict[str, Any]]:
             _fail(f"{where}: severity {severity} given twice")
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             _fail(f"{where}: value must be a number")
-        if "quantile" in item and (isinstance(item["quantile"], bool) or not isinstance(item["quantile"], (int, float))):
+        quantile = item.get("quantile", 0)
+        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)):
             _fail(f"{where}: quantile must be a number")
         unknown = set(item) - {"severity", "value", "quantile", "__typename"}
         if unknown:

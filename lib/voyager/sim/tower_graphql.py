@@ -93,7 +93,9 @@ class TowerGraphqlFrontend(Frontend):
         if needs_auth() and self.tower.authenticate(request.headers.get("Authorization")) is None:
             raise UNAUTHENTICATED
         self.tower.advance()
-        return handler(variables)
+        result = handler(variables)
+        self.tower.save_new_ids()
+        return result
 
     # -- setup -------------------------------------------------------------------------------
     def create_root_user(self, v: dict[str, Any]) -> dict[str, Any]:

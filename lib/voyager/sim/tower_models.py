@@ -110,6 +110,7 @@ class TowerBackend:
         self.license: Optional[dict[str, Any]] = None
         self.local_ids: dict[str, str] = {}  # "<kind>:<local id>" -> tower id
         self._ticking = False
+        self._unsaved_ids = False
         self.alerts = AlertRules(self)
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
@@ -128,7 +129,15 @@ class TowerBackend:
         key = f"{kind}:{local_id}"
         if key not in self.local_ids:
             self.local_ids[key] = cuid()
+            self._unsaved_ids = True
         return self.local_ids[key]
+
+    def save_new_ids(self) -> None:
+        """Persist tower ids handed out while rendering (front-ends call it per request),
+        so that a rerun against the state file sees the same ids."""
+        if self._unsaved_ids:
+            self._unsaved_ids = False
+            self.changed()
 
     # -- users and tokens --------------------------------------------------------
     def create_root_user(self, encoded_password: Any) -> dict[str, Any]:
@@ -476,7 +485,8 @@ def _validate_settings(data: dict[str, Any], current: dict[str, Any]) -> dict[st
             raise TowerError("ec_k/ec_m must be null for a replica policy", code="INVALID_STORAGE_POLICY")
     elif not merged["default_storage_policy_ec_k"] or not merged["default_storage_policy_ec_m"]:
         raise TowerError(f"{policy} requires default_storage_policy_ec_k and _ec_m", code="INVALID_STORAGE_POLICY")
-    if merged["default_storage_policy_thin_provision"] is not None and merged["default_storage_policy_thin_provision"] != thin:
+    thin_wanted = merged["default_storage_policy_thin_provision"]
+    if thin_wanted is not None and thin_wanted != thin:
         raise TowerError(f"{policy} requires default_storage_policy_thin_provision = {str(thin).lower()}",
                          code="INVALID_STORAGE_POLICY")
     return out

@@ -79,6 +79,7 @@ class TowerRestFrontend(Frontend):
                 except BadJson as exc:
                     raise TowerError(f"request body is not valid JSON ({exc})", code="INVALID_JSON") from None
                 result = fn(body)
+                self.tower.save_new_ids()
             except WhereError as exc:
                 result, status = error_body(request.path, TowerError(str(exc), code="INVALID_WHERE")), 400
             except TowerError as exc:
