@@ -12,7 +12,6 @@ import pytest
 from voyager.plan.model import Plan
 from voyager.report.attach import attach_json
 from voyager.steps import deploy
-from voyager.waiters import wait_deploy
 
 LOG = logging.getLogger("voyager.suite.init_cluster")
 
@@ -52,32 +51,14 @@ def test_deploy_payload(request, plan: Plan, scans, payload):
 @pytest.mark.dependency(depends=["test_deploy_payload"])
 def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state):
     """部署已触发：POST /api/v2/deployment/cluster 返回 SUCCEEDED；集群已部署或正在部署时不重复触发。"""
-    verify = fisheye_anon.deployment("GET", "/api/v2/deployment/deploy_verify", service="fisheye",
-                                     idempotent=True) or {}
-    if verify.get("is_deployed"):
-        run_state.set("cluster", "deployed", True)
-        LOG.info("deploy_verify 显示集群已部署，不再触发部署")
-        return
-    from voyager.clients import ApiError
-
-    try:
-        status = fisheye_anon.deployment("GET", "/api/v2/deployment/host/deploy_status",
-                                         params={"host_ip": deploy_host}, idempotent=True) or {}
-    except ApiError:
-        status = {}  # no deployment task: the normal answer before deploying
-    if status.get("state") == "running":
-        LOG.info("部署正在进行（阶段 %s/%s），不重复触发", status.get("current_stage"), status.get("total_stages"))
-        return
-    answer = fisheye_anon.deployment("POST", "/api/v2/deployment/cluster", json=payload) or {}
-    assert answer.get("msg") == deploy.DEPLOY_ACCEPTED, f"部署请求未被接受：{answer.get('msg')!r}"
+    LOG.info(deploy.trigger(fisheye_anon, deploy_host, payload))
     run_state.set("cluster", "deploy_host", deploy_host)
-    LOG.info("已触发集群部署（经由主机 %s）", deploy_host)
 
 
 @pytest.mark.dependency(depends=["test_deploy_triggered"])
 def test_deploy_finished(fisheye_anon, deploy_host, run_state):
     """逐阶段跟踪部署进度（deploy_status），部署结束后 deploy_verify 返回 is_deployed=true。"""
-    verify = wait_deploy(fisheye_anon, deploy_host)
+    verify = deploy.follow(fisheye_anon, deploy_host)
     assert verify.get("is_deployed") is True
     run_state.set("cluster", "deployed", True)
 
@@ -87,8 +68,7 @@ def test_host_deployed(host, endpoints, run_state):
     """每台主机都确认已加入集群：其 deploy_verify 返回 is_deployed=true。"""
     from voyager.clients import FisheyeClient
 
-    verify = FisheyeClient(endpoints, host.mgmt_ip).deployment(
-        "GET", "/api/v2/deployment/deploy_verify", service="fisheye", idempotent=True) or {}
+    verify = deploy.deploy_verify(FisheyeClient(endpoints, host.mgmt_ip))
     assert verify.get("is_deployed") is True, f"主机 {host.name}（{host.mgmt_ip}）未部署：{verify!r}"
     run_state.merge("hosts", host.mgmt_ip, {"deployed": True})
 

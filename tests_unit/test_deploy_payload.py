@@ -198,3 +198,41 @@ def test_netmask():
     assert netmask("10.0.16.0/20") == "255.255.240.0"
     with pytest.raises(PayloadError):
         netmask("10.0.20.300/24")
+
+
+class FakeDeploymentApi:
+    """Answers like the deployment API; records what was sent."""
+
+    def __init__(self, deployed=False, status=None, accept=True):
+        self.deployed, self.status, self.accept = deployed, status, accept
+        self.sent = []
+
+    def deployment(self, method, path, **kwargs):
+        from voyager.clients import ApiError
+
+        self.sent.append((method, path))
+        if path.endswith("deploy_verify"):
+            return {"is_deployed": self.deployed, "platform": "kvm"}
+        if path.endswith("deploy_status"):
+            if self.status is None:
+                raise ApiError("DEPLOY_TASK_NOT_FOUND", "no deploying task", None, method, path, 200)
+            return self.status
+        if method == "POST" and path == "/api/v2/deployment/cluster":
+            from voyager.steps.deploy import DEPLOY_ACCEPTED
+
+            return {"msg": DEPLOY_ACCEPTED if self.accept else "FAILED: something"}
+        raise AssertionError(path)
+
+
+def test_trigger_posts_only_when_needed():
+    from voyager.steps.deploy import trigger
+
+    api = FakeDeploymentApi()
+    assert "已触发" in trigger(api, "127.10.20.11", {"hosts": []})
+    assert ("POST", "/api/v2/deployment/cluster") in api.sent
+    for api in (FakeDeploymentApi(deployed=True),
+                FakeDeploymentApi(status={"state": "running", "current_stage": 3, "total_stages": 8})):
+        trigger(api, "127.10.20.11", {"hosts": []})
+        assert all(method == "GET" for method, _ in api.sent)
+    with pytest.raises(AssertionError, match="未被接受"):
+        trigger(FakeDeploymentApi(accept=False), "127.10.20.11", {"hosts": []})

@@ -245,3 +245,47 @@ def check_payload(payload: dict[str, Any], plan: Plan, scans: dict[str, dict[str
             payload.get("rdma_enabled") != plan.cluster.rdma_enabled:
         problems.append(f"vhost/RDMA 开关与规划的集群功能 {plan.cluster.features!r} 不一致")
     return problems
+
+
+# --------------------------------------------------------------------------- trigger / follow
+def deploy_verify(fisheye_anon) -> dict[str, Any]:
+    """``GET /api/v2/deployment/deploy_verify`` (https, fixed token) of one host."""
+    data = fisheye_anon.deployment("GET", "/api/v2/deployment/deploy_verify", service="fisheye",
+                                   idempotent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def deploy_status(fisheye_anon, host_ip: str) -> dict[str, Any]:
+    """The running deployment's status, or ``{}`` when none runs (the API then
+    answers an error, which is the normal answer outside a deployment)."""
+    from voyager.clients import ApiError
+
+    try:
+        data = fisheye_anon.deployment("GET", "/api/v2/deployment/host/deploy_status",
+                                       params={"host_ip": host_ip}, idempotent=True)
+    except ApiError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any]) -> str:
+    """Start the deployment through ``host_ip`` unless the cluster is deployed
+    already or a deployment is running; returns what was done (Chinese)."""
+    if deploy_verify(fisheye_anon).get("is_deployed"):
+        return "deploy_verify 显示集群已部署，不再触发部署"
+    status = deploy_status(fisheye_anon, host_ip)
+    if status.get("state") == "running":
+        return f"部署正在进行（阶段 {status.get('current_stage')}/{status.get('total_stages')}），不重复触发"
+    answer = fisheye_anon.deployment("POST", "/api/v2/deployment/cluster", json=payload) or {}
+    msg = answer.get("msg") if isinstance(answer, dict) else answer
+    if msg != DEPLOY_ACCEPTED:
+        raise AssertionError(f"部署请求未被接受：{msg!r}")
+    return f"已触发集群部署（经由主机 {host_ip}）"
+
+
+def follow(fisheye_anon, host_ip: str, *, timeout: float = 7200.0) -> dict[str, Any]:
+    """Follow ``deploy_status`` stage by stage (``voyager.waiters.wait_deploy``)
+    until the deployment ends; returns ``deploy_verify`` (raises unless deployed)."""
+    from voyager.waiters import wait_deploy
+
+    return wait_deploy(fisheye_anon, host_ip, timeout=timeout)
