@@ -8,7 +8,8 @@ outcomes the issue promises are asserted:
    fails and its dependents are skipped; ``--lf`` runs only those and passes,
    and the simulator then holds one business VDS with the planned VLANs;
 3. a host lacking a planned NIC, or a plan with a duplicate address, fails in
-   test_01 naming the host / cell, and nothing reaches a deployment endpoint.
+   test_01 naming the host / cell, and nothing reaches a deployment endpoint;
+   once the NIC is there, ``--lf`` reruns that row and what it held back, and deploys.
 """
 from __future__ import annotations
 
@@ -207,6 +208,14 @@ def test_missing_nic_fails_test_01_naming_host_and_cell(tmp_path):
     assert "demo-node-02" in message and "ens224" in message and "虚拟网络!J4" in message
     assert run.outcomes["suites/test_01_prepare.py::test_ready_to_deploy"] == "skipped"
     assert_nothing_deployed(run, state)
+
+    # the NIC is cabled: --lf reruns the failed row and everything it held back, and deploys
+    fixed = run_suites(state, "--lf")
+    assert fixed.returncode == 0, fixed.explain()
+    held_back = {n for n, o in run.outcomes.items() if o == "skipped" and "depends on" in run.messages[n]}
+    assert set(fixed.outcomes) == {failed} | held_back
+    assert not fixed.having("failed") and not fixed.having("skipped")
+    assert sim_status(state)["deployed"] is True
 
 
 def test_duplicate_address_fails_test_01_naming_the_cells(tmp_path):
