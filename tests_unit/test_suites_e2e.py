@@ -233,3 +233,33 @@ def test_duplicate_address_fails_test_01_naming_the_cells(tmp_path):
     message = run.messages[failed]
     assert "主机规划!E4" in message and "主机规划!E3" in message and "127.10.19.11" in message
     assert_nothing_deployed(run, state)
+
+
+# --------------------------------------------------------------------------- 4. 存储独立
+def test_storage_separate_architecture_puts_vlans_on_the_management_vds(tmp_path):
+    from voyager.clients import Endpoints, FisheyeClient
+    from voyager.plan import read_plan, write_plan
+    from voyager.sim import Simulator
+
+    plan = build_demo_plan()
+    plan.cluster.network_arch = "存储独立"
+    business = plan.networks.business
+    business.vds, business.nics, business.bond = plan.networks.mgmt.vds, list(plan.networks.mgmt.nics), \
+        plan.networks.mgmt.bond
+    plan_file = tmp_path / "storage-separate.xlsx"
+    write_plan(plan, plan_file)
+    state = tmp_path / "state"
+    run = run_suites(state, "--plan", str(plan_file))
+    assert run.returncode == 0, run.explain()
+    assert not run.having("skipped") and not run.having("failed")
+    status = sim_status(state)
+    assert status["vds"] == 2  # management (with the business VLANs) and storage only
+
+    plan = read_plan(plan_file)
+    with Simulator(plan, speed=0, state_file=state / "sim-world.json") as sim:
+        with Endpoints.simulated(sim.endpoints, plan) as endpoints:
+            fisheye = FisheyeClient(endpoints, plan.cluster.vip)
+            fisheye.login(plan.cluster.admin_user, plan.cluster.admin_password)
+            mgmt = next(v for v in fisheye.get("/api/v2/network/vds") if v["name"] == "vDS-MgMt-Network")
+            names = {v["name"] for v in fisheye.get(f"/api/v2/network/vds/{mgmt['uuid']}/vlans")["entities"]}
+            assert {"VLAN-1120", "VLAN-1121", "VLAN-1122"} <= names
