@@ -153,3 +153,23 @@ def test_ca_bundle_turns_full_verification_on(server, certs):
     server.serve(certs[1])  # signed by nobody the bundle trusts
     with pytest.raises(TransportError, match="TLS"):
         FisheyeClient(resolver(server, ca_bundle=str(certs[0][0])), IP).get("/unverified")
+
+
+def test_first_contact_retries_refused_connections(monkeypatch):
+    from voyager.clients import UnreachableError, tls
+
+    calls = []
+
+    def flaky(host, port, timeout):
+        calls.append((host, port))
+        if len(calls) < 3:
+            raise UnreachableError("refused")
+        return "ab" * 32
+
+    monkeypatch.setattr(tls, "fetch_fingerprint", flaky)
+    pin = tls.Pin(tls.KnownCerts(), f"{IP}:443", ("127.0.0.1", 1), 1.0, retries=2, backoff=0)
+    assert pin.ensure() == "ab" * 32 and len(calls) == 3
+    calls.clear()
+    with pytest.raises(UnreachableError):
+        tls.Pin(tls.KnownCerts(), f"{IP}:443", ("127.0.0.1", 1), 1.0, retries=1, backoff=0).ensure()
+    assert len(calls) == 2

@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from urllib.parse import quote
 
@@ -125,6 +124,22 @@ def test_secret_forms_cover_the_host_password_encoding():
 def test_sensitive_keys_are_masked_whatever_the_value(text, hidden):
     out = Redactor().redact(text)
     assert hidden not in out and MASK in out
+
+
+def test_url_query_after_a_scheme_is_masked():
+    out = Redactor().redact("GET https://127.10.20.11/api/v3/sessions?token=abc&x=1 -> 200")
+    assert out == "GET https://127.10.20.11/api/v3/sessions?token=******&x=1 -> 200"
+
+
+def test_redaction_is_linear_on_hostile_input():
+    import time
+
+    r = Redactor()
+    r.add_secret("Linear#Secret1")
+    start = time.monotonic()
+    for text in (".".join("1" * 200_000), "a='" * 100_000, "password" * 100_000, "x" * 1_000_000):
+        r.redact(text)
+    assert time.monotonic() - start < 5
 
 
 def test_redact_obj_masks_keys_and_secrets():
@@ -361,7 +376,7 @@ def test_acceptance_pytest_failure_output_and_junit(tmp_path):
     (proj / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     (proj / "test_leak.py").write_text(FAILING_TESTS, encoding="utf-8")
     junit = tmp_path / "junit.xml"
-    env = dict(os.environ, VOYAGER_TEST_PASSWORDS=str(pw_file),
+    env = dict(os.environ, VOYAGER_TEST_PASSWORDS=str(pw_file), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
                PYTHONPATH=os.pathsep.join([str(LIB), str(proj)]))
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-l", "-vv", "-rA",

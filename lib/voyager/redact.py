@@ -45,33 +45,29 @@ SENSITIVE_KEYS = frozenset(
         "secret",
     }
 )
-_SENSITIVE_SUFFIXES = ("password", "passwd", "_token", "-token", "secret")
+_SENSITIVE_SUFFIXES = ("password", "passwd", "token", "secret")
 
-# Key names as they appear in free text (logs, reprs, headers, query strings).
-_KEY = r"[A-Za-z0-9_.-]*(?:password|passwd|token|secret)|authorization|repeat|pwd"
+# Structural patterns. A key is matched as a whole token (possessive: no backtracking,
+# linear time on any input) that must end with a sensitive word (fixed-width
+# lookbehinds), so an ordinary ``key: value`` never consumes the text after it.
+_TOKEN = (r"[A-Za-z0-9_.-]++(?:(?<=password)|(?<=passwd)|(?<=token)|(?<=secret)|(?<=authorization)"
+          r"|(?<=repeat)|(?<=pwd))")
+_VALUE_IN = r"(?P<vq>[\"'])(?P<val>(?:\\.|(?!(?P=vq)).)*+)(?P=vq)"
 # "key": "value" / 'key': 'value' (JSON, Python dict reprs)
-_QUOTED = re.compile(
-    r"""(?P<q>["'])(?P<key>%s)(?P=q)(?P<sep>\s*:\s*)(?P<vq>["'])(?P<val>(?:\\.|(?!(?P=vq)).)*)(?P=vq)"""
-    % _KEY,
-    re.IGNORECASE,
-)
+_QUOTED = re.compile(r"(?P<q>[\"'])(?P<key>" + _TOKEN + r")(?P=q)(?P<sep>\s*+:\s*+)" + _VALUE_IN, re.IGNORECASE)
 # \"key\": \"value\" (JSON embedded in a JSON string)
-_ESCAPED_QUOTED = re.compile(
-    r"""\\"(?P<key>%s)\\"(?P<sep>\s*:\s*)\\"(?P<val>(?:(?!\\").)*)\\\"""" % _KEY, re.IGNORECASE
-)
+_ESCAPED_QUOTED = re.compile(r'\\"(?P<key>' + _TOKEN + r')\\"(?P<sep>\s*+:\s*+)\\"(?P<val>(?:(?!\\").)*+)\\"',
+                             re.IGNORECASE)
+# key='value', key: "value" (keyword-argument reprs, YAML-ish lines)
+_BARE_QUOTED = re.compile(r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>\s*+[:=]\s*+)" + _VALUE_IN, re.IGNORECASE)
 # key=value, key: value (headers, query strings, key=value log lines)
 _BARE = re.compile(
-    r"""(?<![\w-])(?P<key>%s)(?P<sep>\s*[:=]\s*)(?!Secret\()(?!["'\s])"""
-    r"""(?P<val>(?:(?:Bearer|Basic|Token)\s+)?[^\s&,;'"<>()\[\]{}]+)""" % _KEY,
-    re.IGNORECASE,
-)
-# key='value', key: "value" (keyword-argument reprs, YAML-ish lines)
-_BARE_QUOTED = re.compile(
-    r"""(?<![\w-])(?P<key>%s)(?P<sep>\s*[:=]\s*)(?P<vq>["'])(?P<val>(?:\\.|(?!(?P=vq)).)*)(?P=vq)""" % _KEY,
+    r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>\s*+[:=]\s*+)(?!Secret\()(?![\"'\s])"
+    r"(?P<val>(?:(?:Bearer|Basic|Token)\s++)?[^\s&,;'\"<>()\[\]{}]++)",
     re.IGNORECASE,
 )
 # Cookie: a=b; c=d  (the whole header value)
-_COOKIE = re.compile(r"(?<![\w-])(?P<key>set-cookie|cookies?)(?P<sep>\s*:\s*)(?P<val>[^\r\n]+)", re.IGNORECASE)
+_COOKIE = re.compile(r"(?<![\w-])(?P<key>set-cookie|cookies?)(?P<sep>\s*+:\s*+)(?P<val>[^\r\n]++)", re.IGNORECASE)
 
 
 def is_sensitive_key(key: Any) -> bool:
@@ -191,11 +187,8 @@ class Redactor:
         pattern = self._compiled()
         if pattern is not None:
             text = pattern.sub(MASK, text)
-        text = _QUOTED.sub(lambda m: _mask_group(m, "val"), text)
-        text = _ESCAPED_QUOTED.sub(lambda m: _mask_group(m, "val"), text)
-        text = _COOKIE.sub(lambda m: _mask_group(m, "val"), text)
-        text = _BARE_QUOTED.sub(lambda m: _mask_group(m, "val"), text)
-        text = _BARE.sub(lambda m: _mask_group(m, "val"), text)
+        for structural in (_QUOTED, _ESCAPED_QUOTED, _COOKIE, _BARE_QUOTED, _BARE):
+            text = structural.sub(_mask_value, text)
         return text
 
     def redact_fragments(self, text: str, k: int = FRAGMENT_MIN) -> str:
@@ -262,10 +255,11 @@ class Redactor:
         return f"{type(exc).__name__}: {self.redact(str(exc))}"
 
 
-def _mask_group(m: re.Match[str], group: str) -> str:
-    start, end = m.span(group) if m.group(group) is not None else (m.end(), m.end())
-    if m.group(group) == MASK:
+def _mask_value(m: re.Match[str]) -> str:
+    """Mask the ``val`` group when ``key`` is sensitive; keep everything else."""
+    if not is_sensitive_key(m.group("key")) or m.group("val") == MASK:
         return m.group(0)
+    start, end = m.span("val")
     base = m.start()
     whole = m.group(0)
     return whole[: start - base] + MASK + whole[end - base:]

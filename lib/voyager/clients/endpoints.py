@@ -223,7 +223,8 @@ class Endpoints:
             else:
                 session.verify = False  # replaced by fingerprint pinning below
                 connect = self._tls_connect(ip, svc)
-                pin = Pin(self.known_certs, f"{ip}:{svc.port}", connect, self.timeouts.connect)
+                pin = Pin(self.known_certs, f"{ip}:{svc.port}", connect, self.timeouts.connect,
+                          retries=self.retry.connect, backoff=self.retry.backoff)
         if self.mode == "sim":
             session.headers["Host"] = ip
         assert_hostname = ip if (self.mode == "sim" and self.ca_bundle) else None

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import re
 import select
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Optional
 import paramiko
 
 from voyager.clients.endpoints import Endpoints
-from voyager.clients.errors import ClientError, CommandError, HostKeyError, TransportError, UnreachableError
+from voyager.clients.errors import ClientError, CommandError, HostKeyError, TransportError
 from voyager.evidence import RECORDER
 from voyager.plan.model import Secret
 from voyager.redact import REDACTOR
@@ -296,5 +295,3 @@ class SSHClient:
         LOG.info("已修改 %s 上 %s 的密码", self.ip, user)
         return result
 
-
-__all__ = ["SSHClient", "CommandResult", "key_fingerprint", "UnreachableError"]

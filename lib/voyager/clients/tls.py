@@ -114,11 +114,14 @@ class KnownCerts:
 class Pin:
     """The pinned certificate of one planned address, checked on first use."""
 
-    def __init__(self, known: KnownCerts, key: str, connect: tuple[str, int], timeout: float):
+    def __init__(self, known: KnownCerts, key: str, connect: tuple[str, int], timeout: float, *,
+                 retries: int = 0, backoff: float = 0.0):
         self.known = known
         self.key = key  # "<planned ip>:<port>", what messages name
         self.connect = connect  # where the TLS server actually listens
         self.timeout = timeout
+        self.retries = retries  # connection attempts after the first (like urllib3's connect retries)
+        self.backoff = backoff
         self._fingerprint: Optional[str] = None
         self._lock = threading.Lock()
 
@@ -127,7 +130,7 @@ class Pin:
         with self._lock:
             if self._fingerprint is not None:
                 return self._fingerprint
-            actual = fetch_fingerprint(*self.connect, timeout=self.timeout)
+            actual = self._fetch()
             recorded = self.known.get(self.key)
             if recorded is None:
                 recorded = self.known.record(self.key, actual)
@@ -138,6 +141,19 @@ class Pin:
                 raise self._mismatch(recorded, actual)
             self._fingerprint = actual
             return actual
+
+    def _fetch(self) -> str:
+        """Read the certificate; connection failures are retried like any connect
+        error (the server provably received nothing)."""
+        attempt = 0
+        while True:
+            try:
+                return fetch_fingerprint(*self.connect, timeout=self.timeout)
+            except UnreachableError:
+                if attempt >= self.retries:
+                    raise
+                time.sleep(self.backoff * (2 ** attempt))
+                attempt += 1
 
     def _mismatch(self, expected: str, actual: str) -> CertificateMismatchError:
         return CertificateMismatchError(self.key, expected, actual, str(self.known.path or ""))
