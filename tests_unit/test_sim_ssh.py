@@ -219,3 +219,16 @@ def test_ssh_listens_on_loopback_only(sim):
         with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
             assert sock.getpeername()[0] == "127.0.0.1"
     assert all(listener.sock.getsockname()[0] == "127.0.0.1" for listener in sim._ssh._listeners)
+
+
+def test_bind_on_the_planned_address_itself(sim, plan):
+    """``--bind-plan-ips`` also listens on the planned address (here on an ephemeral port, no privileges needed)."""
+    host = plan.hosts[0]
+    port = sim._ssh.bind(host.mgmt_ip, 0)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(host.mgmt_ip, port=port, username="smartx", password=HOST_PASSWORD, look_for_keys=False,
+                   allow_agent=False, timeout=10)
+    with client:
+        assert sh(client, "hostname")[1] == host.name + "\n"
+        assert client.get_transport().get_remote_server_key() == sim._ssh.host_key(host.mgmt_ip)
