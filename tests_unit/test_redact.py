@@ -398,3 +398,58 @@ def test_acceptance_pytest_failure_output_and_junit(tmp_path):
     _assert_clean(xml, hosts_plan)
     _assert_no_fragments(output, HOST_PASSWORDS + [P64])
     _assert_no_fragments(xml, HOST_PASSWORDS + [P64])
+
+
+CLIENT_FAILURES = '''
+import socket
+import responses
+from voyager.clients import Endpoints, FisheyeClient, RetryPolicy, TowerClient
+from voyager.plan.model import Secret
+
+PW = open("PW.txt", encoding="utf-8").read()
+
+
+def dead():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def unreachable():
+    return Endpoints.simulated({"http": f"http://127.0.0.1:{dead()}", "https": f"https://127.0.0.1:{dead()}"},
+                               retry=RetryPolicy(backoff=0, connect=0))
+
+
+def test_post_to_an_unreachable_host():
+    FisheyeClient(unreachable(), "127.10.20.11").deployment(
+        "POST", "/api/v2/deployment/cluster", json={"host_passwords": [{"password": Secret(PW)}]})
+
+
+def test_login_over_unreachable_tls():
+    FisheyeClient(unreachable(), "127.10.20.11").login("root", Secret(PW))
+
+
+@responses.activate
+def test_tower_login_refused():
+    responses.post("http://127.10.20.2/v2/api/login", json={"message": "bad credentials"}, status=400)
+    TowerClient(Endpoints.live(allowed=["127.10.20.2"]), "127.10.20.2", service="tower_http").login(
+        "root", Secret(PW))
+'''
+
+
+def test_client_frames_hold_no_bare_secret(tmp_path):
+    """Even without the report plugin, with --tb=long and --showlocals, a failing
+    client call shows no password: the clients keep it in Secret objects and the
+    frames holding the wire body are hidden from tracebacks."""
+    (tmp_path / "PW.txt").write_text(P64, encoding="utf-8")
+    (tmp_path / "test_client_failures.py").write_text(CLIENT_FAILURES, encoding="utf-8")
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=str(LIB))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long", "-l", "-vv",
+                          "test_client_failures.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    output = run.stdout + run.stderr
+    assert "3 failed" in output, output[-2000:]
+    assert "UnreachableError" in output and "bad credentials" in output
+    _assert_no_fragments(output, [P64])

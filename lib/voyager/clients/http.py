@@ -129,7 +129,8 @@ class HttpClient:
                                    timeout=timeout, stream=stream, allow_redirects=False)
         except ClientError as exc:  # pinning / unreachable TLS endpoint, raised by the adapter
             self._record(method, shown, None, t0, started, send_headers, evidence_body, error=str(exc))
-            raise
+            # drop the requests/urllib3 frames (their arguments hold the wire body)
+            raise exc.with_traceback(None) from None
         except requests.RequestException as exc:
             error = _transport_error(exc, method, shown, timeout)
             self._record(method, shown, None, t0, started, send_headers, evidence_body, error=str(error))

@@ -108,6 +108,7 @@ class TowerClient:
         method = method.upper()
 
         def send() -> requests.Response:
+            __tracebackhide__ = True  # holds the token
             hdrs = dict(headers or {})
             if auth:
                 hdrs.update(self._auth_headers())
