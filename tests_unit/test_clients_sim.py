@@ -1,13 +1,16 @@
 """The clients end to end against the embedded simulator (speed 0): deployment
 through the deployment API, fisheye login, a job wait, a chunked image upload,
-reachability, unreachable machines, TLS pinning and redacted evidence."""
+reachability, unreachable machines, TLS pinning, SSH and redacted evidence —
+with injected faults: 5xx answers to reads and a dropped upload chunk are
+retried transparently, a reset POST is never replayed."""
 import hashlib
 import json
 import math
 
 import pytest
 
-from voyager.clients import Endpoints, FisheyeClient, RetryPolicy, SSHClient, TowerClient, UnreachableError
+from voyager.clients import (Endpoints, FisheyeClient, RetryPolicy, SSHClient, TowerClient, TransportError,
+                             UnreachableError)
 from voyager.plan import cells
 from voyager.plan.model import Secret
 from voyager.evidence import RECORDER
@@ -19,6 +22,12 @@ sim_module = pytest.importorskip("voyager.sim")
 walkthrough = pytest.importorskip("voyager.sim.walkthrough")
 
 DEPLOYED_MSG = "SUCCEEDED: A new cluster deploying task is on its way now."
+IMAGE = "voyager-client-test.iso"
+FAULTS = f"http-500:/api/v2/hosts:2,http-reset:/api/v2/network/vds:1,drop-chunk:{IMAGE}:1"
+
+
+def fired(sim, kind, target):
+    return next(r["fired"] for r in sim.faults.summary() if r["kind"] == kind and r["target"] == target)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +35,7 @@ def world(tmp_path_factory):
     plan = build_demo_plan()
     REDACTOR.add_plan(plan)
     known = tmp_path_factory.mktemp("state") / "known_certs.json"
-    with sim_module.Simulator(plan, speed=0) as sim:
+    with sim_module.Simulator(plan, speed=0, faults=FAULTS) as sim:
         endpoints = Endpoints.simulated(sim.endpoints, plan, known_certs=known, retry=RetryPolicy(backoff=0.05))
         yield plan, sim, endpoints, known
         endpoints.close()
@@ -56,18 +65,23 @@ def deployed(world):
 def test_login_and_authenticated_reads(deployed):
     plan, sim, endpoints, fisheye = deployed
     assert fisheye.logged_in
-    hosts = fisheye.get("/api/v2/hosts")
+    hosts = fisheye.get("/api/v2/hosts")  # answered 500 twice: a GET is retried
     assert {h["management_ip"] for h in hosts} == {h.mgmt_ip for h in plan.hosts}
+    assert fired(sim, "http-500", "/api/v2/hosts") == 2
 
 
 def test_vds_creation_job_wait(deployed):
-    plan, _, _, fisheye = deployed
+    plan, sim, _, fisheye = deployed
     hosts = {h["management_ip"]: h for h in fisheye.get("/api/v2/hosts")}
     biz = plan.networks.business
     body = {"name": biz.vds, "bond_mode": biz.bond,
             "hosts_associated": [{"host_uuid": hosts[h.mgmt_ip]["host_uuid"], "nics_associated": list(biz.nics),
                                   "data_ip": h.storage_ip} for h in plan.hosts]}
     with RECORDER.step("sim-vds"):
+        with pytest.raises(TransportError, match="断开了连接"):  # reset after sending: not replayed
+            fisheye.post("/api/v2/network/vds", json=body)
+        assert fired(sim, "http-reset", "/api/v2/network/vds") == 1
+        assert biz.vds not in {v["name"] for v in fisheye.get("/api/v2/network/vds")}
         job_id = fisheye.post("/api/v2/network/vds", json=body)["job_id"]
         job = wait_job(fisheye, job_id, timeout=60, interval=0.02, max_interval=0.2)
     assert job["state"] == "done"
@@ -77,8 +91,8 @@ def test_vds_creation_job_wait(deployed):
 
 
 def test_chunked_image_upload_end_to_end(deployed, caplog):
-    _, _, _, fisheye = deployed
-    name = "voyager-client-test.iso"
+    _, sim, _, fisheye = deployed
+    name = IMAGE
     data = hashlib.sha256(b"voyager").digest() * (2 * 8 * 1024 * 1024 // 32 + 1000)
     with RECORDER.step("sim-upload"):
         vol = fisheye.post("/api/v2/images/upload/volume",
@@ -97,6 +111,7 @@ def test_chunked_image_upload_end_to_end(deployed, caplog):
             progress.advance(len(piece))
         progress.finish()
     assert remaining == []
+    assert fired(sim, "drop-chunk", IMAGE) == 1  # the failed chunk POST was declared idempotent: retried
     image = wait_for("镜像出现在列表中", lambda: {i["uuid"]: i for i in fisheye.get("/api/v2/images")["images"]},
                      lambda images: vol["image_uuid"] in images, 30, interval=0.02)[vol["image_uuid"]]
     assert image["md5"] == hashlib.md5(data).hexdigest() and image["size"] == len(data)
