@@ -241,16 +241,12 @@ class VoyagerRun:
             return plan, plan_path
         # --sim without --plan: the demo plan, written to the state dir so the
         # engineer can open it and so the serial write-back has a file to go to.
+        from voyager.plan import read_plan, write_plan
         from voyager.plan.demo import DEMO_CLUSTER, build_demo_plan
 
         self.state_dir = self._state_dir(DEMO_CLUSTER)
         demo_path = self.state_dir / "demo-plan.xlsx"
-        try:
-            from voyager.plan import read_plan, write_plan
-        except ImportError:  # pragma: no cover - the writer lands with the plan reader
-            return build_demo_plan(), None
         if not demo_path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
             write_plan(build_demo_plan(), demo_path)
         return read_plan(demo_path), demo_path
 
