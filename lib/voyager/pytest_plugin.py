@@ -280,6 +280,7 @@ class VoyagerRun:
 
 
 # --------------------------------------------------------------------------- hooks
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     run = VoyagerRun(config)
     config.stash[RUN_KEY] = run
@@ -287,6 +288,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if run.args_target_suites():
         run.activate()
         run.apply_last_failed()
+        default_report_paths(config, run)
+
+
+def default_report_paths(config: pytest.Config, run: "VoyagerRun") -> None:
+    """A suite run always leaves its delivery evidence: a self-contained HTML
+    report (pytest-html) and Allure results under ``reports/<cluster>/``, unless
+    the engineer chose other paths with ``--html`` / ``--alluredir``; with
+    ``--state-dir DIR`` they go to ``DIR/report/``. Runs before pytest-html's and
+    allure's own ``pytest_configure`` (tryfirst)."""
+    if run.options.state_dir:
+        out = run.state_dir / "report"
+    else:
+        out = run.rootpath / "reports" / safe_dirname(run.plan.cluster.name or "")
+    if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+        config.option.htmlpath = str(out / "report.html")
+        config.option.self_contained_html = True
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(out / "allure-results")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
