@@ -25,7 +25,9 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str | None):
+    def __init__(self, value: "str | Secret | None"):
+        if isinstance(value, Secret):  # str() of a Secret is the mask, not the value
+            value = value._value
         self._value = "" if value is None else str(value)
 
     def reveal(self) -> str:
@@ -56,6 +58,14 @@ class Secret:
 
     def __reduce__(self):  # pickling would carry the value in clear text
         raise TypeError("Secret values are not picklable")
+
+    # immutable: copies (copy.copy, copy.deepcopy, dataclasses.asdict) share the instance
+    # instead of going through __reduce__
+    def __copy__(self) -> "Secret":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "Secret":
+        return self
 
 
 @dataclass
