@@ -287,8 +287,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "voyager_optional: 可选步骤，不计入阶段完成的前提")
     if run.args_target_suites():
         run.activate()
-        run.apply_last_failed()
         default_report_paths(config, run)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # pytest's lfplugin is registered by its own pytest_configure, which runs
+    # after ours (tryfirst, for the report paths): hand it the ledger's
+    # selection here, before collection starts.
+    run = get_run(session.config)
+    if run.active:
+        run.apply_last_failed()
 
 
 def default_report_paths(config: pytest.Config, run: "VoyagerRun") -> None:
