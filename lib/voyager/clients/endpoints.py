@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
@@ -22,7 +23,7 @@ import requests
 
 from voyager.clients.adapter import RetryPolicy, TargetAdapter
 from voyager.clients.errors import TargetNotAllowedError, TransportError, UnreachableError
-from voyager.clients.tls import KnownCerts, Pin
+from voyager.clients.tls import KnownCerts, Pin, pinned_context, verified_context
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 MAX_RANGE = 1024  # addresses taken from the plan's test IP range
@@ -110,6 +111,7 @@ class Endpoints:
         if mode == "sim":
             self._sim = self._check_sim_map(sim_map or {})
         self._sessions: dict[tuple[str, str], requests.Session] = {}
+        self._ssl_context: Optional[ssl.SSLContext] = None  # one for every https session
         self._lock = threading.Lock()
 
     # -- construction --------------------------------------------------------------
@@ -217,7 +219,9 @@ class Endpoints:
         session.trust_env = False  # no proxies or netrc from the environment
         session.headers["User-Agent"] = "smtx-voyager"
         pin = None
+        ssl_context = None
         if svc.scheme == "https":
+            ssl_context = self._tls_context()
             if self.ca_bundle:
                 session.verify = self.ca_bundle
             else:
@@ -228,10 +232,17 @@ class Endpoints:
         if self.mode == "sim":
             session.headers["Host"] = ip
         assert_hostname = ip if (self.mode == "sim" and self.ca_bundle) else None
-        adapter = TargetAdapter(self.retry, pin=pin, assert_hostname=assert_hostname)
+        adapter = TargetAdapter(self.retry, pin=pin, assert_hostname=assert_hostname, ssl_context=ssl_context)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The client TLS context shared by every https session (caller holds the
+        lock): built, and the CA bundle loaded, once per resolver."""
+        if self._ssl_context is None:
+            self._ssl_context = verified_context(self.ca_bundle) if self.ca_bundle else pinned_context()
+        return self._ssl_context
 
     def _tls_connect(self, ip: str, svc: Service) -> tuple[str, int]:
         if self.mode == "sim":

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import requests
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from voyager.clients.adapter import IDEMPOTENT_HEADER, IDEMPOTENT_METHODS
+from voyager.clients.adapter import IDEMPOTENT_HEADER, IDEMPOTENT_METHODS, is_tls_eof
 from voyager.clients.endpoints import Endpoints, Timeouts
 from voyager.clients.errors import ClientError, TransportError, UnreachableError
 from voyager.evidence import RECORDER
@@ -177,6 +177,8 @@ def _transport_error(exc: requests.RequestException, method: str, shown: str, ti
         read = timeout[1] if isinstance(timeout, tuple) else timeout
         return TransportError(f"等待 {shown} 响应超时（{read} 秒）({where}: read timeout)", target=shown)
     if isinstance(exc, requests.exceptions.SSLError):
+        if is_tls_eof(exc):  # the TLS stream was cut off: a reset, not a TLS problem
+            return TransportError(f"{shown} 在响应前断开了连接 ({where}: connection reset)", target=shown)
         return TransportError(f"与 {shown} 的 TLS 连接失败 ({where}: TLS error)", target=shown)
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = exc.args[0] if exc.args else None

@@ -22,9 +22,40 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from urllib3.util.ssl_ import create_urllib3_context
+
 from voyager.clients.errors import CertificateMismatchError, TransportError, UnreachableError, format_fingerprint
 
 LOG = logging.getLogger(__name__)
+
+
+def pinned_context() -> ssl.SSLContext:
+    """The client context of pinned sessions: no CA verification (urllib3's
+    ``assert_fingerprint`` checks every certificate) and no CA store loaded.
+
+    Built once per resolver and handed to urllib3 as ``ssl_context``: without it
+    urllib3 creates a context *per connection* and loads the system CA store into
+    it (``load_default_certs``, tens of milliseconds) even though verification is
+    off."""
+    ctx = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+    ctx.check_hostname = False
+    return ctx
+
+
+def verified_context(ca_bundle: str) -> ssl.SSLContext:
+    """The client context of ``--ca-bundle`` sessions: full verification against
+    ``ca_bundle`` (a file or a directory), loaded once."""
+    ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    try:
+        if os.path.isdir(ca_bundle):
+            ctx.load_verify_locations(capath=ca_bundle)
+        else:
+            ctx.load_verify_locations(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise TransportError(
+            f"无法读取 CA 证书文件 {ca_bundle}：{getattr(exc, 'strerror', None) or exc} (--ca-bundle unreadable)"
+        ) from None
+    return ctx
 
 
 def fetch_fingerprint(host: str, port: int, timeout: float) -> str:
