@@ -99,3 +99,52 @@ def test_to_dict_round_trip():
     d = e.to_dict()
     assert d["status"] is None and d["error"] == "连接被拒绝" and d["kind"] == "http"
     assert "无响应" in e.summary()
+
+
+# -- bounded at capture: cost and size do not grow with the body ------------------------------
+def test_huge_bodies_cost_little_and_stay_bounded():
+    import json
+    import time
+
+    rec, _ = _recorder(max_body=4096)
+    text = b"x" * (32 << 20)
+    listing = json.dumps([{"name": f"vm{i}", "uuid": "u" * 36, "status": "running"} for i in range(20000)])
+    t0 = time.perf_counter()
+    with rec.step("huge"):
+        a = rec.record_http(method="GET", url="http://x/log", status=200, elapsed=0, response_body=text)
+        b = rec.record_http(method="GET", url="http://x/vms", status=200, elapsed=0, response_body=listing,
+                            response_content_type="application/json")
+        c = rec.record_ssh(target="ssh://smartx@x", command="cat big", exit_status=1, elapsed=0,
+                           stdout="y" * (8 << 20), stderr="cat: 最后的错误")
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 1.0, elapsed  # whole-body redaction took ~6 s for these
+    assert len(a.response_body) < 4200 and f"共 {32 << 20} 字节" in a.response_body
+    assert len(b.response_body) < 4200 and b.response_body.startswith('[{"name": "vm0"')
+    assert f"共 {len(listing)} 字符" in b.response_body
+    assert "[stderr]\ncat: 最后的错误" in c.response_body and len(c.response_body) < 4300
+
+
+def test_a_secret_cut_by_the_window_edge_never_shows_in_part():
+    secret = "EvidencePass#1"
+    for limit in (100, 200):
+        for at in range(limit - len(secret), limit + 2):
+            rec, _ = _recorder(max_body=limit)
+            body = "x" * at + secret + "y" * 5000
+            e = rec.record_http(method="GET", url="http://x", status=200, elapsed=0, response_body=body)
+            shown = e.response_body.split("…")[0]
+            assert not any(secret[:k] in shown[-k:] for k in range(3, len(secret) + 1)), (limit, at, shown[-20:])
+    # inside one long JSON string
+    rec, _ = _recorder(max_body=100)
+    e = rec.record_http(method="GET", url="http://x", status=200, elapsed=0,
+                        response_body={"log": "z" * 90 + secret + "z" * 10000})
+    assert "Evid" not in e.response_body and "已截断" in e.response_body
+
+
+def test_an_unknown_sensitive_value_open_at_the_edge_is_masked():
+    rec, _ = _recorder(max_body=100)
+    for body in ('x' * 60 + '"token": "' + "T" * 8000 + '"',
+                 'x' * 60 + "password='" + "T" * 8000 + "'",
+                 'x' * 60 + '{\\"password\\": \\"' + "T" * 8000 + '\\"}'):
+        e = rec.record_http(method="GET", url="http://x", status=200, elapsed=0, response_body=body,
+                            response_content_type="text/plain")
+        assert "TTT" not in e.response_body and MASK in e.response_body, e.response_body

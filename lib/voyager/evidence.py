@@ -86,31 +86,115 @@ def _is_binary(content_type: Optional[str]) -> bool:
     return any(ct.startswith(t) or t in ct for t in _BINARY_TYPES)
 
 
+JSON_PARSE_LIMIT = 1024 * 1024  # larger JSON bodies are shown as text (not parsed: ~60 ms per MiB)
+TEXT_HEAD_MARGIN = 65536  # characters decoded beyond MAX_BODY for the redaction window
+_CUT = "…（已截断，共 {n} 字符 / truncated）"
+_CUT_BYTES = "…（已截断，共 {n} 字节 / truncated）"
+
+
+def _decode(body: bytes, cap: int) -> Optional[str]:
+    """UTF-8 text of ``body`` (only its first ``cap`` bytes when longer), or None
+    for binary content."""
+    head = body[:cap] if len(body) > cap else body
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(body) > cap and exc.start >= len(head) - 3:  # the cap split a character
+            try:
+                return head[:exc.start].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
+def _bounded(text: str, limit: int, redactor: Redactor) -> str:
+    if len(text) <= limit:
+        return text
+    return redactor.redact_window(text, limit) + _CUT.format(n=len(text))
+
+
+class _Budget:
+    def __init__(self, chars: int):
+        self.left = chars
+        self.cut = False  # something was left out
+
+
+def _prune(obj: Any, budget: _Budget, redactor: Redactor) -> Any:
+    """A copy of a parsed JSON body holding about the first ``budget`` characters of
+    its text; long strings are cut with :meth:`Redactor.redact_window`, so the
+    redaction that follows costs O(budget) and never sees a secret cut in two."""
+    if isinstance(obj, dict):
+        out: dict[Any, Any] = {}
+        for i, (key, value) in enumerate(obj.items()):
+            if budget.left <= 0:
+                budget.cut = True
+                out["…"] = f"（省略 {len(obj) - i} 项 / {len(obj) - i} more keys）"
+                break
+            budget.left -= len(str(key)) + 4
+            out[key] = _prune(value, budget, redactor)
+        return out
+    if isinstance(obj, list):
+        items: list[Any] = []
+        for i, value in enumerate(obj):
+            if budget.left <= 0:
+                budget.cut = True
+                items.append(f"…（省略 {len(obj) - i} 项 / {len(obj) - i} more items）")
+                break
+            items.append(_prune(value, budget, redactor))
+        return items
+    if isinstance(obj, str):
+        keep = max(budget.left, 0)
+        budget.left -= len(obj) + 4
+        if budget.left < 0 and len(obj) > keep + 1:
+            budget.cut = True
+            return redactor.redact_window(obj, keep) + "…"
+        return obj
+    budget.left -= 8
+    return obj
+
+
 def format_body(body: Any, content_type: Optional[str] = None, *, max_body: int = MAX_BODY,
                 redactor: Redactor = REDACTOR) -> str:
-    """Render a request/response body as redacted, truncated text."""
+    """Render a request/response body as redacted, truncated text.
+
+    Bounded at capture: whatever the size of ``body``, only about ``max_body``
+    characters of it are redacted (a parsed JSON body is pruned first, a text
+    through :meth:`Redactor.redact_window`), so a 30 MiB output costs little
+    more than a 4 KiB one."""
     if body is None or body == b"" or body == "":
         return ""
+    total: Optional[int] = None  # characters of the whole body, when known
+    size_note = ""
     if isinstance(body, (bytes, bytearray)):
-        if _is_binary(content_type):
-            return f"<二进制内容 {len(body)} 字节 (binary, {len(body)} bytes)>"
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            return f"<二进制内容 {len(body)} 字节 (binary, {len(body)} bytes)>"
+        size = len(body)
+        # a JSON body is parsed whole (up to the limit); of anything else only a head is decoded
+        cap = size if size <= JSON_PARSE_LIMIT else (max_body + TEXT_HEAD_MARGIN) * 4
+        text = None if _is_binary(content_type) else _decode(bytes(body), cap)
+        if text is None:
+            return f"<二进制内容 {size} 字节 (binary, {size} bytes)>"
+        body = text
+        if cap < size:
+            size_note = _CUT_BYTES.format(n=size)
     if isinstance(body, str):
+        total = len(body)
         stripped = body.strip()
-        if stripped[:1] in ("{", "["):
+        if stripped[:1] in ("{", "[") and len(stripped) <= JSON_PARSE_LIMIT:
             try:
                 body = json.loads(stripped)
             except ValueError:
                 pass
+    budget = _Budget(max_body)
     if isinstance(body, (dict, list)):
-        text = json.dumps(redactor.redact_obj(body), ensure_ascii=False, default=str)
+        text = json.dumps(redactor.redact_obj(_prune(body, budget, redactor)), ensure_ascii=False, default=str)
+        if total is None and budget.cut:
+            total = len(json.dumps(body, ensure_ascii=False, default=str))
     else:
-        text = redactor.redact(str(body))
-    if len(text) > max_body:
-        text = text[:max_body] + f"…（已截断，共 {len(text)} 字符 / truncated）"
+        raw = body if isinstance(body, str) else str(body)
+        total = len(raw)
+        text = redactor.redact_window(raw, max_body)
+        budget.cut = len(raw) > max_body
+    if budget.cut or len(text) > max_body or size_note:
+        text = text[:max_body] + (size_note or _CUT.format(n=total if total is not None else len(text)))
     return text
 
 
@@ -181,11 +265,12 @@ class Recorder:
         request = r.redact(command)
         if stdin_bytes:
             request += f"\n<标准输入 {stdin_bytes} 字节，未记录 (stdin not recorded)>"
+        share = self.max_body // 2 if (stdout and stderr) else self.max_body
         output = ""
-        if stdout:
-            output += "[stdout]\n" + stdout
+        if stdout:  # each stream bounded on its own, so a long stdout leaves room for stderr
+            output += "[stdout]\n" + _bounded(stdout, share, r)
         if stderr:
-            output += ("\n" if output else "") + "[stderr]\n" + stderr
+            output += ("\n" if output else "") + "[stderr]\n" + _bounded(stderr, share, r)
         return self.record(Exchange(
             step=self.current_step(),
             time=started if started is not None else time.time(),

@@ -68,6 +68,11 @@ _BARE = re.compile(
 )
 # Cookie: a=b; c=d  (the whole header value)
 _COOKIE = re.compile(r"(?<![\w-])(?P<key>set-cookie|cookies?)(?P<sep>\s*+:\s*+)(?P<val>[^\r\n]++)", re.IGNORECASE)
+# The opening of a quoted value under a key ("key": " / key=' / \"key\": \"), for a window
+# cut inside such a value (its closing quote lies beyond the window).
+_OPENING = re.compile(r"(?:(?P<q>\\?+[\"'])|(?<![\w.\-\\\"']))(?P<key>" + _TOKEN + r")(?(q)(?P=q))"
+                      r"\s*+[:=]\s*+(?P<vq>\\?+[\"'])", re.IGNORECASE)
+WINDOW_MARGIN = 256  # characters redacted beyond a window's edge and then dropped (at least)
 
 
 def is_sensitive_key(key: Any) -> bool:
@@ -130,6 +135,7 @@ class Redactor:
         self._forms: set[str] = set()  # strings replaced by value
         self._pattern: re.Pattern[str] | None = None
         self._grams: dict[int, frozenset[str]] = {}
+        self._longest = 0  # length of the longest form replaced by value
 
     # -- registration --------------------------------------------------------
     def add_secret(self, value: Secret | str | None) -> None:
@@ -146,6 +152,7 @@ class Redactor:
             else:  # short: only the long, distinctive encoded forms
                 forms = {f for f in _encoded_forms(plain) if len(f) >= self.min_len}
             self._forms |= forms
+            self._longest = max([self._longest, *map(len, forms)])
             self._pattern = None
             self._grams = {}
 
@@ -166,6 +173,7 @@ class Redactor:
         with self._lock:
             self._values.clear()
             self._forms.clear()
+            self._longest = 0
             self._pattern = None
             self._grams = {}
 
@@ -190,6 +198,36 @@ class Redactor:
         for structural in (_QUOTED, _ESCAPED_QUOTED, _COOKIE, _BARE_QUOTED, _BARE):
             text = structural.sub(_mask_value, text)
         return text
+
+    def redact_window(self, text: str, limit: int, *, tail: bool = False) -> str:
+        """The redacted first (``tail``: last) ``limit`` or so characters of ``text``,
+        at a cost bounded by ``limit`` whatever the length of ``text`` (evidence of
+        a 30 MiB command output or body). The window is redacted with a margin
+        beyond its edge that is then dropped, so a secret cut by the edge never
+        shows in part; a sensitive key's quoted value still open at the edge of a
+        head window is masked to the end."""
+        if not isinstance(text, str):
+            return self.redact(text)
+        with self._lock:
+            margin = max(WINDOW_MARGIN, self._longest)
+        limit = max(0, int(limit))
+        if len(text) <= limit + margin:
+            return self.redact(text)
+        if tail:
+            return self.redact(text[-(limit + margin):])[margin:]
+        red = self.redact(text[: limit + margin])
+        red = red[: len(red) - margin]
+        opening = None
+        for m in _OPENING.finditer(red):
+            if is_sensitive_key(m.group("key")):
+                opening = m
+        if opening is not None:
+            quote_, rest = opening.group("vq"), red[opening.end():]
+            closed = quote_ in rest if len(quote_) > 1 else re.match(
+                r"(?:\\.|[^\\" + quote_ + r"])*+" + quote_, rest) is not None
+            if not closed:
+                red = red[: opening.end()] + MASK
+        return red
 
     def redact_fragments(self, text: str, k: int = FRAGMENT_MIN) -> str:
         """:meth:`redact`, then mask every run of ``k`` or more characters taken from a

@@ -59,7 +59,7 @@ class CommandResult:
         """Return self, or raise :class:`CommandError` for a non-zero exit status."""
         if self.ok:
             return self
-        stderr = REDACTOR.redact(self.stderr.strip())[-800:]
+        stderr = REDACTOR.redact_window(self.stderr.strip(), 800, tail=True)[-800:]
         label = what or self.command
         raise CommandError(
             f"远程命令失败（退出码 {self.exit_status}）：{label}" + (f"；stderr: {stderr}" if stderr else "")
