@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -137,10 +138,23 @@ def test_check_real_template(real_template, capsys):
         ("bmc.subnet", "主机规划!E6"), ("ntp.two", "集群管理信息!E22")]
 
 
-@pytest.mark.parametrize("case", ["missing", "not_xlsx", "missing_sheet", "directory", "xls"])
+@pytest.mark.parametrize("case", ["missing", "not_xlsx", "missing_sheet", "directory", "xls",
+                                  "corrupt_sheet", "empty"])
 def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
     path = tmp_path / "plan.xlsx"
-    if case == "not_xlsx":
+    if case == "corrupt_sheet":
+        from voyager.plan import new_template
+
+        demo = new_template(tmp_path / "demo.xlsx", demo=True)
+        with zipfile.ZipFile(demo) as src, zipfile.ZipFile(path, "w") as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "xl/worksheets/sheet9.xml":  # 主机规划, cut in half
+                    data = data[: len(data) // 2]
+                dst.writestr(info, data)
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "not_xlsx":
         path.write_text("hello")
     elif case == "missing_sheet":
         wb = openpyxl.Workbook()
@@ -156,6 +170,10 @@ def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
         assert code == 2 and out == ""
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("错误: ") and "Traceback" not in err
+        if case == "corrupt_sheet":
+            assert "主机规划" in err
+        elif case == "missing_sheet":
+            assert "集群管理信息" in err
 
 
 def test_new_refuses_to_overwrite_a_real_plan(tmp_path, capsys):

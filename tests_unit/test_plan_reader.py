@@ -323,3 +323,93 @@ def test_bad_index_falls_back_to_the_row(demo_file):
     plan = read_plan(demo_file)
     assert [h.index for h in plan.hosts] == [1, 2, 3]
     assert [(f.rule, f.severity, f.cell) for f in plan.findings] == [("read.index", "info", "主机规划!B4")]
+
+
+# ---------------------------------------------------------------- more quirks
+
+
+def test_full_width_space_inside_addresses(demo_file):
+    _edit(demo_file, {"主机规划": {"I3": "127.10.20.\u300011", "N3": "127 .10.21.11",
+                                "E3": "127.10.19.11\u200b"},
+                      "虚拟网络": {"H4": "127.10.20.0\u3000/24"}})
+    plan = read_plan(demo_file)
+    h = plan.hosts[0]
+    assert (h.mgmt_ip, h.storage_ip, h.bmc_ip) == ("127.10.20.11", "127.10.21.11", "127.10.19.11")
+    assert plan.networks.mgmt.subnet == "127.10.20.0/24"
+    assert plan.findings == []
+
+
+def test_nic_list_with_mixed_separators(demo_file):
+    _edit(demo_file, {"虚拟网络": {"J8": " ens225，ens257、ens300;ens301 / ens302\u3000ens303\nens304 "}})
+    assert read_plan(demo_file).networks.business.nics == [
+        "ens225", "ens257", "ens300", "ens301", "ens302", "ens303", "ens304"]
+
+
+@pytest.mark.parametrize("typed", [True, "1120 1121", "VLAN1120", "1,120"])
+def test_vlan_cells_that_are_not_one_integer(demo_file, typed):
+    _edit(demo_file, {"虚拟网络": {"F8": typed}})
+    plan = read_plan(demo_file)
+    assert plan.networks.business.vlans[0].vlan is None
+    (f,) = plan.findings
+    assert (f.rule, f.cell) == ("read.vlan", "虚拟网络!F8")
+    assert f.message.startswith("虚拟网络!F8: ") and str(typed).upper() in f.message.upper() and f.hint
+    # reported once: no "required" (missing VLAN) on the same cell
+    assert [x.rule for x in validate(plan, sim=True) if x.cell == "虚拟网络!F8"] == ["read.vlan"]
+
+
+def test_several_addresses_in_one_cell_are_reported_not_merged(demo_file):
+    _edit(demo_file, {"主机规划": {"I3": "127.10.20.11 127.10.20.21"},
+                      "集群管理信息": {"E22": "127.10.0.2\n127.10.0.3", "E25": "127.10.0.114，127.10.0.1"}})
+    plan = read_plan(demo_file)
+    assert plan.hosts[0].mgmt_ip == "127.10.20.11 127.10.20.21"
+    assert plan.ntp[0] == "127.10.0.2 127.10.0.3"
+    found = {f.rule: f for f in validate(plan, sim=True) if f.severity == "error"}
+    assert found["ip.syntax"].cell == "主机规划!I3"
+    assert "127.10.20.11 127.10.20.21" in found["ip.syntax"].message
+    assert "一个单元格只能填写一个地址" in found["ip.syntax"].hint
+    assert found["ntp.syntax"].cell == "集群管理信息!E22" and "E23" in found["ntp.syntax"].hint
+    assert found["dns.ip"].cell == "集群管理信息!E25"
+
+
+def test_array_formula_is_resolved(demo_file):
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    wb = openpyxl.load_workbook(demo_file)
+    wb["集群管理信息"]["E25"] = ArrayFormula("E25", "=虚拟网络!I4")
+    wb.save(demo_file)
+    plan = read_plan(demo_file)
+    assert plan.dns[0] == "127.10.20.1" and plan.findings == []
+
+
+def test_formula_in_a_password_cell_is_not_quoted(demo_file):
+    _edit(demo_file, {"主机规划": {"K3": '=CONCATENATE("Hidden", "Pass-42")'}})
+    plan = read_plan(demo_file)
+    (f,) = plan.findings
+    assert (f.rule, f.cell) == ("read.formula", "主机规划!K3")
+    assert "Hidden" not in f.message + f.hint and "Pass-42" not in f.message + f.hint
+    assert not plan.hosts[0].ssh_password
+
+
+def test_chart_sheet_instead_of_a_plan_sheet(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "虚拟网络"
+    wb.create_sheet("主机规划")
+    wb.create_sheet("文档描述")
+    wb.create_chartsheet("集群管理信息")
+    wb.save(tmp_path / "chart.xlsx")
+    with pytest.raises(PlanError, match="无法打开规划表"):
+        read_plan(tmp_path / "chart.xlsx")
+
+
+def test_corrupt_sheet_xml(demo_file, tmp_path):
+    import zipfile
+
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(demo_file) as src, zipfile.ZipFile(broken, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet9.xml":  # 主机规划
+                data = data[: len(data) // 2]
+            dst.writestr(info, data)
+    with pytest.raises(PlanError, match="主机规划|损坏"):
+        read_plan(broken)

@@ -164,14 +164,22 @@ def to_text(value: Any) -> Optional[str]:
     return text or None
 
 
+_WHOLE_ADDRESS = re.compile(r"(?:\d+\.){3}\d+(?:/\d+)?|[A-Za-z][\w-]*(?:\.[\w-]+)+")
+
+
 def technical(text: Optional[str]) -> Optional[str]:
     """Addresses, subnets, VLANs: full-width characters folded (NFKC) and every space
-    removed (an address cannot contain one)."""
+    removed (an address cannot contain one: ``10.0.20. 11`` is ``10.0.20.11``).
+    Several complete addresses in one cell (``10.0.0.2 10.0.0.3``, one per line) stay
+    separated by one space, so that the validator reports the cell instead of reading
+    a merged ``10.0.0.210.0.0.3``."""
     if text is None:
         return None
-    text = unicodedata.normalize("NFKC", text)
-    text = re.sub(r"\s+", "", text).replace("。", ".")
-    return text or None
+    text = unicodedata.normalize("NFKC", text).replace("。", ".")
+    tokens = text.split()
+    if len(tokens) > 1 and all(_WHOLE_ADDRESS.fullmatch(t) for t in tokens):
+        return " ".join(tokens)
+    return "".join(tokens) or None
 
 
 class PlanWorkbook:
@@ -198,6 +206,9 @@ class PlanWorkbook:
             raise PlanError(
                 f"无法打开规划表 {path}: 只支持 .xlsx 格式（.xls/.csv 等请用 Excel 另存为 .xlsx 后重试）"
             ) from None
+        except PermissionError:
+            raise PlanError(f"无法读取规划表 {path}: 没有读取权限；请检查文件权限，"
+                            "或确认文件没有被其他程序独占打开") from None
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
             raise PlanError(
                 f"无法打开规划表 {path}: 不是有效的 .xlsx 工作簿（{type(exc).__name__}）；"
@@ -214,7 +225,11 @@ class PlanWorkbook:
                 )
             for title in C.PLAN_SHEETS:
                 ws = wb[title]
-                self.sheets[title] = _load_sheet(ws, _sheet_xml(path, ws), title)
+                try:
+                    self.sheets[title] = _load_sheet(ws, _sheet_xml(path, ws), title)
+                except Exception as exc:  # corrupt sheet XML, broken shared strings...
+                    raise PlanError(f"无法读取规划表 {path} 的工作表「{title}」: 内容已损坏"
+                                    f"（{type(exc).__name__}）；请用 Excel 打开并另存为 .xlsx 后重试") from None
         finally:
             wb.close()
 
@@ -234,14 +249,19 @@ class PlanWorkbook:
         return self._cached
 
     # -- cell access -------------------------------------------------------------
-    def value(self, sheet: str, coord: str, _depth: int = 0) -> Any:
-        """The raw value of a cell with merged ranges and formulas resolved."""
+    def value(self, sheet: str, coord: str, _depth: int = 0, secret: bool = False) -> Any:
+        """The raw value of a cell with merged ranges and formulas resolved. With
+        ``secret``, a finding about the cell does not quote its formula (it may hold
+        the password)."""
         value, where, is_formula = self.sheets[sheet].raw(coord)
-        if is_formula and isinstance(value, str):
-            return self._formula(sheet, where, value, _depth)
+        if is_formula:
+            # array / data-table formulas come as objects carrying the formula text
+            formula = value if isinstance(value, str) else getattr(value, "text", None)
+            if isinstance(formula, str):
+                return self._formula(sheet, where, formula, _depth, secret)
         return value
 
-    def _formula(self, sheet: str, coord: str, formula: str, depth: int) -> Any:
+    def _formula(self, sheet: str, coord: str, formula: str, depth: int, secret: bool) -> Any:
         m = _SIMPLE_REF.match(formula)
         if m and depth < 10:
             target = m.group("qsheet")
@@ -249,7 +269,7 @@ class PlanWorkbook:
             ref = f"{m.group('col').upper()}{m.group('row')}"
             if target in self.sheets and int(m.group("row")) <= _MAX_ROW \
                     and column_index_from_string(m.group("col").upper()) <= _MAX_COL:
-                return self.value(target, ref, depth + 1)
+                return self.value(target, ref, depth + 1, secret)
         cached = self._cached_sheets().get(sheet)
         if cached is not None:
             value, _, _ = cached.raw(coord)
@@ -258,8 +278,9 @@ class PlanWorkbook:
         key = C.ref(sheet, coord)
         if key not in self._flagged:
             self._flagged.add(key)
+            shown = "（密码单元格，公式内容不显示）" if secret else f" {formula} "
             self.finding("error", "read.formula", sheet, coord,
-                         f"{key}: 公式 {formula} 没有计算结果，无法读取其值",
+                         f"{key}: 公式{shown}没有计算结果，无法读取其值",
                          "请在该单元格直接填写值，或用 Excel 打开并保存一次以计算公式")
         return None
 
@@ -280,7 +301,7 @@ class PlanWorkbook:
         return None if text is None or text.lower() in _PLACEHOLDERS else text
 
     def secret(self, sheet: str, coord: str) -> Secret:
-        value = self.value(sheet, coord)
+        value = self.value(sheet, coord, secret=True)
         if value is None:
             return Secret("")
         text = value if isinstance(value, str) else to_text(value) or ""
@@ -299,23 +320,22 @@ class PlanWorkbook:
     def integer(self, sheet: str, coord: str, rule: str, what: str, hint: str,
                 severity: str = "error", suffix: str = "") -> Optional[int]:
         value = self.value(sheet, coord)
-        if value is None or isinstance(value, bool):
+        if value is None:
             return None
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        text = technical(to_text(value))
+        text = to_text(value)
         if text is None:
             return None
-        if suffix and text.upper().endswith(suffix):
-            text = text[: -len(suffix)]
-        try:
-            number = float(text)
-            if number.is_integer() and re.fullmatch(r"[+-]?\d+(\.0*)?", text):
-                return int(number)
-        except ValueError:
-            pass
+        folded = unicodedata.normalize("NFKC", text)
+        if not re.search(r"\d\s+\d", folded):  # "1120 1121" is two numbers, not 11201121
+            digits = re.sub(r"\s+", "", folded)
+            if suffix and digits.upper().endswith(suffix):
+                digits = digits[: -len(suffix)]
+            if re.fullmatch(r"[+-]?\d+(\.0*)?", digits):
+                return int(digits.split(".")[0])
         self.finding(severity, rule, sheet, coord,
                      f"{C.ref(sheet, coord)}: {what}「{to_text(value)}」不是整数", hint)
         return None

@@ -22,6 +22,7 @@ from voyager.plan.rules.common import (
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 IP_HINT = "请填写形如 10.0.20.11 的 IPv4 地址（四段 0-255 的数字，用英文句点分隔）"
+ONE_PER_CELL = "一个单元格只能填写一个地址，请删除多余的地址"
 
 
 @rule("ip.syntax", "error", "地址是有效的 IPv4 地址")
@@ -29,8 +30,8 @@ def ip_syntax(ctx: Context):
     for a in ctx.addresses(include_test=True, include_gateways=True):
         addr = parse_ip(a.value)
         if addr is None:
-            yield ctx.finding(a.cell, f"{a.cell}: {a.value} 不是有效的 IPv4 地址（{a.label}）",
-                              IP_HINT)
+            hint = ONE_PER_CELL if " " in a.value else IP_HINT
+            yield ctx.finding(a.cell, f"{a.cell}: {a.value} 不是有效的 IPv4 地址（{a.label}）", hint)
         elif not usable_ip(addr):
             yield ctx.finding(a.cell, f"{a.cell}: {a.value} 不能分配给设备（{a.label}：组播、保留或"
                               "0.x 地址）", "请改用该网段内的单播地址")
@@ -246,9 +247,10 @@ def test_range_incomplete(ctx: Context):
     if r is None or (r.start and r.end):
         return
     missing = C.MGMT_TEST_IP_END if r.start else C.MGMT_TEST_IP_START
+    given = (C.MGMT_TEST_IP_START, r.start) if r.start else (C.MGMT_TEST_IP_END, r.end)
     cell = mgmt_cell(missing)
-    yield ctx.finding(cell, f"{cell}: 测试用临时IP范围只填写了一端",
-                      "请同时填写起始地址（E18）和结束地址（E19），或都留空")
+    yield ctx.finding(cell, f"{cell}: 测试用临时IP范围只填写了一端（{given[0]} 为 {given[1]}，{missing} 为空）",
+                      "请同时填写起始地址（E18）和结束地址（E19），或都留空", [cell, mgmt_cell(given[0])])
 
 
 @rule("test_range.order", "error", "测试IP范围起始地址不大于结束地址")

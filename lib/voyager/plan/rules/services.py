@@ -55,8 +55,10 @@ def dns_ip(ctx: Context):
         ip = parse_ip(value)
         if ip is None or not usable_ip(ip):
             cell = ctx.list_cell("dns", i, C.MGMT_DNS)
-            yield ctx.finding(cell, f"{cell}: DNS 服务器「{value}」不是有效的 IPv4 地址",
-                              "DNS 服务器只能填写 IP 地址（部署 API 只接受 IP），例如 10.0.0.114")
+            hint = "DNS 服务器只能填写 IP 地址（部署 API 只接受 IP），例如 10.0.0.114"
+            if " " in value:
+                hint = "一个单元格只填写一个 DNS 服务器；第二个请填在 E26"
+            yield ctx.finding(cell, f"{cell}: DNS 服务器「{value}」不是有效的 IPv4 地址", hint)
 
 
 @rule("ntp.syntax", "error", "NTP 服务器是 IP 地址或主机名")
@@ -67,8 +69,10 @@ def ntp_syntax(ctx: Context):
         if not ok:
             cell = ctx.list_cell("ntp", i, C.MGMT_NTP)
             what = "不是有效的 IPv4 地址" if looks_numeric else "既不是 IP 地址也不是有效的域名"
-            yield ctx.finding(cell, f"{cell}: NTP 服务器「{value}」{what}",
-                              "请填写 NTP 服务器的 IP 地址或域名，例如 10.0.0.2 或 ntp.example.com")
+            hint = "请填写 NTP 服务器的 IP 地址或域名，例如 10.0.0.2 或 ntp.example.com"
+            if " " in value:
+                hint = "一个单元格只填写一个 NTP 服务器；其余的依次填在 E22、E23、E24"
+            yield ctx.finding(cell, f"{cell}: NTP 服务器「{value}」{what}", hint)
 
 
 @rule("ntp.two", "warning", "不配置恰好两个 NTP 服务器（模板说明 F22）")
