@@ -70,6 +70,11 @@ class SSHServer:
     def execute(self, channel, command):
         self.commands.append(command)
         stdin = b""
+        if command == "ignore-stdin":  # never reads its stdin: a writer blocks once the window is full
+            time.sleep(3)
+            channel.send_exit_status(0)
+            channel.close()
+            return
         while True:
             chunk = channel.recv(4096)
             if not chunk:
@@ -167,6 +172,14 @@ def test_command_timeout(server, tmp_path):
     with client(server, tmp_path) as ssh:
         with pytest.raises(TransportError, match="秒内没有结束"):
             ssh.run("sleep", timeout=0.3)
+
+
+def test_stdin_a_command_does_not_read_is_bounded_by_the_timeout(server, tmp_path):
+    with client(server, tmp_path) as ssh:
+        t0 = time.monotonic()
+        with pytest.raises(TransportError, match="秒内没有结束"):
+            ssh.run("ignore-stdin", stdin=b"x" * (8 << 20), timeout=0.5)
+    assert time.monotonic() - t0 < 2.5
 
 
 def test_first_contact_recorded_under_the_planned_address(server, tmp_path):

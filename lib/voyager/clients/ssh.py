@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import select
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -212,11 +213,16 @@ class SSHClient:
             if transport is None:
                 raise paramiko.SSHException("no transport")
             chan = transport.open_session(timeout=self.connect_timeout)
+            deadline = time.monotonic() + timeout
+            chan.settimeout(timeout)  # a command that never reads its stdin cannot block the write
             chan.exec_command(cmd)
             if data:
-                chan.sendall(data)
+                try:
+                    chan.sendall(data)
+                except socket.timeout:
+                    raise _CommandTimeout() from None
             chan.shutdown_write()
-            out, err = self._collect(chan, time.monotonic() + timeout)
+            out, err = self._collect(chan, deadline)
             status = chan.recv_exit_status()
         except _CommandTimeout:
             error = TransportError(f"命令在 {timeout} 秒内没有结束：{shown}（{self.target}）(command timed out)",
