@@ -1,4 +1,5 @@
-"""HTTP(S) serving: machine selection, faults, front-end dispatch, listeners.
+"""HTTP(S) serving: machine selection, faults, front-end dispatch
+(the listeners themselves are in :mod:`voyager.sim.listener`).
 
 One WSGI application serves every machine. The target machine is the
 planned IP in the ``Host`` header (``ip`` or ``ip:port``; without a port, 80 on
@@ -17,16 +18,15 @@ import inspect
 import logging
 import socket
 import struct
-import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from werkzeug.exceptions import MethodNotAllowed
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from voyager.sim.fisheye_base import drain
 from voyager.sim.frontend import Frontend, json_response
+from voyager.sim.listener import Listener
 
 log = logging.getLogger("voyager.sim")
 
@@ -165,39 +165,4 @@ class SimApp:
         return json_response({"code": 13, "message": msg, "details": []}, 500)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        log.debug("werkzeug %s: " + message, type, *args)
-
-
-class Listener:
-    """One werkzeug threaded server on its own socket and thread."""
-
-    def __init__(self, host: str, port: int, app, ssl_context=None) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(128)
-            sock.set_inheritable(True)
-            self.server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler,
-                                      ssl_context=ssl_context, fd=sock.fileno())
-        finally:
-            sock.close()
-        self.server.daemon_threads = True
-        self.host = host
-        self.port = self.server.socket.getsockname()[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"voyager-sim-{host}:{self.port}", daemon=True)
-
-    def start(self) -> "Listener":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+__all__ = ["Listener", "SimApp", "UNREACHABLE_HEADER", "load_frontends", "split_host"]

@@ -1,9 +1,10 @@
 """Helpers for tests that drive the simulator over HTTP (developer tooling).
 
 ``SimHttp`` sends a request to a planned address the way clients do (Host
-header; ``tls=True`` for https with the self-signed certificate accepted; plain
-http by default because every TLS connection costs ~50 ms of client set-up and
-the simulator serves the same APIs on both) and returns the ``requests.Response``.
+header; ``tls=True`` for https with the self-signed certificate accepted, plain
+http by default: the simulator serves the same APIs on both) and returns the
+``requests.Response``. Its session keeps one connection per listener alive, so
+only the first TLS request pays the handshake and urllib3's per-connection set-up.
 ``deployed`` brings a started simulator to a deployed, configured cluster
 through the same HTTP calls as the walkthrough.
 """
