@@ -237,3 +237,27 @@ def test_readme_example_is_the_actual_output(real_template, capsys):
         os.chdir(cwd)
     assert code == 2
     assert f"$ voyager plan check {rel}\n{out}$ echo $?\n2\n" in readme
+
+
+def _modules_after(code: str) -> set[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
+    proc = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_command_registration_imports_no_spreadsheet_code():
+    """``voyager --help`` / ``voyager sim`` do not pay for openpyxl, the rules or the writer."""
+    loaded = _modules_after("from voyager.cli import build_parser; build_parser()")
+    heavy = {"openpyxl", "numpy", "voyager.plan.reader", "voyager.plan.rules", "voyager.plan.template",
+             "voyager.plan.writer", "voyager.sim.simulator"}
+    assert not heavy & loaded
+    assert not {"openpyxl", "voyager.plan.reader"} & _modules_after("from voyager.plan.model import Secret")
+
+
+def test_plan_check_loads_neither_numpy_nor_the_writer(demo_plan_file):
+    loaded = _modules_after(
+        f"from voyager.cli import main; main(['plan', 'check', {str(demo_plan_file)!r}, '--sim'])")
+    assert "openpyxl" in loaded and "voyager.plan.rules" in loaded
+    assert not {"numpy", "voyager.plan.writer", "voyager.plan.template"} & loaded

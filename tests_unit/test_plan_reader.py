@@ -397,7 +397,7 @@ def test_chart_sheet_instead_of_a_plan_sheet(tmp_path):
     wb.create_sheet("文档描述")
     wb.create_chartsheet("集群管理信息")
     wb.save(tmp_path / "chart.xlsx")
-    with pytest.raises(PlanError, match="无法打开规划表"):
+    with pytest.raises(PlanError, match="「集群管理信息」是图表"):
         read_plan(tmp_path / "chart.xlsx")
 
 
@@ -413,3 +413,28 @@ def test_corrupt_sheet_xml(demo_file, tmp_path):
             dst.writestr(info, data)
     with pytest.raises(PlanError, match="主机规划|损坏"):
         read_plan(broken)
+
+
+def test_public_openpyxl_path_reads_the_same(demo_file, monkeypatch):
+    """The lean opening (openpyxl's reader without its stylesheet step) and the public
+    ``load_workbook(read_only=True)`` it falls back to give the same plan."""
+    from voyager.plan import workbook
+
+    _edit(demo_file, {"集群管理信息": {"E26": '=CONCATENATE("127.10.0.", 1)'}, "虚拟网络": {"F9": "x"}})
+    lean = read_plan(demo_file)
+
+    def unavailable(self, path, data_only):
+        raise AttributeError("openpyxl internals changed")
+
+    monkeypatch.setattr(workbook._Book, "_open_lean", unavailable)
+    public = read_plan(demo_file)
+    assert public.to_dict() == lean.to_dict() and public.secrets() == lean.secrets()
+    assert [f.to_dict() for f in public.findings] == [f.to_dict() for f in lean.findings]
+
+
+def test_public_openpyxl_path_on_the_real_template(real_template, real_plan, monkeypatch):
+    from voyager.plan import workbook
+
+    monkeypatch.setattr(workbook._Book, "_open_lean",
+                        lambda self, path, data_only: (_ for _ in ()).throw(TypeError("changed")))
+    assert read_plan(real_template).to_dict() == real_plan.to_dict()

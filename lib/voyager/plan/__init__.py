@@ -1,36 +1,28 @@
 """The planning workbook (规划设计表): reader, validator, writer and template.
 
 See docs/architecture.md for the contract; ``voyager.plan.cells`` for where each field
-lives and ``voyager.plan.model`` for the typed model. The writer and the template
-generator are imported on first use (``voyager plan check`` does not need them).
+lives and ``voyager.plan.model`` for the typed model. Everything is imported on first
+use (PEP 562): ``from voyager.plan.model import Secret`` or registering the ``voyager
+plan`` commands does not load openpyxl, and ``voyager plan check`` does not load the
+writer or the template generator.
 """
 from importlib import import_module
 
-from voyager.plan.demo import build_demo_plan
-from voyager.plan.model import Finding, Plan, Secret
-from voyager.plan.reader import PlanError, read_plan
-from voyager.plan.rules import validate
-
 _LAZY = {
+    "Finding": "voyager.plan.model",
+    "Plan": "voyager.plan.model",
+    "Secret": "voyager.plan.model",
+    "build_demo_plan": "voyager.plan.demo",
+    "PlanError": "voyager.plan.reader",
+    "read_plan": "voyager.plan.reader",
+    "validate": "voyager.plan.rules",
     "write_back": "voyager.plan.writer",
     "PlanWriteError": "voyager.plan.writer",
     "write_plan": "voyager.plan.template",
     "new_template": "voyager.plan.template",
 }
 
-__all__ = [
-    "Finding",
-    "Plan",
-    "PlanError",
-    "PlanWriteError",
-    "Secret",
-    "build_demo_plan",
-    "new_template",
-    "read_plan",
-    "validate",
-    "write_back",
-    "write_plan",
-]
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
@@ -39,3 +31,7 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'voyager.plan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -2,6 +2,10 @@
 
 Exit codes: 0 = success / no error finding; 2 = findings to fix, or bad input (one
 Chinese error line on stderr, no traceback).
+
+Registering the commands imports only argparse-level code: the reader (openpyxl), the
+rules and the template generator are imported by the command that runs, so ``voyager
+--help`` and ``voyager sim`` do not pay for them.
 """
 from __future__ import annotations
 
@@ -9,12 +13,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-
-from voyager.plan.model import Finding, Plan
-from voyager.plan.reader import PlanError, read_plan
-from voyager.plan.rules import validate
+if TYPE_CHECKING:
+    from voyager.plan.model import Finding, Plan
 
 EXIT_OK = 0
 EXIT_FINDINGS = 2
@@ -59,6 +61,8 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     """Bad input -> one Chinese line on stderr and exit 2 (no traceback)."""
 
     def run(args: argparse.Namespace) -> int:
+        from voyager.plan.reader import PlanError
+
         try:
             return command(args)
         except (PlanError, UsageError) as exc:
@@ -78,6 +82,9 @@ class UsageError(Exception):
 
 # ---------------------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
+    from voyager.plan.reader import read_plan
+    from voyager.plan.rules import validate
+
     plan = read_plan(args.plan)
     findings = validate(plan, sim=args.sim)
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITY_LABELS}
@@ -134,6 +141,8 @@ def render_table(plan: Plan, findings: list[Finding], counts: dict[str, int], ok
 
 # ---------------------------------------------------------------------------- show
 def cmd_show(args: argparse.Namespace) -> int:
+    from voyager.plan.reader import read_plan
+
     plan = read_plan(args.plan)
     data = plan.to_dict()
     data["findings"] = [f.to_dict() for f in plan.findings]

@@ -14,7 +14,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, Optional
 
-import openpyxl
+from voyager.plan.xl import openpyxl  # first: openpyxl without numpy
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.worksheet.datavalidation import DataValidation
 

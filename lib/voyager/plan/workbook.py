@@ -1,8 +1,8 @@
 """A read-only view of the planning workbook's four plan sheets, cell by cell.
 
-Only the four sheets that carry the plan are loaded, in openpyxl's read-only mode and
-only their first rows (the real template has 13 sheets and 7 MB of XML). The template's
-cell-level quirks are handled here, once:
+Only the four sheets that carry the plan are loaded, in openpyxl's read-only mode,
+without the stylesheet, and only their first rows (the real template has 13 sheets and
+7 MB of XML; see :class:`_Book`). The template's cell-level quirks are handled here, once:
 
 * formula cells without cached values (``=虚拟网络!B3``): simple ``=Sheet!Cell``
   references are resolved against the loaded sheets; other formulas fall back to the
@@ -19,40 +19,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import sys
 import unicodedata
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
+from voyager.plan.xl import openpyxl  # first: openpyxl without numpy
 
-def _import_openpyxl_without_numpy() -> None:
-    """openpyxl imports numpy (when installed) only to recognise numpy scalars written
-    into cells. Plan code never writes numpy values, and numpy costs a quarter of a
-    second of start-up for every ``voyager plan`` command. So, unless numpy is already
-    loaded, openpyxl is imported with numpy hidden; ``import numpy`` works normally
-    afterwards (only openpyxl's list of numeric cell types lacks the numpy scalars)."""
-    if "openpyxl" in sys.modules or "numpy" in sys.modules:
-        return
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" -> ImportError
-    try:
-        import openpyxl  # noqa: F401
-    finally:
-        del sys.modules["numpy"]
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
 
-
-_import_openpyxl_without_numpy()
-
-import openpyxl  # noqa: E402
-from openpyxl.utils.exceptions import InvalidFileException  # noqa: E402
-from openpyxl.utils.cell import (  # noqa: E402
-    column_index_from_string,
-    coordinate_from_string,
-    range_boundaries,
-)
-
-from voyager.plan import cells as C  # noqa: E402
-from voyager.plan.model import Finding, Secret  # noqa: E402
+from voyager.plan import cells as C
+from voyager.plan.model import Finding, Secret
 
 
 class PlanError(Exception):
@@ -106,7 +85,7 @@ class _Sheet:
         return value, coord, (row, col) in self.formulas
 
 
-def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
+def _load_sheet(ws, merges_xml: Optional[bytes], title: str) -> _Sheet:
     values: dict[tuple[int, int], Any] = {}
     formulas: set[tuple[int, int]] = set()
     for r, row in enumerate(ws.iter_rows(min_row=1, max_row=_MAX_ROW, max_col=_MAX_COL), start=1):
@@ -118,27 +97,87 @@ def _load_sheet(ws, merges_xml: Optional[str], title: str) -> _Sheet:
                     formulas.add((r, c))
     merges: list[tuple[int, int, int, int]] = []
     if merges_xml is not None:
-        for ref in re.findall(r'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"', merges_xml):
+        for ref in _MERGE_CELL.findall(merges_xml):
             try:
-                merges.append(tuple(range_boundaries(ref)))  # type: ignore[arg-type]
-            except ValueError:
+                merges.append(tuple(range_boundaries(ref.decode("ascii"))))  # type: ignore[arg-type]
+            except (ValueError, UnicodeDecodeError):
                 continue
     else:  # could not read the sheet XML: use the template's known ranges
         merges = [tuple(range_boundaries(r)) for r in C.MERGED.get(title, ())]  # type: ignore[misc]
     return _Sheet(title, values, formulas, merges)
 
 
-def _sheet_xml(path: Path, ws) -> Optional[str]:
-    """The worksheet XML text (for its ``<mergeCell>`` elements, which read-only mode
-    does not expose). None when it cannot be located."""
-    member = getattr(ws, "_worksheet_path", None)
-    if not member:
-        return None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return zf.read(member.lstrip("/")).decode("utf-8", "replace")
-    except (KeyError, OSError, zipfile.BadZipFile):
-        return None
+_MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"')
+
+
+class _Book:
+    """The plan sheets of a workbook in openpyxl's read-only mode, opened lean.
+
+    ``load_workbook(read_only=True)`` parses the whole stylesheet (the real template's
+    is 80 KB of XML: the largest single cost of opening it) and sizes all 13 sheets.
+    The plan needs neither cell styles nor the other sheets, so openpyxl's own reader
+    is run without its stylesheet step and only the four plan sheets are opened. If
+    openpyxl's reader ever changes shape, the public ``load_workbook`` is used."""
+
+    def __init__(self, path: Path, data_only: bool):
+        self.sheetnames: list[str] = []
+        self.chartsheets: set[str] = set()
+        self._sheets: dict[str, Any] = {}
+        try:
+            self._open_lean(path, data_only)
+        except (ImportError, AttributeError, TypeError):  # openpyxl internals differ
+            self._open_public(path, data_only)
+
+    def _open_lean(self, path: Path, data_only: bool) -> None:
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+        reader = ExcelReader(path, read_only=True, data_only=data_only)
+        self.archive = reader.archive
+        try:
+            reader.read_manifest()
+            reader.read_strings()
+            reader.read_workbook()  # sheet names, epoch; no stylesheet
+            for sheet, rel in reader.parser.find_sheets():
+                self.sheetnames.append(sheet.name)
+                if "chartsheet" in (rel.Type or ""):
+                    self.chartsheets.add(sheet.name)
+                elif sheet.name in C.PLAN_SHEETS and rel.target in reader.valid_files:
+                    self._sheets[sheet.name] = partial(ReadOnlyWorksheet, reader.wb, sheet.name,
+                                                       rel.target, reader.shared_strings)
+        except BaseException:
+            self.archive.close()
+            self.sheetnames, self.chartsheets, self._sheets = [], set(), {}
+            raise
+
+    def _open_public(self, path: Path, data_only: bool) -> None:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+        self.archive = wb._archive
+        self.sheetnames = list(wb.sheetnames)
+        self._sheets = {t: wb[t] for t in C.PLAN_SHEETS if t in wb.sheetnames}
+        self.chartsheets = {t for t, ws in self._sheets.items() if not hasattr(ws, "iter_rows")}
+
+    def sheet(self, title: str) -> _Sheet:
+        ws = self._sheets[title]
+        if isinstance(ws, partial):  # lean mode: the worksheet is opened on first use
+            ws = ws()
+        return _load_sheet(ws, self._merges_xml(ws), title)
+
+    def _merges_xml(self, ws) -> Optional[bytes]:
+        """The worksheet XML after ``</sheetData>``, where the ``<mergeCell>`` elements
+        are (read-only mode does not expose them). None when it cannot be read."""
+        member = getattr(ws, "_worksheet_path", None)
+        if not member:
+            return None
+        try:
+            data = self.archive.read(member.lstrip("/"))
+        except (KeyError, OSError, zipfile.BadZipFile):
+            return None
+        end = data.rfind(b"sheetData>")
+        return data[end:] if end >= 0 else data
+
+    def close(self) -> None:
+        self.archive.close()
 
 
 # --------------------------------------------------------------------------- values
@@ -201,7 +240,7 @@ class PlanWorkbook:
         if path.is_dir():
             raise PlanError(f"规划表路径是一个目录，不是 .xlsx 文件: {path}")
         try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+            book = _Book(path, data_only=False)
         except InvalidFileException:
             raise PlanError(
                 f"无法打开规划表 {path}: 只支持 .xlsx 格式（.xls/.csv 等请用 Excel 另存为 .xlsx 后重试）"
@@ -217,35 +256,39 @@ class PlanWorkbook:
         except Exception as exc:  # openpyxl raises assorted errors on corrupt files
             raise PlanError(f"无法打开规划表 {path}: 文件已损坏或格式不受支持（{type(exc).__name__}）") from None
         try:
-            missing = [s for s in C.PLAN_SHEETS if s not in wb.sheetnames]
+            missing = [s for s in C.PLAN_SHEETS if s not in book.sheetnames]
             if missing:
                 raise PlanError(
                     f"规划表 {path} 缺少工作表「{'」「'.join(missing)}」；"
                     "请使用 SmartX 规划设计表模板（voyager plan new 可生成一份）"
                 )
             for title in C.PLAN_SHEETS:
-                ws = wb[title]
+                if title in book.chartsheets:
+                    raise PlanError(f"规划表 {path} 的「{title}」是图表，不是工作表；"
+                                    "请使用 SmartX 规划设计表模板（voyager plan new 可生成一份）")
                 try:
-                    self.sheets[title] = _load_sheet(ws, _sheet_xml(path, ws), title)
+                    self.sheets[title] = book.sheet(title)
                 except Exception as exc:  # corrupt sheet XML, broken shared strings...
                     raise PlanError(f"无法读取规划表 {path} 的工作表「{title}」: 内容已损坏"
                                     f"（{type(exc).__name__}）；请用 Excel 打开并另存为 .xlsx 后重试") from None
         finally:
-            wb.close()
+            book.close()
 
     def _cached_sheets(self) -> dict[str, _Sheet]:
         """The workbook's cached formula results (data_only), loaded on first need."""
         if self._cached is None:
             self._cached = {}
             try:
-                wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+                book = _Book(self.path, data_only=True)
             except Exception:
                 return self._cached
             try:
                 for title in C.PLAN_SHEETS:
-                    self._cached[title] = _load_sheet(wb[title], "", title)
+                    self._cached[title] = book.sheet(title)
+            except Exception:
+                pass  # no cached values: the formula stays a read.formula finding
             finally:
-                wb.close()
+                book.close()
         return self._cached
 
     # -- cell access -------------------------------------------------------------

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Optional
 
-import openpyxl
+from voyager.plan.xl import openpyxl  # first: openpyxl without numpy
 
 from voyager.plan import cells as C
 from voyager.plan.workbook import to_text

@@ -8,10 +8,9 @@ cannot emit another rule's id by accident.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
-
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
 from voyager.plan import cells as C
 from voyager.plan.model import Finding, Plan
@@ -69,15 +68,20 @@ SHEET_ORDER = {name: i for i, name in enumerate(C.PLAN_SHEETS)}
 _SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
 
+_COORD = re.compile(r"\$?([A-Z]{1,3})\$?(\d+)")
+
+
 def cell_sort_key(cell: str) -> tuple:
     """Sheet order of the template (文档描述, 虚拟网络, 主机规划, 集群管理信息), then row,
-    then column."""
+    then column. (Rules work on the model only: no spreadsheet library needed.)"""
     sheet, _, coord = cell.rpartition("!")
-    try:
-        col, row = coordinate_from_string(coord)
-        pos = (row, column_index_from_string(col))
-    except ValueError:
-        pos = (0, 0)
+    m = _COORD.fullmatch(coord.upper())
+    pos = (0, 0)
+    if m:
+        col = 0
+        for letter in m.group(1):
+            col = col * 26 + ord(letter) - ord("A") + 1
+        pos = (int(m.group(2)), col)
     return (SHEET_ORDER.get(sheet, len(SHEET_ORDER)), sheet) + pos
 
 
