@@ -15,6 +15,12 @@ the test by in each scope. The pytest plugin uses it to
 A test's outcome combines its phases: a failing setup or teardown is an
 ``error``, a skip in any phase is ``skipped`` (``dependency_skip`` when
 pytest-dependency skipped it), otherwise ``passed`` or ``failed``.
+
+Each entry also says when and in which run it was recorded (``time``; ``run``:
+the session's start and its evidence log, set through :attr:`Ledger.run`) and
+may carry a ``report`` block (title, location, parameters; see
+``voyager.report.carryover``) so that a later ``--lf`` run can show a test it
+did not rerun with its earlier result (:meth:`Ledger.carried_entries`).
 """
 from __future__ import annotations
 
@@ -81,6 +87,9 @@ class Ledger:
         self.entries: dict[str, dict[str, Any]] = entries or {}
         self._lock = threading.RLock()
         self._pending: dict[str, dict[str, Any]] = {}
+        # facts about the current session stored with every entry it records
+        # (e.g. {"started": ISO time, "evidence": "evidence/<stamp>.log"})
+        self.run: dict[str, Any] = {}
 
     @classmethod
     def load(cls, state_dir: Path, fingerprint: str) -> "Ledger":
@@ -98,13 +107,17 @@ class Ledger:
     # -- recording ------------------------------------------------------------
     def record_phase(self, nodeid: str, when: str, outcome: str, *, longrepr: Any = None,
                      duration: float = 0.0, dependency_name: Optional[str] = None,
-                     dependency_marked: bool = False) -> Optional[dict[str, Any]]:
+                     dependency_marked: bool = False,
+                     report: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:
         """Feed one phase report (setup / call / teardown). The entry is written
-        when the teardown phase arrives; returns it then."""
+        when the teardown phase arrives; returns it then. ``report`` (given with
+        any phase) is kept, redacted, as the entry's ``report`` block."""
         with self._lock:
             cur = self._pending.setdefault(nodeid, {"phases": {}, "duration": 0.0, "message": ""})
             cur["phases"][when] = outcome
             cur["duration"] += float(duration or 0.0)
+            if report:
+                cur["report"] = _redact_obj(report)
             if outcome in ("failed", "skipped") and not cur["message"]:
                 cur["message"] = _short(skip_message(longrepr) if outcome == "skipped" else
                                         _failure_line(longrepr))
@@ -132,6 +145,10 @@ class Ledger:
                 "duration": round(cur["duration"], 3),
                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
+            if self.run:
+                entry["run"] = dict(self.run)
+            if cur.get("report"):
+                entry["report"] = cur["report"]
             self.entries[nodeid] = entry
             self.save()
             return entry
@@ -167,6 +184,17 @@ class Ledger:
             found = nodeid
         return found
 
+    def carried_entries(self, exclude: Iterable[str] = (),
+                        outcomes: Iterable[str] = ("passed", "skipped")) -> dict[str, dict[str, Any]]:
+        """Entries a session that did not run them can show with their earlier
+        result: last outcome in ``outcomes`` (a plain skip only, never a skip
+        because a prerequisite failed), nodeid not in ``exclude``."""
+        wanted = set(outcomes)
+        skip = set(exclude)
+        return {nodeid: e for nodeid, e in self.entries.items()
+                if nodeid not in skip and e.get("outcome") in wanted
+                and not e.get("dependency_skip")}
+
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for e in self.entries.values():
@@ -187,6 +215,14 @@ def _redact(text: str) -> str:
     except ImportError:  # the redactor is optional for the ledger module
         return text
     return REDACTOR.redact(text)
+
+
+def _redact_obj(obj: Any) -> Any:
+    try:
+        from voyager.redact import REDACTOR
+    except ImportError:  # the redactor is optional for the ledger module
+        return obj
+    return REDACTOR.redact_obj(obj)
 
 
 def _within(nodeid: str, container: str, scope: str) -> bool:
