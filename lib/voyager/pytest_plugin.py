@@ -285,6 +285,9 @@ def pytest_configure(config: pytest.Config) -> None:
     run = VoyagerRun(config)
     config.stash[RUN_KEY] = run
     config.addinivalue_line("markers", "voyager_optional: 可选步骤，不计入阶段完成的前提")
+    from voyager.report.carryover import register as register_carryover
+
+    register_carryover(config)  # a --lf run's report also shows the checks it did not rerun
     if run.args_target_suites():
         run.activate()
         default_report_paths(config, run)
@@ -397,23 +400,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         attach_evidence(item)
     collect_extras(item, report)
     marker = item.get_closest_marker("dependency")
+    from voyager.report.carryover import describe_item
+
     run.ledger.record_phase(
         item.nodeid, report.when, report.outcome, longrepr=report.longrepr,
         duration=report.duration,
         dependency_name=marker.kwargs.get("name") if marker else None,
         dependency_marked=marker is not None,
+        report=describe_item(item) if report.when == "teardown" else None,
     )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     run = get_run(session.config)
     if run.active and run.state_dir is not None:
-        run.evidence_file = write_evidence(run.state_dir)
+        from voyager.report.carryover import evidence_name
+
+        run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
 
 
-def write_evidence(state_dir: Path) -> Optional[Path]:
+def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path]:
     """Every exchange of the session, step by step (redacted at capture), to
-    ``<state dir>/evidence/<timestamp>.log``: what was sent and seen."""
+    ``<state dir>/evidence/<name>`` (default ``<timestamp>.log``; the carry-over
+    plugin names it after the session's start, as recorded in the ledger)."""
     from datetime import datetime
 
     from voyager.evidence import RECORDER
@@ -423,7 +432,7 @@ def write_evidence(state_dir: Path) -> Optional[Path]:
     if not steps:
         return None
     parts = [f"## {step}\n\n{RECORDER.to_text(step)}" for step in steps]
-    path = Path(state_dir) / "evidence" / f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
+    path = Path(state_dir) / "evidence" / (name or f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log")
     atomic_write(path, "\n\n".join(parts) + "\n")
     return path
 
