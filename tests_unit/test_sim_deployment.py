@@ -11,7 +11,7 @@ from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.deployer import STAGES, TOTAL
-from voyager.sim.testing import SimHttp
+from voyager.sim.testing import SharedSim, SimHttp
 from voyager.sim.walkthrough import Walk
 
 H1, H2, H3 = "127.10.20.11", "127.10.20.12", "127.10.20.13"
@@ -22,10 +22,18 @@ def plan():
     return build_demo_plan()
 
 
-@pytest.fixture
-def sim(plan):
+@pytest.fixture(scope="module")
+def shared():
+    plan = build_demo_plan()
     with Simulator(plan, speed=0, ssh=False) as s:
-        yield s
+        yield SharedSim(s, plan)
+
+
+@pytest.fixture
+def sim(shared):
+    """The module's simulator, put back to its undeployed state."""
+    shared.restore("undeployed")
+    return shared.sim
 
 
 @pytest.fixture

@@ -7,35 +7,45 @@ import pytest
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
-from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.testing import SharedSim, SimHttp
 
 H1, H2, VIP = "127.10.20.11", "127.10.20.12", "127.10.20.10"
 PW = "P@ssw0rd!123"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def plan():
     return build_demo_plan()
 
 
-@pytest.fixture
-def sim(plan):
+@pytest.fixture(scope="module")
+def shared(plan):
     with Simulator(plan, speed=0, ssh=False) as s:
-        yield s
+        yield SharedSim(s, plan)
 
 
 @pytest.fixture
-def raw(sim, plan):
+def sim(shared):
+    """The module's simulator, in the stage the test's other fixture restored."""
+    return shared.sim
+
+
+@pytest.fixture
+def undeployed(shared):
+    shared.restore("undeployed")
+    return shared.sim
+
+
+@pytest.fixture
+def raw(shared):
     """Deployed, root not set up, no session."""
-    http, _ = deployed(sim, plan, configure=False)
-    return http
+    return shared.restore("deployed")
 
 
 @pytest.fixture
-def http(sim, plan):
+def http(shared):
     """Deployed and configured (root, VIP, DNS, NTP, IPMI, business network), logged in."""
-    http, _ = deployed(sim, plan)
-    return http
+    return shared.restore("configured")
 
 
 def login(http, ip=H1, password=PW, user="root"):
@@ -43,7 +53,8 @@ def login(http, ip=H1, password=PW, user="root"):
                      token=None)
 
 
-def test_fisheye_is_absent_before_deployment(sim):
+def test_fisheye_is_absent_before_deployment(undeployed):
+    sim = undeployed
     r = SimHttp(sim.endpoints).post(H1, "/api/v3/users:setupRoot", json={"password": PW, "repeat": PW})
     assert r.status_code == 404
     r = SimHttp(sim.endpoints).get(H1, "/api/v2/tools/license", token="x" * 32)

@@ -10,13 +10,13 @@ import pytest
 
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator, images
-from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.testing import SharedSim, SimHttp, deployed
 
 VIP = "127.10.20.10"
 SMALL = 4096
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def plan():
     return build_demo_plan()
 
@@ -27,16 +27,23 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(images, "MAX_PARKED", 4)
 
 
-@pytest.fixture
-def sim(plan, tmp_path):
-    with Simulator(plan, speed=0, ssh=False, state_file=tmp_path / "sim.json") as s:
-        yield s
+@pytest.fixture(scope="module")
+def shared(plan, tmp_path_factory):
+    """With a state file: every chunk's bookkeeping is persisted while bytes stream."""
+    state = tmp_path_factory.mktemp("images") / "sim.json"
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as s:
+        yield SharedSim(s, plan)
 
 
 @pytest.fixture
-def http(sim, plan):
-    http, _ = deployed(sim, plan)
-    return http
+def sim(shared):
+    return shared.sim
+
+
+@pytest.fixture
+def http(shared):
+    """A deployed, configured cluster, logged in (a fresh upload store)."""
+    return shared.restore("configured")
 
 
 def data_of(size, seed=1):

@@ -8,7 +8,7 @@ from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.deployer import TOTAL
 from voyager.sim.installer import INSTALL, SUCCESS_LINE
-from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.testing import SharedSim, SimHttp, deployed
 from voyager.sim.vms import BOOT, OS_INSTALL
 from voyager.sim.walkthrough import Walk
 
@@ -17,21 +17,26 @@ TOWER = "127.10.20.2"
 PW = "P@ssw0rd!123"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def plan():
     return build_demo_plan()
 
 
-@pytest.fixture
-def sim(plan):
+@pytest.fixture(scope="module")
+def shared(plan):
     with Simulator(plan, speed=0, ssh=False) as s:
-        yield s
+        yield SharedSim(s, plan)
 
 
 @pytest.fixture
-def http(sim, plan):
-    http, _ = deployed(sim, plan)
-    return http
+def sim(shared):
+    return shared.sim
+
+
+@pytest.fixture
+def http(shared):
+    """A deployed, configured cluster (business VDS and VLANs included), logged in."""
+    return shared.restore("configured")
 
 
 def job(http, job_id):

@@ -53,6 +53,29 @@ def test_a_second_simulator_meets_the_same_cluster(plan, tmp_path):
                          json={"username": "root", "password": plan.cluster.admin_password.reveal()}).status_code == 200
 
 
+def test_restore_puts_the_world_back_as_a_restart_would(plan, tmp_path):
+    with Simulator(plan, speed=0, ssh=False, state_file=tmp_path / "sim.json") as sim:
+        fresh = sim.world.snapshot()
+        http, walk = deployed(sim, plan)
+        configured = sim.world.snapshot()
+        serial = sim.world.cluster.serial
+        vol = http.post(VIP, "/api/v2/images/upload/volume", params={"name": "x.iso", "size": 10}).json()["data"]
+        sim.world.set_password("127.10.20.11", "smartx", "N3w-pass!")
+        assert sim.status()["uploads_in_progress"] == 1
+        sim.world.restore(configured)
+        assert sim.world.snapshot() == configured
+        assert sim.status() == configured["status"] and sim.status()["uploads_in_progress"] == 0
+        assert http.get(VIP, "/api/v2/tools/license").json()["data"]["serial"] == serial  # same session token
+        assert sim.world.check_login("127.10.20.11", "smartx", "P@ssw0rd!123")
+        assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 404
+        assert json.loads((tmp_path / "sim.json").read_text())["status"] == configured["status"]  # persisted
+        sim.world.restore(fresh)
+        assert sim.status()["deployed"] is False
+        assert http.get(VIP, "/api/v2/tools/license").status_code == 502  # no VIP on an undeployed world
+        scan = http.deploy_api("GET", "127.10.20.11", "/api/v2/deployment/host").json()["data"]
+        assert scan["status"] == "disabled"
+
+
 def test_host_uuids_are_deterministic_from_the_plan(plan):
     with Simulator(plan, speed=0, ssh=False) as a, Simulator(build_demo_plan(), speed=0, ssh=False) as b:
         assert [h.uuid for h in a.world.hosts.values()] == [h.uuid for h in b.world.hosts.values()]
@@ -135,7 +158,10 @@ def test_voyager_sim_prints_its_endpoints_and_serves_until_terminated(tmp_path):
     (["sim", "--plan", "demo", "--host-overrides", "{"], "JSON"),
     (["sim", "status", "--state", "/nonexistent/state.json"], "不存在"),
 ])
-def test_cli_usage_errors(args, message):
-    proc = _voyager(*args)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and message in err and "Traceback" not in err
+def test_cli_usage_errors(args, message, capsys):
+    """In-process (the entry point itself is run as a process above): exit 2, one Chinese line, no traceback."""
+    from voyager.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1

@@ -12,7 +12,7 @@ from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.installer import INSTALL
-from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.testing import SharedSim, SimHttp, deployed
 
 INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
                "/usr/share/smartx/tower/installer/binary/installer deploy &")
@@ -51,10 +51,16 @@ def can_login(sim, ip, user, password) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sim(plan):
+def shared(plan):
     with Simulator(plan, speed=0) as s:
-        deployed(s, plan)
-        yield s
+        yield SharedSim(s, plan)
+
+
+@pytest.fixture
+def sim(shared):
+    """The module's simulator (SSH on), with a deployed, configured cluster restored for each test."""
+    shared.restore("configured")
+    return shared.sim
 
 
 # -- hosts --------------------------------------------------------------------------------------------
@@ -64,12 +70,13 @@ def test_every_planned_machine_has_a_published_ssh_port(sim, plan):
     assert len(set(ports.values())) == len(ports)
 
 
-def test_hosts_refuse_logins_before_deployment(plan):
-    with Simulator(plan, speed=0) as s:
-        with pytest.raises(paramiko.AuthenticationException):
-            connect(s, plan.hosts[0].mgmt_ip, "smartx", HOST_PASSWORD)
-        with pytest.raises(paramiko.AuthenticationException):
-            connect(s, plan.hosts[0].mgmt_ip, "root", HOST_PASSWORD)
+def test_hosts_refuse_logins_before_deployment(shared, plan):
+    shared.restore("undeployed")
+    s = shared.sim
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(s, plan.hosts[0].mgmt_ip, "smartx", HOST_PASSWORD)
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(s, plan.hosts[0].mgmt_ip, "root", HOST_PASSWORD)
 
 
 def test_hosts_after_deployment(sim, plan):
@@ -112,10 +119,9 @@ def test_interactive_shell(sim, plan):
 
 # -- passwords ---------------------------------------------------------------------------------------------
 @pytest.fixture
-def fresh(plan):
-    with Simulator(plan, speed=0) as s:
-        deployed(s, plan)
-        yield s
+def fresh(sim):
+    """Passwords as the deployment set them (the module's world is restored for each test)."""
+    return sim
 
 
 def test_password_change_with_chpasswd(fresh, plan):

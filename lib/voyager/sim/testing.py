@@ -6,7 +6,11 @@ http by default: the simulator serves the same APIs on both) and returns the
 ``requests.Response``. Its session keeps one connection per listener alive, so
 only the first TLS request pays the handshake and urllib3's per-connection set-up.
 ``deployed`` brings a started simulator to a deployed, configured cluster
-through the same HTTP calls as the walkthrough.
+through the same HTTP calls as the walkthrough. ``SharedSim`` lets the tests of
+a module share one started simulator: it is brought to each stage once over
+HTTP, and every test restores the stage it starts from
+(:meth:`voyager.sim.world.World.restore`, what a restart with a state file
+holding that stage would load) instead of deploying again.
 """
 from __future__ import annotations
 
@@ -68,3 +72,31 @@ def deployed(sim, plan, *, configure: bool = True, timeout: float = 20.0) -> tup
         walk.configure()
         http.token = walk.token
     return http, walk
+
+
+class SharedSim:
+    """One started simulator and its checkpoints ``undeployed``, ``deployed``
+    (root not set up, no session) and ``configured`` (root, VIP, DNS, NTP,
+    IPMI, business network; logged in), each reached over HTTP once."""
+
+    def __init__(self, sim, plan) -> None:
+        self.sim = sim
+        self.plan = plan
+        self._states: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, Optional[str]] = {}
+        self.save("undeployed")
+        _, walk = deployed(sim, plan, configure=False)
+        self.save("deployed")
+        walk.configure()
+        self.save("configured", walk.token)
+
+    def save(self, name: str, token: Optional[str] = None) -> None:
+        self._states[name] = self.sim.world.snapshot()
+        self._tokens[name] = token
+
+    def restore(self, name: str) -> SimHttp:
+        """Put the world back to checkpoint ``name``; a ``SimHttp`` holding that stage's session."""
+        self.sim.world.restore(self._states[name])
+        http = SimHttp(self.sim.endpoints)
+        http.token = self._tokens[name]
+        return http

@@ -41,11 +41,17 @@ For the CloudTower backend
 --------------------------
 ``cluster_info()`` (a plain dict of the deployed cluster, no secrets) and
 ``verify_fisheye_login(username, password)``.
+
+State
+-----
+``to_state()`` is what the state file holds; ``snapshot()`` / ``restore(state)``
+copy it out and put it back (a restore is exactly a restart that loads it).
 """
 from __future__ import annotations
 
 import importlib
 import ipaddress
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -100,8 +106,6 @@ def _optional(module: str, attr: str):
     return getattr(mod, attr, None)
 
 
-
-
 class World:
     def __init__(self, plan: Plan, *, clock: Optional[Clock] = None, faults: Optional[Faults] = None,
                  state_file: Optional[Path] = None, host_overrides: Optional[dict] = None) -> None:
@@ -110,7 +114,14 @@ class World:
         self.faults = faults or Faults("")
         self.lock = threading.RLock()
         self.state_file = Path(state_file) if state_file else None
-        self.hosts: dict[str, SimHost] = build_hosts(plan, host_overrides)
+        self._host_overrides = host_overrides
+        self._plan_fingerprint = plan.fingerprint()  # the plan does not change while simulated
+        self._build()
+        self._load()
+
+    def _build(self) -> None:
+        """Every component in its initial (nothing deployed) state."""
+        self.hosts: dict[str, SimHost] = build_hosts(self.plan, self._host_overrides)
         self.cluster: Optional[ClusterState] = None
         self.jobs = JobTable(self)
         self.network = Network(self)
@@ -128,15 +139,17 @@ class World:
         self.tower = tower_cls(self) if tower_cls else None
         if self.tower_ip:
             self.accounts.setdefault(self.tower_ip, {TOWER_VM_USER: None})
-        self._load()
 
     # -- persistence ---------------------------------------------------------------------
     def _load(self) -> None:
         state = persistence.load_state(self.state_file)
         if state is None:
             return
-        if state.get("plan_fingerprint") != self.plan.fingerprint():
+        if state.get("plan_fingerprint") != self._plan_fingerprint:
             log.warning("simulator state %s was saved for another plan version; continuing with it", self.state_file)
+        self._apply(state)
+
+    def _apply(self, state: dict[str, Any]) -> None:
         for ip, hs in (state.get("hosts") or {}).items():
             if ip in self.hosts:
                 self.hosts[ip].load_state(hs)
@@ -154,9 +167,25 @@ class World:
         if self.tower is not None and state.get("tower") is not None and hasattr(self.tower, "load_state"):
             self.tower.load_state(state["tower"])
 
+    def snapshot(self) -> dict[str, Any]:
+        """The state as the state file holds it (a deep, JSON-shaped copy)."""
+        with self.lock:
+            return json.loads(json.dumps(self.to_state()))
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put the world back to a :meth:`snapshot`: exactly what a restarted
+        simulator would load from a state file holding it (uploads in flight
+        lose their progress, as after a restart). Tests use it to share one
+        started simulator between independent tests."""
+        with self.lock:
+            self.images.close()
+            self._build()
+            self._apply(json.loads(json.dumps(state)))
+            self.changed()
+
     def to_state(self) -> dict[str, Any]:
         return {
-            "plan_fingerprint": self.plan.fingerprint(),
+            "plan_fingerprint": self._plan_fingerprint,
             "hosts": {ip: h.to_state() for ip, h in self.hosts.items()},
             "cluster": self.cluster.to_state() if self.cluster else None,
             "deploy": self.deployer.to_state(),
