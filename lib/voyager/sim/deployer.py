@@ -73,6 +73,8 @@ class Deployer:
         for dns in payload["dns_server"]:
             if not is_ipv4(dns):
                 raise form_error("dns_server", f"{dns} is not an IPv4 address")
+        for planned in planned_hosts:  # only digests are kept (and only for an accepted payload)
+            planned["accounts"] = {user: hash_password(plain) for user, plain in planned["accounts"].items()}
         ntp_servers = payload["ntp"].get("ntp_server") or []
         if isinstance(ntp_servers, str):
             ntp_servers = [s for s in ntp_servers.replace(";", ",").split(",") if s]
@@ -103,7 +105,7 @@ class Deployer:
                 raise form_error(f"{field}.host_passwords", f"the password of {user} cannot be decoded") from None
             if not plain:
                 raise form_error(f"{field}.host_passwords", f"the password of {user} is empty")
-            accounts[user] = hash_password(plain)
+            accounts[user] = plain  # hashed once the whole payload is accepted
         if set(accounts) != {"root", "smartx"}:
             raise form_error(f"{field}.host_passwords", "passwords of root and smartx are required")
         storage_ip = None
