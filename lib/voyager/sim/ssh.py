@@ -245,6 +245,7 @@ class _Listener:
             except OSError:
                 return
             conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small SSH packets leave at once
             if self.frontend.world.machine(self.ip, 22) is None:
                 conn.close()  # nothing listens there yet: a refused connection
                 continue
