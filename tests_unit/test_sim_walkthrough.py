@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import paramiko
 
+from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.testing import deployed
@@ -317,6 +318,16 @@ def test_the_whole_walkthrough_leaves_a_deployed_and_connected_cluster(tmp_path)
         assert walk.facts["ipmi_valid"] == 3
     assert status == {"deployed": True, "hosts": 3, "vds": 3, "vlans": 4, "images": 2, "vms": 1,
                       "organizations": 1, "datacenters": 1, "connected_clusters": 1, "uploads_in_progress": 0}
+    # nothing the simulator wrote (state file, SSH host keys) holds a password or a token
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["walk.json", "walk.json.ssh-host-keys"], written
+    secrets = {TOWER_PASSWORD, DEFAULT_HOST_PASSWORD, ENCODED_HC_ROOT, encode_host_password(DEFAULT_HOST_PASSWORD),
+               plan.cluster.admin_password.reveal(), plan.cloudtower.admin_password.reveal(), walk.token,
+               walk.tower_token}
+    for path in tmp_path.iterdir():
+        text = path.read_text(encoding="utf-8")
+        for secret in secrets:
+            assert secret and secret not in text, (path.name, secret[:2])
     # what a rerun of failed checks meets: the same world
     with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
         assert sim.status() == status
