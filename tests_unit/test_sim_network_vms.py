@@ -229,6 +229,11 @@ def test_update_nics_needs_the_guest_agent(http, plan):
     assert http.put(VIP, f"/api/v2/vms/{vm_uuid}", json={"nics": []}).status_code == 400
     assert http.put(VIP, f"/api/v2/vms/{vm_uuid}", json={"nics": [dict(nic, subnet_mask=None)]}).status_code == 400
     assert http.put(VIP, "/api/v2/vms/nope", json={"nics": [nic]}).status_code == 404
+    for bad in ({"ip_address": "127.10.20.300"}, {"gateway": "gw"}, {"subnet_mask": "255.0.255.0"},
+                {"ovs": "ovsbr-other"}, {"mac_address": "52:54:00:00:00:01"}, {"vlan_uuid": "nope"}):
+        r = http.put(VIP, f"/api/v2/vms/{vm_uuid}", json={"nics": [dict(nic, **bad)]})
+        assert r.status_code == 400 and r.json()["ec"] == "REST_FORM_ERROR" and "nics" in r.json()["error"]["detail"], bad
+    assert http.put(VIP, f"/api/v2/vms/{vm_uuid}", json={"nics": ["x"]}).status_code == 400
 
 
 def test_cloudtower_vm_lifecycle_and_installer(plan):

@@ -17,9 +17,11 @@ the guest agent, so that job fails when the agent is not running.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import uuid
 from typing import Any, Optional
 
+from voyager.sim.cluster import is_ipv4
 from voyager.sim.errors import SimError, form_error, not_found
 
 OS_INSTALL = 600.0
@@ -27,6 +29,14 @@ BOOT = 90.0
 OS_VERSION = "openEuler 20.03 (LTS-SP3)"
 KERNEL = "4.19.90-2307.3.0.oe1.smartx.37.x86_64"
 RUNNING, STOPPED = "running", "stopped"
+
+
+def _is_netmask(text: str) -> bool:
+    try:
+        ipaddress.IPv4Network(f"0.0.0.0/{text}")
+        return True
+    except ValueError:
+        return False
 
 
 def _mac(seed: str) -> str:
@@ -169,10 +179,23 @@ class VmTable:
         if not isinstance(nics, list) or not nics:
             raise form_error("nics", "must be a non-empty list")
         for nic in nics:
-            if self.world.network.vlan(nic.get("vlan_uuid") or "") is None:
+            if not isinstance(nic, dict):
+                raise form_error("nics", "each NIC must be an object")
+            vlan = self.world.network.vlan(nic.get("vlan_uuid") or "")
+            if vlan is None:
                 raise form_error("nics", f"vlan_uuid {nic.get('vlan_uuid')} does not exist")
+            bridge = self.world.network.vdses[vlan["vds_uuid"]]["ovsbr_name"]
+            if nic.get("ovs") and nic["ovs"] != bridge:
+                raise form_error("nics", f"ovs {nic['ovs']} is not the bridge of the network's VDS")
+            if nic.get("mac_address") and not any(n["mac_address"] == nic["mac_address"] for n in vm["nics"]):
+                raise form_error("nics", f"mac_address {nic['mac_address']} is not a NIC of VM {vm['vm_name']}")
             if nic.get("ip_address") and not nic.get("subnet_mask"):
                 raise form_error("nics", "subnet_mask is required with ip_address")
+            for key in ("ip_address", "subnet_mask", "gateway"):
+                if nic.get(key) and not is_ipv4(nic[key]):
+                    raise form_error("nics", f"{key} {nic[key]!r} is not an IPv4 address")
+            if nic.get("subnet_mask") and not _is_netmask(nic["subnet_mask"]):
+                raise form_error("nics", f"subnet_mask {nic['subnet_mask']!r} is not a netmask")
         return self.world.jobs.create("VM_UPDATE", resources={vm_uuid: {"type": "KVM_VM", "uuid": vm_uuid, "vm_name": vm["vm_name"]}},
                                       effect="vm_update", args={"uuid": vm_uuid, "nics": nics})
 
