@@ -214,16 +214,119 @@ def all_values(path: Path, skip=frozenset()) -> dict:
         wb.close()
 
 
+def members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {info.filename: zf.read(info) for info in zf.infolist()}
+
+
+def without_cells(xml: bytes, coords) -> str:
+    """The worksheet XML with the elements of ``coords`` removed."""
+    text = xml.decode("utf-8")
+    for coord in coords:
+        text = re.sub(rf'<c r="{coord}"[^>]*?(/>|>.*?</c>)', "", text, flags=re.S)
+    return text
+
+
 def test_real_template_is_preserved(real_template, tmp_path):
-    """On the real template (13 sheets, password-protected sheets, hyperlinks,
-    comments): only 主机规划!E19 changes."""
+    """On the real template (13 sheets, 7 MB of XML, password-protected sheets,
+    hyperlinks, comments): every part of the package is byte-for-byte the same, except
+    the two worksheets written, and in those only the written cells differ."""
     path = tmp_path / real_template.name
     shutil.copy(real_template, path)
     path.chmod(0o644)
-    skip = {("主机规划", 19, 5)}  # E19
-    structure, values = xml_structure(path), all_values(path, skip)
-    assert len(values) == 13 and any(s[2] for s in structure.values())
-    write_back(path, {"cluster_serial": "SMTX-REAL-1"})
-    assert xml_structure(path) == structure
-    assert all_values(path, skip) == values
-    assert read_plan(path).cluster.serial == "SMTX-REAL-1"
+    before = members(path)
+    write_back(path, {"cluster_serial": "SMTX-REAL-1", "cloudtower_serial": "CT-REAL-<&>"})
+    after = members(path)
+    assert list(after) == list(before)
+    hosts_part, mgmt_part = "xl/worksheets/sheet9.xml", "xl/worksheets/sheet10.xml"
+    assert [n for n in before if before[n] != after[n]] == [hosts_part, mgmt_part]
+    assert without_cells(after[hosts_part], ["E19"]) == without_cells(before[hosts_part], ["E19"])
+    assert without_cells(after[mgmt_part], ["M3"]) == without_cells(before[mgmt_part], ["M3"])
+    # the cell keeps its style and becomes an inline string
+    assert '<c r="E19" s="333" t="inlineStr"><is><t xml:space="preserve">SMTX-REAL-1</t></is></c>' \
+        in after[hosts_part].decode()
+    plan = read_plan(path)
+    assert (plan.cluster.serial, plan.cloudtower.serial) == ("SMTX-REAL-1", "CT-REAL-<&>")
+    assert plan.findings == []
+    assert xml_structure(path)  # still parses
+
+
+def _inject(path: Path, part: str, old: bytes, new: bytes, extra: dict[str, bytes] | None = None) -> None:
+    """Rewrite one part of the package (what Excel would have written but openpyxl cannot)."""
+    data = members(path)
+    assert old in data[part]
+    data[part] = data[part].replace(old, new, 1)
+    data.update(extra or {})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, blob in data.items():
+            zf.writestr(name, blob)
+
+
+def test_cached_formula_results_survive(plan_file):
+    """A plan cell computed by a formula is read from its cached result; the write-back
+    keeps that result (openpyxl would drop it and the cell would become unreadable)."""
+    wb = openpyxl.load_workbook(plan_file)
+    wb["集群管理信息"]["E26"] = '=CONCATENATE("127.10.0.", 1)'
+    wb.save(plan_file)
+    xml = members(plan_file)["xl/worksheets/sheet10.xml"]
+    cell = re.search(rb'<c r="E26"[^>]*>(<f>.*?</f>)<v ?/>\s*</c>', xml)
+    _inject(plan_file, "xl/worksheets/sheet10.xml", cell.group(0),
+            b'<c r="E26" t="str">' + cell.group(1) + b"<v>127.10.0.1</v></c>")
+    assert read_plan(plan_file).dns == ["127.10.0.114", "127.10.0.1"]
+    write_back(plan_file, SERIALS)
+    plan = read_plan(plan_file)
+    assert plan.dns == ["127.10.0.114", "127.10.0.1"] and plan.findings == []
+    assert plan.cluster.serial == SERIALS["cluster_serial"]
+
+
+def test_parts_openpyxl_does_not_know_survive(plan_file):
+    custom = b'<?xml version="1.0"?><topology xmlns="urn:example">diagram</topology>'
+    _inject(plan_file, "[Content_Types].xml", b"</Types>",
+            b'<Override PartName="/customXml/item1.xml" ContentType="application/xml"/></Types>',
+            {"customXml/item1.xml": custom})
+    write_back(plan_file, SERIALS)
+    assert members(plan_file)["customXml/item1.xml"] == custom
+    assert read_plan(plan_file).backup_service.serial == SERIALS["backup_serial"]
+
+
+def test_missing_rows_and_cells_are_inserted_in_order(tmp_path):
+    """A workbook whose target rows/cells do not exist yet (not made by the template)."""
+    wb = openpyxl.Workbook()
+    wb.active.title = "主机规划"
+    hosts = wb.active
+    hosts["A1"], hosts["A25"] = "first", "last"  # no row 19
+    mgmt = wb.create_sheet("集群管理信息")
+    mgmt["B3"], mgmt["N3"] = "Cloudtower", "after"  # row 3 without M3
+    mgmt["A4"] = "x"  # row 4 ends before M4
+    wb.create_sheet("空表")
+    path = tmp_path / "odd.xlsx"
+    wb.save(path)
+    write_back(path, SERIALS)
+    check = openpyxl.load_workbook(path)
+    assert check["主机规划"]["E19"].value == SERIALS["cluster_serial"]
+    assert [check["主机规划"][c].value for c in ("A1", "A25")] == ["first", "last"]
+    m = check["集群管理信息"]
+    assert (m["M3"].value, m["M4"].value, m["M5"].value) == (
+        SERIALS["cloudtower_serial"], SERIALS["obs_serial"], SERIALS["backup_serial"])
+    assert (m["B3"].value, m["N3"].value, m["A4"].value) == ("Cloudtower", "after", "x")
+    xml = members(path)["xl/worksheets/sheet2.xml"].decode()
+    assert xml.index('r="B3"') < xml.index('r="M3"') < xml.index('r="N3"') < xml.index('r="M4"')
+    rows = [int(r) for r in re.findall(r'<row r="(\d+)"', xml)]
+    assert rows == sorted(rows)
+
+
+def test_formula_in_a_target_cell_falls_back_to_openpyxl(plan_file):
+    wb = openpyxl.load_workbook(plan_file)
+    wb["主机规划"]["E19"] = "=D19"
+    wb.save(plan_file)
+    write_back(plan_file, {"cluster_serial": "SN-OVER-FORMULA"})
+    assert read_plan(plan_file).cluster.serial == "SN-OVER-FORMULA"
+    assert openpyxl.load_workbook(plan_file)["主机规划"]["E19"].data_type == "s"
+
+
+def test_write_through_a_symlink_keeps_the_link(plan_file):
+    link = plan_file.parent.parent / "link.xlsx"
+    link.symlink_to(plan_file)
+    backup = write_back(link, {"cluster_serial": "SN-LINK"})
+    assert link.is_symlink() and backup.parent == plan_file.parent
+    assert read_plan(plan_file).cluster.serial == "SN-LINK"

@@ -3,8 +3,10 @@
 Only the cells of ``cells.WRITE_BACK`` change. The write is atomic: the workbook is
 saved to a temporary file in the same folder, flushed to disk and renamed over the
 original, after a timestamped copy of the original was made next to it
-(``<stem>.bak-YYYYmmdd-HHMMSS.xlsx``). Everything else (cell values, sheets, merged
-ranges, data validations, sheet protection) is kept as openpyxl loaded it.
+(``<stem>.bak-YYYYmmdd-HHMMSS.xlsx``). The target cells are patched in the package's
+XML (:mod:`voyager.plan.xlsx_patch`), so everything else is kept exactly: cell values
+and cached formula results, sheets, merged ranges, data validations, sheet protection,
+comments, drawings. A layout the patcher does not handle goes through openpyxl instead.
 
 If the workbook is open in Excel (a ``~$<name>`` lock file beside it), read-only, or in
 a read-only folder, :class:`PlanWriteError` says so in Chinese and the original is left
@@ -19,12 +21,13 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import BinaryIO, Mapping, Optional
 
 from voyager.plan.xl import openpyxl  # first: openpyxl without numpy
 
 from voyager.plan import cells as C
 from voyager.plan.workbook import to_text
+from voyager.plan.xlsx_patch import Unsupported, patch_cells
 
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -97,6 +100,28 @@ def _current(path: Path, targets: dict[tuple[str, str], str]) -> dict[tuple[str,
         wb.close()
 
 
+def _save(path: Path, out: BinaryIO, targets: dict[tuple[str, str], str]) -> None:
+    """The workbook at ``path`` with ``targets`` written, into ``out``: patched in place
+    (every other part and byte kept) or, for a layout the patcher does not handle,
+    through openpyxl (which keeps values, sheets, merges, validations and protection,
+    but not cached formula results or shapes)."""
+    try:
+        patch_cells(str(path), out, targets)
+        return
+    except Unsupported:
+        out.seek(0)
+        out.truncate()
+    wb = openpyxl.load_workbook(path)
+    try:
+        for (sheet, coord), text in targets.items():
+            cell = wb[sheet][coord]
+            cell.value = text
+            cell.data_type = "s"  # a serial is text, even if it starts with "="
+        wb.save(out)
+    finally:
+        wb.close()
+
+
 def _backup_path(path: Path) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     candidate = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix}")
@@ -123,10 +148,13 @@ def write_back(path: str | Path, values: Mapping[str, object]) -> Optional[Path]
     Returns the path of the backup of the original, or ``None`` when every value was
     already in place (nothing written). Raises :class:`PlanWriteError` when the workbook
     is locked, read-only or cannot be saved; the original is then unchanged."""
-    path = Path(path)
+    link = Path(path)
+    path = link.resolve() if link.is_symlink() else link  # replace the file, keep the link
     targets = _targets(values)
     if not targets:
         return None
+    if link != path:
+        check_writable(link)  # a lock file may sit beside the link the engineer opened
     check_writable(path)
     try:
         current = _current(path, targets)
@@ -135,22 +163,13 @@ def write_back(path: str | Path, values: Mapping[str, object]) -> Optional[Path]
     if all(current[k] == v for k, v in targets.items()):
         return None
 
-    try:
-        wb = openpyxl.load_workbook(path)
-    except Exception as exc:
-        raise PlanWriteError(f"无法打开规划表 {path}（{type(exc).__name__}），未写回任何内容") from None
-    for (sheet, coord), text in targets.items():
-        cell = wb[sheet][coord]
-        cell.value = text
-        cell.data_type = "s"  # a serial is text, even if it starts with "="
-
     backup = _backup_path(path)
     tmp_name: Optional[str] = None
     try:
         shutil.copy2(path, backup)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            wb.save(fh)
+        with os.fdopen(fd, "w+b") as fh:
+            _save(path, fh, targets)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, stat.S_IMODE(path.stat().st_mode))
@@ -169,5 +188,4 @@ def write_back(path: str | Path, values: Mapping[str, object]) -> Optional[Path]
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-        wb.close()
     return backup
