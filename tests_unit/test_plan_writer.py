@@ -330,3 +330,43 @@ def test_write_through_a_symlink_keeps_the_link(plan_file):
     backup = write_back(link, {"cluster_serial": "SN-LINK"})
     assert link.is_symlink() and backup.parent == plan_file.parent
     assert read_plan(plan_file).cluster.serial == "SN-LINK"
+
+
+@pytest.mark.parametrize("sheet_data,expected", [
+    ("<sheetData/>", '<sheetData><row r="19"><c r="E19" t="inlineStr"><is><t xml:space="preserve">V</t>'
+                     "</is></c></row></sheetData>"),
+    ('<sheetData><row r="19" spans="1:3"/></sheetData>',
+     '<sheetData><row r="19" spans="1:5"><c r="E19" t="inlineStr"><is><t xml:space="preserve">V</t>'
+     "</is></c></row></sheetData>"),
+    ('<sheetData><row r="19"><c r="E19" s="7" t="s"><v>3</v></c><c r="F19" s="2"/></row></sheetData>',
+     '<sheetData><row r="19"><c r="E19" s="7" t="inlineStr"><is><t xml:space="preserve">V</t></is></c>'
+     '<c r="F19" s="2"/></row></sheetData>'),
+    ('<sheetData><row r="2"><c r="A2"/></row><row r="20"><c r="A20"/></row></sheetData>',
+     '<sheetData><row r="2"><c r="A2"/></row><row r="19"><c r="E19" t="inlineStr"><is>'
+     '<t xml:space="preserve">V</t></is></c></row><row r="20"><c r="A20"/></row></sheetData>'),
+])
+def test_patch_cell_xml(sheet_data, expected):
+    from voyager.plan.xlsx_patch import _set_cell
+
+    assert _set_cell(f"<worksheet>{sheet_data}</worksheet>", "E19", "V") == f"<worksheet>{expected}</worksheet>"
+
+
+def test_patch_keeps_a_namespace_prefix_and_widens_the_dimension():
+    from voyager.plan.xlsx_patch import _set_cell, _widen_dimension
+
+    xml = '<x:worksheet><x:dimension ref="A1:C3"/><x:sheetData><x:row r="3"><x:c r="A3"/></x:row></x:sheetData></x:worksheet>'
+    out = _widen_dimension(_set_cell(xml, "E19", "V"), ["E19"])
+    assert '<x:dimension ref="A1:E19"/>' in out
+    assert '<x:row r="19"><x:c r="E19" t="inlineStr"><x:is><x:t xml:space="preserve">V</x:t></x:is></x:c></x:row>' in out
+
+
+@pytest.mark.parametrize("sheet_data", [
+    '<sheetData><row><c r="E19"/></row></sheetData>',  # row without r
+    '<sheetData><row r="19"><c s="1"/></row></sheetData>',  # cell without r
+    '<sheetData><row r="19"><c r="E19"><f>D19</f><v>1</v></c></row></sheetData>',  # formula
+])
+def test_patch_refuses_layouts_it_cannot_handle(sheet_data):
+    from voyager.plan.xlsx_patch import Unsupported, _set_cell
+
+    with pytest.raises(Unsupported):
+        _set_cell(f"<worksheet>{sheet_data}</worksheet>", "E19", "V")
