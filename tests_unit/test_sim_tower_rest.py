@@ -11,6 +11,8 @@ from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.faults import Faults
 from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.tower_rest import TowerRestFrontend
+from voyager.sim.tower_schema import FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,46 @@ def test_token_is_checked_raw_or_bearer(tower):
         assert resp.headers["x-tower-request-id"]
     assert tower.rest("get-organizations", auth=token).status_code == 200
     assert tower.rest("get-organizations", auth=f"Bearer {token}").status_code == 200
+
+
+REST_OPERATIONS = sorted(r.rule.rsplit("/", 1)[1] for r in TowerRestFrontend.url_map.iter_rules())
+LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-")]
+
+
+@pytest.mark.parametrize("op", [op for op in REST_OPERATIONS if op != "login"])
+def test_every_operation_needs_a_token(tower, op):
+    tower.setup()
+    for auth in (None, "not-a-token"):
+        resp = tower.rest(op, {} if op.startswith("get-") else [{}], auth=auth)
+        assert resp.status_code == 401 and resp.json()["path"] == f"/v2/api/{op}", (op, auth)
+
+
+@pytest.mark.parametrize("op", LIST_OPERATIONS)
+def test_every_list_checks_its_query(tower, op):
+    tower.setup()
+    assert isinstance(tower.ok(op, {}), list)
+    for body, code in (([], "VALIDATION"), ({"where": {"no_such_field": 1}}, "INVALID_WHERE"),
+                       ({"where": {}, "extra": 1}, "VALIDATION"), ({"first": -1}, "INVALID_WHERE")):
+        resp = tower.rest(op, body)
+        assert resp.status_code == 400 and resp.json()["code"] == code, (op, body, resp.text)
+    bad_json = tower.post(f"/v2/api/{op}", data="{", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json()["code"] == "INVALID_JSON"
+
+
+def test_list_schemas_are_the_rendered_fields(ready):
+    """tower_schema.FIELDS (what a where may name on an empty list) = what the lists render."""
+    tower, _org, _dc, cluster = ready
+    cid = cluster["id"]
+    view = tower.ok("create-view", [{"time_unit": "HOUR", "time_span": 2, "cluster_id": cid, "name": "Cluster"}])
+    tower.ok("create-graph", [{"type": "AREA", "resource_type": "cluster", "view_id": view[0]["data"]["id"],
+                               "title": "t", "cluster_id": cid, "connect_id": [cid], "metric_name": "m"}])
+    zone = tower.ok("get-zone-topoes")[0]["id"]
+    rack = tower.ok("create-rack-topo", [{"cluster_id": cid, "zone_topo_id": zone, "height": 42, "name": "A"}])
+    tower.ok("create-brick-topo", [{"cluster_id": cid, "rack_topo_id": rack[0]["data"]["id"], "height": 2,
+                                    "name": "b", "position": 1}])
+    for op in LIST_OPERATIONS:
+        items = tower.ok(op, {})
+        assert items and all(set(item) == FIELDS[op] for item in items), op
 
 
 def test_unknown_operation_and_wrong_method(tower):

@@ -83,3 +83,22 @@ def test_order_first_skip():
 def test_bad_paging_or_order_is_an_error(body):
     with pytest.raises(WhereError):
         query(CLUSTERS, body)
+
+
+SCHEMA = frozenset(CLUSTERS[0])
+
+
+@pytest.mark.parametrize("body", [{"where": {"nme": "alpha"}}, {"where": {"name_startswith": "a"}},
+                                  {"where": {"AND": [{"OR": [{"bogus_in": []}]}]}}, {"orderBy": "nope_ASC"}])
+def test_a_schema_refuses_unknown_fields_on_an_empty_list(body):
+    with pytest.raises(WhereError):
+        query([], body, SCHEMA)
+    with pytest.raises(WhereError):
+        query(CLUSTERS, body, SCHEMA)
+
+
+def test_a_schema_accepts_its_fields_with_operators_on_an_empty_list():
+    body = {"where": {"AND": [{"name_not_starts_with": "x"}, {"datacenters_some": {"id": "d1"}},
+                              {"NOT": [{"host_num_gte": 9}]}]}, "orderBy": "host_num_DESC"}
+    assert query([], body, SCHEMA) == []
+    assert ids(query(CLUSTERS, body, SCHEMA)) == ["c1"]

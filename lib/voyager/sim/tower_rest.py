@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 from voyager.sim.fisheye_base import drain
 from voyager.sim.frontend import BadJson, Frontend, json_response
 from voyager.sim.tower_models import TowerError
+from voyager.sim.tower_schema import FIELDS
 from voyager.sim.tower_views import TowerView
 from voyager.sim.tower_where import WhereError, query
 
@@ -96,13 +97,13 @@ class TowerRestFrontend(Frontend):
             return one(body)
         raise TowerError("request body must be an array of objects (or one object)", code="VALIDATION")
 
-    def _list(self, body: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _list(self, op: str, body: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(body, dict):
             raise TowerError("request body must be an object {where, orderBy, first, skip}", code="VALIDATION")
         unknown = set(body) - {"where", "orderBy", "first", "skip", "after", "before", "last"}
         if unknown:
             raise TowerError(f'property "{sorted(unknown)[0]}" is not allowed', code="VALIDATION")
-        return query(items, body)
+        return query(items, body, FIELDS[op])
 
     # -- login -----------------------------------------------------------------------------
     def op_login(self, request: Request, machine) -> Response:
@@ -127,14 +128,14 @@ class TowerRestFrontend(Frontend):
             owner = {"views": self.tower.dashboards, "graphs": self.tower.dashboards, "zones": self.tower.topo,
                      "racks": self.tower.topo, "bricks": self.tower.topo, "nodes": self.tower.topo}
             records = getattr(owner.get(source, self.tower), source)
-            return self._list(body, [getattr(view, render)(r) for r in records])
+            return self._list(op, body, [getattr(view, render)(r) for r in records])
 
         return self._call(request, run)
 
     def _derived_list(self, request: Request, kind: str) -> Response:
         def run(body: Any) -> list[dict[str, Any]]:
             self.tower.advance()
-            return self._list(body, getattr(TowerView(self.tower), kind)())
+            return self._list(f"get-{kind}", body, getattr(TowerView(self.tower), kind)())
 
         return self._call(request, run)
 

@@ -182,11 +182,40 @@ def order(items: list[dict[str, Any]], order_by: str | None) -> list[dict[str, A
     return sorted(items, key=key, reverse=direction == "_DESC")
 
 
-def query(items: Iterable[dict[str, Any]], body: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Apply a list request body ``{where, orderBy, first, skip}`` to rendered entities."""
+def _base_field(key: str, fields: frozenset[str]) -> str | None:
+    if key in fields:
+        return key
+    return next((key[: -len(s)] for s in _SUFFIXES if key.endswith(s) and key[: -len(s)] in fields), None)
+
+
+def check_fields(where: Any, fields: frozenset[str]) -> None:
+    """Reject a ``where`` naming a top-level field the entity does not have,
+    whether or not any entity exists (nested relation filters are checked
+    against the related objects while matching)."""
+    if where is None:
+        return
+    if not isinstance(where, dict):
+        raise WhereError(f"where must be an object, got {type(where).__name__}")
+    for key, cond in where.items():
+        if key in ("AND", "OR", "NOT"):
+            for item in _as_list(cond, key):
+                check_fields(item, fields)
+        elif _base_field(key, fields) is None:
+            raise WhereError(f'Unknown field "{key}" in where input')
+
+
+def query(items: Iterable[dict[str, Any]], body: dict[str, Any] | None,
+          fields: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Apply a list request body ``{where, orderBy, first, skip}`` to rendered entities;
+    ``fields`` (the entity's schema) lets a bad field be refused on an empty list too."""
     body = body or {}
     if not isinstance(body, dict):
         raise WhereError("the request body must be an object")
+    if fields is not None:
+        check_fields(body.get("where"), fields)
+        order_by = body.get("orderBy")
+        if isinstance(order_by, str) and order_by.rsplit("_", 1)[0] not in fields:
+            raise WhereError(f'Invalid orderBy value "{order_by}"')
     selected = [item for item in items if matches(item, body.get("where"))]
     selected = order(selected, body.get("orderBy"))
     skip = body.get("skip")
