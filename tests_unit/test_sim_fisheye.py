@@ -97,6 +97,43 @@ def test_setup_root_validation(raw, body, status):
     assert r.status_code == status and r.json()["code"] == 3
 
 
+def _fisheye_routes():
+    """(method, concrete path, public) of every fisheye rule (converters filled with sample values)."""
+    import re
+
+    from voyager.sim.fisheye import FisheyeCore
+    from voyager.sim.fisheye_images import FisheyeImages
+    from voyager.sim.fisheye_resources import FisheyeNetwork, FisheyeVms
+
+    out = []
+    for cls in (FisheyeCore, FisheyeNetwork, FisheyeVms, FisheyeImages):
+        for rule in cls.url_map.iter_rules():
+            path = re.sub(r"<any\(([^,)]+)[^>]*>", r"\1", rule.rule)
+            path = re.sub(r"<[^>]+>", "00000000-0000-4000-8000-000000000000", path)
+            public = getattr(getattr(cls, rule.endpoint), "public", False)
+            out += [(m, path, public) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return out
+
+
+FISHEYE_ROUTES = _fisheye_routes()
+
+
+@pytest.mark.parametrize("method,path,public", FISHEYE_ROUTES, ids=[f"{m} {p}" for m, p, _ in FISHEYE_ROUTES])
+def test_every_fisheye_route_checks_its_token(http, method, path, public):
+    for token in (None, "0" * 32):
+        r = http.request(method, VIP, path, token=token, json={})
+        if public:  # setupRoot / sessions: answered (refused for their own reasons), never 401 for a missing token
+            assert r.status_code != 401 or path == "/api/v3/sessions" and method == "DELETE", (method, path)
+        else:
+            assert r.status_code == 401 and r.json()["ec"] == "REST_UNAUTHORIZED", (method, path, token)
+
+
+@pytest.mark.parametrize("method,path,public", FISHEYE_ROUTES, ids=[f"{m} {p}" for m, p, _ in FISHEYE_ROUTES])
+def test_no_fisheye_route_before_deployment(undeployed, method, path, public):
+    r = SimHttp(undeployed.endpoints).request(method, H1, path, token="0" * 32, json={})
+    assert r.status_code == 404, (method, path)
+
+
 def test_v2_needs_a_session_token(http):
     for path in ("/api/v2/tools/license", "/api/v2/network/vds", "/api/v2/images", "/api/v2/vms",
                  "/api/v2/storage_policies", "/api/v2/jobs/nope"):
