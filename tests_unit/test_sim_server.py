@@ -15,6 +15,8 @@ from voyager.sim import Simulator
 from voyager.sim.faults import FaultSpecError, Faults, parse_faults
 from voyager.sim.testing import SimHttp, deployed
 
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 H1, VIP, TOWER = "127.10.20.11", "127.10.20.10", "127.10.20.2"
 
 

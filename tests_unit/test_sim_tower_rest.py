@@ -15,6 +15,8 @@ from voyager.sim.tower_rest import TowerRestFrontend
 from voyager.sim.tower_schema import FIELDS
 
 
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 @pytest.fixture(scope="module")
 def plan():
     return build_demo_plan()

@@ -8,10 +8,13 @@ HTTP 200 with ``{"data": null, "errors": [{"message", "extensions": {"code"}}]}`
 
 ``createRootUser``, ``checkTowerIsSetup`` and — until an organization exists —
 ``createOrganization`` need no token; everything else needs
-``Authorization: <token>`` from ``/v2/api/login``.
+``Authorization: <token>`` from ``/v2/api/login``. A GraphQL multipart request
+(``multipart/form-data`` with an ``operations`` field, as step 07's
+``createUploadTask`` is captured) is read like a JSON body.
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Callable
 
@@ -53,6 +56,7 @@ class TowerGraphqlFrontend(Frontend):
             "updateClusterSettings": (self.update_cluster_settings, lambda: True),
             "globalAlertRules": (self.global_alert_rules, lambda: True),
             "updateGlobalAlertRule": (self.update_global_alert_rule, lambda: True),
+            "createUploadTask": (self.create_upload_task, lambda: True),
         }
 
     @property
@@ -71,7 +75,7 @@ class TowerGraphqlFrontend(Frontend):
 
     def _execute(self, request: Request) -> dict[str, Any]:
         try:
-            body = self.json_body(request)
+            body = self._operations(request)
         except BadJson as exc:
             raise TowerError(f"POST body is not valid JSON ({exc})", code="BAD_REQUEST") from None
         if not isinstance(body, dict):
@@ -96,6 +100,19 @@ class TowerGraphqlFrontend(Frontend):
         result = handler(variables)
         self.tower.save_new_ids()
         return result
+
+    def _operations(self, request: Request) -> Any:
+        """The JSON body, or the ``operations`` field of a GraphQL multipart request
+        (graphql-multipart-request-spec; step 07's upload is captured as multipart/form-data)."""
+        if request.mimetype == "multipart/form-data":
+            text = request.form.get("operations")
+            if text is None:
+                raise BadJson("a multipart GraphQL request needs an operations field")
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise BadJson(f"invalid JSON: {exc.__class__.__name__}") from None
+        return self.json_body(request)
 
     # -- setup -------------------------------------------------------------------------------
     def create_root_user(self, v: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +188,13 @@ class TowerGraphqlFrontend(Frontend):
         return {"updateGlobalAlertRule": {
             "id": rendered["id"], "disabled": rendered["disabled"], "thresholds": rendered["thresholds"],
             "alert_rules": rendered["alert_rules"], "__typename": "GlobalAlertRule"}}
+
+
+    # -- packages (step 07) ------------------------------------------------------------------
+    def create_upload_task(self, v: dict[str, Any]) -> dict[str, Any]:
+        task = self.tower.packages.create_upload_task(v.get("data"))
+        return {"createUploadTask": {"id": task["id"], "current_chunk": task["current_chunk"],
+                                     "chunk_size": task["chunk_size"], "__typename": "UploadTask"}}
 
 
 FRONTENDS = [TowerGraphqlFrontend]

@@ -3,10 +3,10 @@ settings, license, NTP, tasks (the ``models.py`` of the CloudTower service).
 
 No HTTP here: :mod:`voyager.sim.tower_rest` (``/v2/api``),
 :mod:`voyager.sim.tower_graphql` (``/api``) and :mod:`voyager.sim.inspector`
-render it. Alert rules, dashboards (views/graphs), the rack topology and the
-inspection center live in :mod:`voyager.sim.tower_alerts`,
-:mod:`voyager.sim.tower_dashboards`, :mod:`voyager.sim.tower_topo` and
-:mod:`voyager.sim.tower_inspector`, composed here.
+render it. Alert rules, dashboards (views/graphs), the rack topology, the
+inspection center and uploaded packages live in :mod:`voyager.sim.tower_alerts`,
+:mod:`voyager.sim.tower_dashboards`, :mod:`voyager.sim.tower_topo`,
+:mod:`voyager.sim.tower_inspector` and :mod:`voyager.sim.tower_packages`, composed here.
 
 Rules mirrored from the real CloudTower:
 
@@ -115,6 +115,9 @@ class TowerBackend:
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
         self.inspector = Inspector(self)
+        from voyager.sim.tower_packages import PackageUploads  # imports this module's helpers
+
+        self.packages = PackageUploads(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -413,6 +416,7 @@ class TowerBackend:
             "ntp_servers": self.ntp_servers, "license": self.license, "local_ids": self.local_ids,
             "alerts": self.alerts.to_state(), "dashboards": self.dashboards.to_state(),
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
+            "packages": self.packages.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -429,6 +433,7 @@ class TowerBackend:
         self.dashboards.load_state(state.get("dashboards") or {})
         self.topo.load_state(state.get("topo") or {})
         self.inspector.load_state(state.get("inspector") or {})
+        self.packages.load_state(state.get("packages") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {
