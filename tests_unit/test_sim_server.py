@@ -192,6 +192,17 @@ def test_slow_fault_answers_after_the_client_timeout(plan):
         assert http.deploy_api("GET", H1, "/api/v2/deployment/host", timeout=5).status_code == 200
 
 
+def test_stop_does_not_wait_for_a_slow_answer(plan):
+    sim = Simulator(plan, speed=0, ssh=False, faults="slow:/api/v2/deployment/host:1", slow_seconds=60.0).start()
+    try:
+        with pytest.raises(requests.ReadTimeout):
+            SimHttp(sim.endpoints).deploy_api("GET", H1, "/api/v2/deployment/host", timeout=0.3)
+    finally:
+        t0 = time.monotonic()
+        sim.stop()
+    assert time.monotonic() - t0 < 5.0
+
+
 def test_faults_only_hit_reachable_machines(plan):
     with Simulator(plan, speed=0, ssh=False, faults="http-500:/v2/api/*:1") as sim:
         http = SimHttp(sim.endpoints)

@@ -18,7 +18,7 @@ import inspect
 import logging
 import socket
 import struct
-import time
+import threading
 from typing import Callable, Optional
 
 from werkzeug.exceptions import MethodNotAllowed
@@ -80,8 +80,10 @@ def split_host(header: str, default_port: int) -> tuple[str, int]:
 
 class SimApp:
     def __init__(self, world, frontends: dict[str, list[Frontend]], *, default_port: int,
-                 slow_seconds: Callable[[], float], endpoints: Callable[[], dict], fixed_ip: Optional[str] = None):
+                 slow_seconds: Callable[[], float], endpoints: Callable[[], dict], fixed_ip: Optional[str] = None,
+                 stopping: Optional[threading.Event] = None):
         self.world = world
+        self.stopping = stopping or threading.Event()  # set by Simulator.stop(): a slow answer is dropped
         self.frontends = frontends
         self.default_port = default_port
         self.slow_seconds = slow_seconds
@@ -123,8 +125,8 @@ class SimApp:
         fault = self.world.faults.take_http(request.path)
         if fault == "http-reset":
             self._reset(request)
-        if fault == "slow":
-            time.sleep(self.slow_seconds())
+        if fault == "slow" and self.stopping.wait(self.slow_seconds()):
+            raise ConnectionAbortedError("simulator stopped while delaying a slow answer")
         if fault == "http-500":
             drain(request)
             return self._fault_500(request)

@@ -51,17 +51,20 @@ class Simulator:
         self._https: Optional[Listener] = None
         self.certificate_pem: Optional[bytes] = None
         self.bound_plan_ips: list[str] = []
+        self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Simulator":
         if self._http is not None:
             return self
+        self._stopping.clear()
         frontends = load_frontends(self.world)
         ctx, self.certificate_pem = server_context(self.world.planned_ips())
 
         def app(default_port: int, fixed_ip: Optional[str] = None) -> SimApp:
             return SimApp(self.world, frontends, default_port=default_port, fixed_ip=fixed_ip,
-                          slow_seconds=lambda: self.slow_seconds, endpoints=lambda: self.endpoints)
+                          slow_seconds=lambda: self.slow_seconds, endpoints=lambda: self.endpoints,
+                          stopping=self._stopping)
 
         try:
             self._http = Listener(LOOPBACK, 0, app(80)).start()
@@ -114,6 +117,7 @@ class Simulator:
                 self.bound_plan_ips.append(ip)
 
     def stop(self) -> None:
+        self._stopping.set()  # requests delayed by a slow fault end now instead of holding stop()
         stoppers = [threading.Thread(target=_stop_quietly, args=(listener,)) for listener in self._listeners]
         for t in stoppers:
             t.start()
