@@ -5,6 +5,7 @@ the real planning template; tests that need it skip cleanly when it is absent.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,17 @@ def demo_plan():
     return build_demo_plan()
 
 
-@pytest.fixture
-def demo_plan_file(tmp_path: Path) -> Path:
-    """A demo plan workbook written by ``voyager plan new --demo`` into tmp_path."""
+@pytest.fixture(scope="session")
+def _demo_plan_workbook(tmp_path_factory) -> Path:
     from voyager.plan import new_template
 
-    return new_template(tmp_path / "demo-plan.xlsx", demo=True)
+    return new_template(tmp_path_factory.mktemp("demo") / "demo-plan.xlsx", demo=True)
+
+
+@pytest.fixture
+def demo_plan_file(tmp_path: Path, _demo_plan_workbook: Path) -> Path:
+    """A demo plan workbook written by ``voyager plan new --demo``, copied into tmp_path
+    (written once per session: tests may change their copy)."""
+    path = tmp_path / _demo_plan_workbook.name
+    shutil.copyfile(_demo_plan_workbook, path)
+    return path

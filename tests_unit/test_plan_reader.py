@@ -2,6 +2,7 @@
 workbooks exercising each quirk of the template."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -108,9 +109,15 @@ def _edit(path: Path, edits: dict[str, dict[str, object]]) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def _demo_workbook(tmp_path_factory):
+    return write_plan(build_demo_plan(), tmp_path_factory.mktemp("demo") / "plan.xlsx")
+
+
 @pytest.fixture
-def demo_file(tmp_path):
-    return write_plan(build_demo_plan(), tmp_path / "plan.xlsx")
+def demo_file(tmp_path, _demo_workbook):
+    """The demo plan written by the template writer; each test edits its own copy."""
+    return Path(shutil.copyfile(_demo_workbook, tmp_path / "plan.xlsx"))
 
 
 def test_full_width_and_stray_spaces(demo_file):
