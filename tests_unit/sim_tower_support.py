@@ -79,6 +79,7 @@ class TowerHttp:
         self.base = endpoints["https" if tls else "http"]
         self.ip = ip
         self.http = requests.Session()
+        self.http.trust_env = False  # loopback only: no proxy settings from the environment
         self.token: Optional[str] = None
 
     def post(self, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:

@@ -28,6 +28,7 @@ class SimHttp:
     def __init__(self, endpoints: dict[str, Any]) -> None:
         self.endpoints = endpoints
         self.session = requests.Session()
+        self.session.trust_env = False  # loopback only: no proxy or CA-bundle settings from the environment
         self.token: Optional[str] = None
 
     def request(self, method: str, ip: str, path: str, *, tls: bool = False, token: Any = "session",

@@ -54,6 +54,7 @@ class Walk:
         self.poll = poll
         self.tls = tls
         self.http = requests.Session()
+        self.http.trust_env = False  # loopback only: no proxy or CA-bundle settings from the environment
         self.http.verify = False
         self.token: Optional[str] = None
         self.tower_token: Optional[str] = None
