@@ -261,3 +261,27 @@ def test_plan_check_loads_neither_numpy_nor_the_writer(demo_plan_file):
         f"from voyager.cli import main; main(['plan', 'check', {str(demo_plan_file)!r}, '--sim'])")
     assert "openpyxl" in loaded and "voyager.plan.rules" in loaded
     assert not {"numpy", "voyager.plan.writer", "voyager.plan.template"} & loaded
+
+
+def test_no_plan_password_in_any_output(tmp_path, capsys):
+    """Whatever the command and format, no password of the plan is printed."""
+    from voyager.plan import Secret, build_demo_plan, write_plan
+
+    plan = build_demo_plan()
+    secrets = ["Bmc-Pw-0001", "Ssh-Pw-0002", "Adm-Pw-0003", "Clu-Pw-0004", "Web-Pw-0005", "Tw-Ssh-0006", "q7Z"]
+    plan.hosts[0].bmc_password, plan.hosts[0].ssh_password = Secret(secrets[0]), Secret(secrets[1])
+    plan.hosts[1].admin_password, plan.cluster.admin_password = Secret(secrets[2]), Secret(secrets[3])
+    plan.cloudtower.web_password, plan.cloudtower.ssh_password = Secret(secrets[4]), Secret(secrets[5])
+    plan.hosts[2].ssh_password = Secret(secrets[6])  # too short: a password.short finding
+    path = write_plan(plan, tmp_path / "secret.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb[C.HOSTS]["M5"] = '=CONCATENATE("Formula-", "Pw-0008")'  # a finding on a password cell
+    wb.save(path)
+    outputs = []
+    for argv in (["check", path], ["check", path, "--json"], ["check", path, "--sim", "--strict"],
+                 ["show", path], ["show", path, "--json"]):
+        outputs.append("".join(run(capsys, *argv)[1:]))
+    text = "\n".join(outputs)
+    assert "password.short" in text and "read.formula" in text
+    for secret in secrets + ["Formula-", "Pw-0008", C.DEFAULT_PASSWORD]:
+        assert secret not in text, secret

@@ -445,3 +445,22 @@ def test_public_openpyxl_path_on_the_real_template(real_template, real_plan, mon
     monkeypatch.setattr(workbook._Book, "_open_lean",
                         lambda self, path, data_only: (_ for _ in ()).throw(TypeError("changed")))
     assert read_plan(real_template).to_dict() == real_plan.to_dict()
+
+
+def test_every_reader_finding_names_its_cell_value_and_fix(demo_file):
+    """One workbook with every kind of read.* finding: each message starts with the
+    cell, shows what was typed (except formulas in password cells), and says what to do."""
+    _edit(demo_file, {
+        "主机规划": {"B4": "二", "Q3": "x", "D7": "SN-LOST", "K5": '=CONCATENATE("A", "B")'},
+        "虚拟网络": {"F9": "abc", "H12": "127.11.9.0/24"},
+        "集群管理信息": {"E26": '=CONCATENATE("127.10.0.", 1)'},
+    })
+    findings = read_plan(demo_file).findings
+    rules = {f.rule for f in findings}
+    assert rules == {"read.index", "read.unit", "read.host_row", "read.formula", "read.vlan", "read.vlan_row"}
+    typed = {"主机规划!B4": "二", "主机规划!Q3": "x", "虚拟网络!F9": "abc", "集群管理信息!E26": "CONCATENATE"}
+    for f in findings:
+        assert f.message.startswith(f"{f.cell}: ") and f.hint, f.to_dict()
+        assert f.severity in ("error", "warning", "info")
+        if f.cell in typed:
+            assert typed[f.cell] in f.message, f.to_dict()
