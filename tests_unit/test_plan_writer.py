@@ -370,3 +370,14 @@ def test_patch_refuses_layouts_it_cannot_handle(sheet_data):
 
     with pytest.raises(Unsupported):
         _set_cell(f"<worksheet>{sheet_data}</worksheet>", "E19", "V")
+
+
+def test_filesystem_refusing_chmod_still_writes(plan_file, monkeypatch):
+    """Network shares (SMB) may refuse chmod/utime: the write-back still happens."""
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    monkeypatch.setattr(os, "utime", refuse)
+    backup = write_back(plan_file, {"cluster_serial": "SN-SMB"})
+    assert backup.exists() and read_plan(plan_file).cluster.serial == "SN-SMB"

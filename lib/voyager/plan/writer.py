@@ -166,13 +166,16 @@ def write_back(path: str | Path, values: Mapping[str, object]) -> Optional[Path]
     backup = _backup_path(path)
     tmp_name: Optional[str] = None
     try:
-        shutil.copy2(path, backup)
+        shutil.copyfile(path, backup)
+        with contextlib.suppress(OSError):  # times/mode: best effort (SMB shares refuse some)
+            shutil.copystat(path, backup)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
         with os.fdopen(fd, "w+b") as fh:
             _save(path, fh, targets)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp_name, stat.S_IMODE(path.stat().st_mode))
+        with contextlib.suppress(OSError):  # keep the original's mode where the filesystem allows
+            os.chmod(tmp_name, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp_name, path)
         tmp_name = None
         _fsync_dir(path.parent)
