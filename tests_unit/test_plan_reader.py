@@ -2,6 +2,7 @@
 workbooks exercising each quirk of the template."""
 from __future__ import annotations
 
+import datetime
 import shutil
 import time
 from pathlib import Path
@@ -428,6 +429,7 @@ def test_public_openpyxl_path_reads_the_same(demo_file, monkeypatch):
     from voyager.plan import workbook
 
     _edit(demo_file, {"集群管理信息": {"E26": '=CONCATENATE("127.10.0.", 1)'}, "虚拟网络": {"F9": "x"}})
+    _typed_as_date(demo_file, "主机规划", "Q4")
     lean = read_plan(demo_file)
 
     def unavailable(self, path, data_only):
@@ -464,3 +466,20 @@ def test_every_reader_finding_names_its_cell_value_and_fix(demo_file):
         assert f.severity in ("error", "warning", "info")
         if f.cell in typed:
             assert typed[f.cell] in f.message, f.to_dict()
+
+
+def _typed_as_date(path: Path, sheet: str, coord: str) -> None:
+    """What Excel stores when an engineer types ``1-2`` (a date with a date format)."""
+    wb = openpyxl.load_workbook(path)
+    cell = wb[sheet][coord]
+    cell.value = datetime.datetime(2025, 1, 2)
+    cell.number_format = "m/d/yyyy"
+    wb.save(path)
+
+
+def test_a_date_typed_into_a_number_cell_is_reported(demo_file):
+    _typed_as_date(demo_file, "主机规划", "Q4")  # rack unit "1-2"
+    plan = read_plan(demo_file)
+    assert plan.hosts[1].unit is None
+    (f,) = plan.findings
+    assert (f.rule, f.cell) == ("read.unit", "主机规划!Q4") and "2025-01-02" in f.message

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import unicodedata
+import xml.etree.ElementTree as ET
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,9 @@ from typing import Any, Optional
 from voyager.plan.xl import openpyxl  # first: openpyxl without numpy
 
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string, range_boundaries
+from openpyxl.styles.numbers import builtin_format_code, is_date_format, is_timedelta_format
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS
 
 from voyager.plan import cells as C
 from voyager.plan.model import Finding, Secret
@@ -110,14 +113,39 @@ def _load_sheet(ws, merges_xml: Optional[bytes], title: str) -> _Sheet:
 _MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"')
 
 
+def _date_styles(archive: zipfile.ZipFile, wb) -> None:
+    """Which cell styles are dates or durations: the only part of the stylesheet a
+    reader needs (Excel turns a typed ``1-2`` into a date; the validator must see a
+    date, not its serial number). Read with ElementTree instead of openpyxl's full
+    style model."""
+    try:
+        root = ET.fromstring(archive.read(ARC_STYLE))
+    except KeyError:
+        return
+    ns = f"{{{SHEET_MAIN_NS}}}"
+    custom = {int(f.get("numFmtId", -1)): f.get("formatCode") or ""
+              for f in root.iterfind(f"{ns}numFmts/{ns}numFmt")}
+    dates, durations = set(), set()
+    xfs = root.find(f"{ns}cellXfs")
+    for index, xf in enumerate(xfs if xfs is not None else ()):
+        fmt_id = int(xf.get("numFmtId", 0))
+        fmt = custom.get(fmt_id) or builtin_format_code(fmt_id)
+        if fmt and is_date_format(fmt):
+            dates.add(index)
+        if fmt and is_timedelta_format(fmt):
+            durations.add(index)
+    wb._date_formats, wb._timedelta_formats = dates, durations
+
+
 class _Book:
     """The plan sheets of a workbook in openpyxl's read-only mode, opened lean.
 
-    ``load_workbook(read_only=True)`` parses the whole stylesheet (the real template's
-    is 80 KB of XML: the largest single cost of opening it) and sizes all 13 sheets.
-    The plan needs neither cell styles nor the other sheets, so openpyxl's own reader
-    is run without its stylesheet step and only the four plan sheets are opened. If
-    openpyxl's reader ever changes shape, the public ``load_workbook`` is used."""
+    ``load_workbook(read_only=True)`` builds openpyxl's whole style model (the real
+    template's stylesheet is 80 KB of XML: the largest single cost of opening it) and
+    sizes all 13 sheets. The plan needs only which styles are dates, and four sheets, so
+    openpyxl's own reader is run without its stylesheet step (:func:`_date_styles`
+    supplies the date styles) and only the four plan sheets are opened. If openpyxl's
+    reader ever changes shape, the public ``load_workbook`` is used."""
 
     def __init__(self, path: Path, data_only: bool):
         self.sheetnames: list[str] = []
@@ -138,6 +166,7 @@ class _Book:
             reader.read_manifest()
             reader.read_strings()
             reader.read_workbook()  # sheet names, epoch; no stylesheet
+            _date_styles(reader.archive, reader.wb)
             for sheet, rel in reader.parser.find_sheets():
                 self.sheetnames.append(sheet.name)
                 if "chartsheet" in (rel.Type or ""):
