@@ -60,11 +60,42 @@ def find_image(fisheye, kind: UploadKind, name: str) -> Optional[dict[str, Any]]
     return next((i for i in listed_images(fisheye, kind) if i.get("name") == name), None)
 
 
+UPLOAD_ATTEMPTS = 2  # walkthrough: after a failed chunk, delete the volume and upload once more
+
+
 def upload_file(fisheye, kind: UploadKind, path: Path, *, name: Optional[str] = None,
                 description: str = "") -> dict[str, Any]:
-    """Upload ``path``; returns the image as the cluster lists it afterwards."""
+    """Upload ``path``; returns the image as the cluster lists it afterwards.
+
+    A chunk is re-sent by the HTTP layer's retries (a chunk POST is idempotent:
+    the server keys it by ``chunk_num``). If a chunk still fails, the upload
+    volume is deleted and the whole upload is started once more, as the
+    walkthrough prescribes; a second failure is reported."""
     path = Path(path)
     name = name or path.name
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            md5 = _upload_once(fisheye, kind, path, name, description)
+            break
+        except UploadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transport/API failure of this attempt
+            if attempt == UPLOAD_ATTEMPTS:
+                raise UploadError(f"上传{kind.label} {name} 失败（已删除上传卷并重新上传 "
+                                  f"{UPLOAD_ATTEMPTS - 1} 次）：{exc}") from exc
+            LOG.warning("上传 %s 失败（%s），已删除上传卷，重新创建并上传（第 %d/%d 次）",
+                        name, exc, attempt + 1, UPLOAD_ATTEMPTS)
+    image = find_image(fisheye, kind, name)
+    if image is None:
+        raise UploadError(f"上传完成后集群中没有看到镜像 {name}")
+    if image.get("md5") and image["md5"] != md5:
+        raise UploadError(f"镜像 {name} 的 md5 为 {image['md5']}，与本地文件的 {md5} 不一致")
+    return image
+
+
+def _upload_once(fisheye, kind: UploadKind, path: Path, name: str, description: str) -> str:
+    """One upload: create the volume, send every chunk; returns the local md5.
+    On any failure the volume is deleted before the error propagates."""
     size = path.stat().st_size
     params: dict[str, Any] = {"name": name, "size": size, **dict(kind.create_params)}
     if description:
@@ -85,7 +116,8 @@ def upload_file(fisheye, kind: UploadKind, path: Path, *, name: Optional[str] = 
                 md5.update(data)
                 answer = fisheye.post(kind.chunk_path,
                                       params={"zbs_volume_id": volume_id, "chunk_num": n, "image_uuid": image_uuid},
-                                      files={"file": (name, data, "application/octet-stream")}) or {}
+                                      files={"file": (name, data, "application/octet-stream")},
+                                      idempotent=True) or {}
                 progress.advance(len(data))
                 remaining = answer.get("to_upload")
                 if remaining is not None and n in remaining:
@@ -94,12 +126,7 @@ def upload_file(fisheye, kind: UploadKind, path: Path, *, name: Optional[str] = 
     except BaseException:
         _abort(fisheye, image_uuid, name)
         raise
-    image = find_image(fisheye, kind, name)
-    if image is None:
-        raise UploadError(f"上传完成后集群中没有看到镜像 {name}")
-    if image.get("md5") and image["md5"] != md5.hexdigest():
-        raise UploadError(f"镜像 {name} 的 md5 为 {image['md5']}，与本地文件的 {md5.hexdigest()} 不一致")
-    return image
+    return md5.hexdigest()
 
 
 def _abort(fisheye, image_uuid: str, name: str) -> None:
