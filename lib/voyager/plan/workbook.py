@@ -125,14 +125,19 @@ def _date_styles(archive: zipfile.ZipFile, wb) -> None:
     ns = f"{{{SHEET_MAIN_NS}}}"
     custom = {int(f.get("numFmtId", -1)): f.get("formatCode") or ""
               for f in root.iterfind(f"{ns}numFmts/{ns}numFmt")}
+    kinds: dict[str, tuple[bool, bool]] = {}  # numFmtId -> (date, duration)
     dates, durations = set(), set()
     xfs = root.find(f"{ns}cellXfs")
     for index, xf in enumerate(xfs if xfs is not None else ()):
-        fmt_id = int(xf.get("numFmtId", 0))
-        fmt = custom.get(fmt_id) or builtin_format_code(fmt_id)
-        if fmt and is_date_format(fmt):
+        fmt_id = xf.get("numFmtId", "0")
+        if fmt_id not in kinds:
+            number = int(fmt_id) if fmt_id.isdigit() else -1
+            fmt = custom.get(number) or builtin_format_code(number) or ""
+            kinds[fmt_id] = (bool(fmt) and is_date_format(fmt), bool(fmt) and is_timedelta_format(fmt))
+        is_date, is_duration = kinds[fmt_id]
+        if is_date:
             dates.add(index)
-        if fmt and is_timedelta_format(fmt):
+        if is_duration:
             durations.add(index)
     wb._date_formats, wb._timedelta_formats = dates, durations
 
