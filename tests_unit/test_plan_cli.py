@@ -139,7 +139,7 @@ def test_check_real_template(real_template, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_xlsx", "missing_sheet", "directory", "xls",
-                                  "corrupt_sheet", "empty"])
+                                  "corrupt_sheet", "empty", "encrypted"])
 def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
     path = tmp_path / "plan.xlsx"
     if case == "corrupt_sheet":
@@ -154,6 +154,8 @@ def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
                 dst.writestr(info, data)
     elif case == "empty":
         path.write_bytes(b"")
+    elif case == "encrypted":  # Excel saves a workbook with an opening password as an OLE file
+        path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1024)
     elif case == "not_xlsx":
         path.write_text("hello")
     elif case == "missing_sheet":
@@ -174,6 +176,8 @@ def test_bad_input_is_one_chinese_line(tmp_path, capsys, case):
             assert "主机规划" in err
         elif case == "missing_sheet":
             assert "集群管理信息" in err
+        elif case == "encrypted":
+            assert "打开密码" in err
 
 
 def test_new_refuses_to_overwrite_a_real_plan(tmp_path, capsys):

@@ -255,6 +255,15 @@ def technical(text: Optional[str]) -> Optional[str]:
     return "".join(tokens) or None
 
 
+def _is_ole(path: Path) -> bool:
+    """An OLE compound file: what Excel writes for an encrypted workbook (and for .xls)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    except OSError:
+        return False
+
+
 class PlanWorkbook:
     """The plan sheets of one workbook; typed accessors by (sheet, coordinate)."""
 
@@ -283,6 +292,12 @@ class PlanWorkbook:
             raise PlanError(f"无法读取规划表 {path}: 没有读取权限；请检查文件权限，"
                             "或确认文件没有被其他程序独占打开") from None
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+            if _is_ole(path):  # an encrypted workbook (or an old .xls renamed) is an OLE file
+                raise PlanError(
+                    f"无法打开规划表 {path}: 文件设置了打开密码（已加密），或是改了扩展名的旧版 .xls；"
+                    "请在 Excel 中取消打开密码（文件 → 信息 → 保护工作簿 → 用密码进行加密，清空密码）"
+                    "并另存为 .xlsx 后重试"
+                ) from None
             raise PlanError(
                 f"无法打开规划表 {path}: 不是有效的 .xlsx 工作簿（{type(exc).__name__}）；"
                 "请用 Excel 另存为 .xlsx 格式后重试"
