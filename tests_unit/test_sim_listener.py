@@ -14,6 +14,9 @@ from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.testing import SimHttp
 
+# SimHttp talks to the simulator's self-signed https port without verification on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 H1 = "127.10.20.11"
 TOKEN = {"x-smartx-token": "e79b85fc18b7402fbcc0391fe8d7d24c"}
 
