@@ -271,12 +271,22 @@ class VoyagerRun:
         if lfplugin is None:
             return
         keep = {k: v for k, v in lfplugin.lastfailed.items()
-                if not self.is_suite_path(self.rootpath / k.split("::", 1)[0])}
-        keep.update({nodeid: True for nodeid in self.ledger.rerun_nodeids()})
+                if not self.is_suite_path(self.rootpath / str(k).split("::", 1)[0])}
+        keep.update({lastfailed_key(nodeid): True for nodeid in self.ledger.rerun_nodeids()})
         lfplugin.lastfailed = keep
         if hasattr(lfplugin, "_last_failed_paths"):
             lfplugin._last_failed_paths = lfplugin.get_last_failed_paths()
         self.lf_applied = True
+
+
+def lastfailed_key(nodeid: str):
+    """The key type of pytest's ``lastfailed`` map: a plain node id string up to
+    pytest 9.1, a parsed ``NodeId`` from pytest 9.2 on."""
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:
+        return nodeid
+    return NodeId.parse(nodeid)
 
 
 # --------------------------------------------------------------------------- hooks
