@@ -67,6 +67,12 @@ def test_hosts_and_vlans_are_rows_with_readable_ids(project, tmp_path):
     assert (tmp_path / "st" / "run-state.json").exists()
 
 
+def test_suites_run_without_the_cache_plugin(project, tmp_path):
+    # ``-p no:cacheprovider`` removes --lf with its plugin; the ledger must not ask for it
+    result = project.runpytest("suites", "--sim", "--state-dir", str(tmp_path / "st"), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=7)
+
+
 def test_default_state_dir_is_per_cluster(project):
     result = project.runpytest("suites/test_p.py::test_plan", "--sim")
     result.assert_outcomes(passed=1)

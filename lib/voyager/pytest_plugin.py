@@ -265,7 +265,8 @@ class VoyagerRun:
         """Hand pytest's --lf the ledger's selection for this plan (failed tests
         and the tests skipped because of them) instead of its own cache, which
         forgets skipped tests and is not per plan."""
-        if self.lf_applied or not self.config.getoption("lf"):
+        # default: ``-p no:cacheprovider`` removes the option with its plugin
+        if self.lf_applied or not self.config.getoption("lf", default=False):
             return
         lfplugin = self.config.pluginmanager.getplugin("lfplugin")
         if lfplugin is None:
