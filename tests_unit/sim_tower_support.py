@@ -6,13 +6,19 @@ the installer is driven through the world, its SSH path has its own tests).
 ``TowerHttp`` speaks CloudTower REST, GraphQL and the inspector to the planned
 CloudTower address with plain ``requests`` (Host header = planned IP).
 ``reset_tower`` gives a test a fresh CloudTower on an already deployed world.
+
+Fixtures (import them by name, with ``plan`` from :mod:`sim_support`):
+``sim`` one started simulator per module with CloudTower up (``tower_up``);
+``tower`` a fresh CloudTower on it, spoken to over plain http (``TowerHttp``).
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
+import pytest
 import requests
 
+from voyager.sim import Simulator
 from voyager.sim.testing import deployed
 from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
 
@@ -67,6 +73,21 @@ def tower_up(sim, plan):
     return http, walk
 
 
+@pytest.fixture(scope="module")
+def sim(plan):
+    """The module's simulator (HTTP only, speed 0), CloudTower installed and answering."""
+    with Simulator(plan, speed=0, ssh=False) as s:
+        tower_up(s, plan)
+        yield s
+
+
+@pytest.fixture
+def tower(sim):
+    """A fresh CloudTower (no user, no organization), over plain http."""
+    reset_tower(sim)
+    return TowerHttp(sim.endpoints)
+
+
 def reset_tower(sim) -> TowerBackend:
     """A fresh CloudTower (no user, no organization) on the same deployed world."""
     with sim.world.lock:
@@ -82,19 +103,18 @@ class TowerHttp:
         self.http.trust_env = False  # loopback only: no proxy settings from the environment
         self.token: Optional[str] = None
 
-    def post(self, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:
+    def request(self, method: str, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:
         headers = {"Host": self.ip, **kwargs.pop("headers", {})}
         token = self.token if auth == "token" else auth
         if token:
             headers["Authorization"] = token
-        return self.http.post(self.base + path, headers=headers, timeout=30, verify=False, **kwargs)
+        return self.http.request(method, self.base + path, headers=headers, timeout=30, verify=False, **kwargs)
 
-    def get(self, path: str, *, auth: Any = "token", **kwargs) -> requests.Response:
-        headers = {"Host": self.ip}
-        token = self.token if auth == "token" else auth
-        if token:
-            headers["Authorization"] = token
-        return self.http.get(self.base + path, headers=headers, timeout=30, verify=False, **kwargs)
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
 
     def rest(self, op: str, body: Any = None, **kwargs) -> requests.Response:
         return self.post(f"/v2/api/{op}", json={} if body is None else body, **kwargs)

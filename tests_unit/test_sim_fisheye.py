@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
-from voyager.sim.testing import SharedSim, SimHttp
+from sim_support import http, plan, shared, sim  # noqa: F401 (fixtures)
+from voyager.sim.testing import SimHttp
 
 H1, H2, VIP = "127.10.20.11", "127.10.20.12", "127.10.20.10"
 PW = "P@ssw0rd!123"
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
-
-
-@pytest.fixture(scope="module")
-def shared(plan):
-    with Simulator(plan, speed=0, ssh=False) as s:
-        yield SharedSim(s, plan)
-
-
-@pytest.fixture
-def sim(shared):
-    """The module's simulator, in the stage the test's other fixture restored."""
-    return shared.sim
 
 
 @pytest.fixture
@@ -40,12 +23,6 @@ def undeployed(shared):
 def raw(shared):
     """Deployed, root not set up, no session."""
     return shared.restore("deployed")
-
-
-@pytest.fixture
-def http(shared):
-    """Deployed and configured (root, VIP, DNS, NTP, IPMI, business network), logged in."""
-    return shared.restore("configured")
 
 
 def login(http, ip=H1, password=PW, user="root"):

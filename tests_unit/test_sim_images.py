@@ -8,17 +8,12 @@ import os
 
 import pytest
 
-from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator, images
+from sim_support import http, plan, sim  # noqa: F401 (fixtures)
 from voyager.sim.testing import SharedSim, SimHttp, deployed
 
 VIP = "127.10.20.10"
 SMALL = 4096
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
 
 
 @pytest.fixture
@@ -33,17 +28,6 @@ def shared(plan, tmp_path_factory):
     state = tmp_path_factory.mktemp("images") / "sim.json"
     with Simulator(plan, speed=0, ssh=False, state_file=state) as s:
         yield SharedSim(s, plan)
-
-
-@pytest.fixture
-def sim(shared):
-    return shared.sim
-
-
-@pytest.fixture
-def http(shared):
-    """A deployed, configured cluster, logged in (a fresh upload store)."""
-    return shared.restore("configured")
 
 
 def data_of(size, seed=1):

@@ -3,40 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.deployer import TOTAL
 from voyager.sim.installer import INSTALL, SUCCESS_LINE
-from voyager.sim.testing import SharedSim, SimHttp, deployed
+from sim_support import http, plan, shared, sim  # noqa: F401 (fixtures)
+from voyager.sim.testing import SimHttp, deployed
 from voyager.sim.vms import BOOT, OS_INSTALL
 from voyager.sim.walkthrough import Walk
 
 VIP = "127.10.20.10"
 TOWER = "127.10.20.2"
 PW = "P@ssw0rd!123"
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
-
-
-@pytest.fixture(scope="module")
-def shared(plan):
-    with Simulator(plan, speed=0, ssh=False) as s:
-        yield SharedSim(s, plan)
-
-
-@pytest.fixture
-def sim(shared):
-    return shared.sim
-
-
-@pytest.fixture
-def http(shared):
-    """A deployed, configured cluster (business VDS and VLANs included), logged in."""
-    return shared.restore("configured")
 
 
 def job(http, job_id):

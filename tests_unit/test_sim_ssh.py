@@ -8,7 +8,7 @@ import paramiko
 import pytest
 
 from sim_tower_support import HOST_PASSWORD, TOWER, TOWER_PASSWORD, VIP, TowerHttp
-from voyager.plan.demo import build_demo_plan
+from sim_support import plan  # noqa: F401 (fixture)
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.installer import INSTALL
@@ -17,11 +17,6 @@ from voyager.sim.testing import SharedSim, SimHttp, deployed
 INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
                "/usr/share/smartx/tower/installer/binary/installer deploy &")
 SUCCESS = "Install Operation Center Successfully"
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
 
 
 def connect(sim, ip, user, password, timeout=10.0) -> paramiko.SSHClient:

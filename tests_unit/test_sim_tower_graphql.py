@@ -5,28 +5,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sim_tower_support import ALERT_FILTER, QUERIES, TowerHttp, reset_tower, tower_up
-from voyager.plan.demo import build_demo_plan
-from voyager.sim import Simulator
+from sim_support import plan  # noqa: F401 (fixture)
+from sim_tower_support import ALERT_FILTER, QUERIES, sim, tower  # noqa: F401 (fixtures)
 from voyager.sim.tower_alerts import notice_threshold
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
-
-
-@pytest.fixture(scope="module")
-def sim(plan):
-    with Simulator(plan, speed=0, ssh=False) as s:
-        tower_up(s, plan)
-        yield s
-
-
-@pytest.fixture
-def tower(sim):
-    reset_tower(sim)
-    return TowerHttp(sim.endpoints)
 
 
 def error(body):

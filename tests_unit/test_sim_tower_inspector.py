@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from sim_tower_support import TowerHttp, reset_tower, tower_up
-from voyager.plan.demo import build_demo_plan
+from sim_support import plan  # noqa: F401 (fixture)
+from sim_tower_support import TowerHttp, sim, tower, tower_up  # noqa: F401 (fixtures)
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.tower_inspector import EXPORT_SECONDS, ITEMS, JOB_SECONDS
@@ -20,22 +20,8 @@ DOWNLOAD = "/api/inspector/api/v1/export/download"
 EXPORT_ITEMS = ["host_power_is_on", "zbs_cluster_data_space_use_rate", "ipmi_account_is_valid", "fan_check"]
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
-
-
-@pytest.fixture(scope="module")
-def sim(plan):
-    with Simulator(plan, speed=0, ssh=False) as s:
-        tower_up(s, plan)
-        yield s
-
-
 @pytest.fixture
-def connected(sim, plan):
-    reset_tower(sim)
-    tower = TowerHttp(sim.endpoints)
+def connected(tower, plan):
     _dc, cluster = tower.connect(plan, tower.setup())
     return tower, cluster
 

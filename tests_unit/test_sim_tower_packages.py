@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from sim_tower_support import TowerHttp, reset_tower, tower_up
-from voyager.plan.demo import build_demo_plan
+from sim_support import plan  # noqa: F401 (fixture)
+from sim_tower_support import TowerHttp, reset_tower, sim, tower_up  # noqa: F401 (fixture)
 from voyager.sim import Simulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -21,14 +21,6 @@ TASK = {"status": "INITIALIZING", "current_chunk": 1, "chunk_size": 4194304,
         "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "size": 426394976,
         "args": {"name": "smtx-backup-dr-x86_64-2.2.1.tar.gz", "package_name": "iomesh-backup"},
         "started_at": "2025-12-09T04:49:01.038Z"}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    plan = build_demo_plan()
-    with Simulator(plan, speed=0, ssh=False) as s:
-        tower_up(s, plan)
-        yield s
 
 
 @pytest.fixture
@@ -90,8 +82,7 @@ def test_backup_upload_task_needs_a_token_and_operations(tower):
     assert resp.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
-def test_uploads_are_kept_in_the_state_file(tmp_path):
-    plan = build_demo_plan()
+def test_uploads_are_kept_in_the_state_file(tmp_path, plan):
     state = tmp_path / "sim.json"
     with Simulator(plan, speed=0, ssh=False, state_file=state) as s:
         tower_up(s, plan)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from sim_tower_support import TOWER, VIP, TowerHttp, reset_tower, tower_up
-from voyager.plan.demo import build_demo_plan
+from sim_support import plan  # noqa: F401 (fixture)
+from sim_tower_support import TOWER, VIP, TowerHttp, reset_tower, sim, tower, tower_up  # noqa: F401 (fixtures)
 from voyager.sim import Simulator
 from voyager.sim.clock import ManualClock
 from voyager.sim.faults import Faults
@@ -16,24 +16,6 @@ from voyager.sim.tower_schema import FIELDS
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-@pytest.fixture(scope="module")
-def plan():
-    return build_demo_plan()
-
-
-@pytest.fixture(scope="module")
-def sim(plan):
-    with Simulator(plan, speed=0, ssh=False) as s:
-        tower_up(s, plan)
-        yield s
-
-
-@pytest.fixture
-def tower(sim):
-    reset_tower(sim)
-    return TowerHttp(sim.endpoints)
-
 
 @pytest.fixture
 def ready(tower, plan):
