@@ -16,6 +16,7 @@ import pytest
 from voyager.plan import validate
 from voyager.plan.model import Plan
 from voyager.steps import prepare
+from voyager.steps.media import cloudtower_isos
 
 LOG = logging.getLogger("voyager.suite.prepare")
 
@@ -50,8 +51,6 @@ def test_plan_rules(group: str, findings):
 @pytest.mark.dependency()
 def test_cloudtower_iso(media_dir, cloudtower_iso):
     """安装介质目录中有 CloudTower ISO（cloudtower*.iso，取最高版本）且文件不为空。"""
-    from voyager.steps.media import cloudtower_isos
-
     assert cloudtower_iso is not None, (
         f"在介质目录 {media_dir} 中没有找到 CloudTower ISO（cloudtower*.iso）；"
         "请把 ISO 放到规划表所在目录，或用 --media-dir 指定目录")

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from voyager.clients import FisheyeClient
 from voyager.plan.model import Plan
 from voyager.report.attach import attach_json
 from voyager.steps import deploy
@@ -66,8 +67,6 @@ def test_deploy_finished(fisheye_anon, deploy_host, run_state):
 @pytest.mark.dependency(depends=["test_deploy_finished"])
 def test_host_deployed(host, endpoints, run_state):
     """每台主机都确认已加入集群：其 deploy_verify 返回 is_deployed=true。"""
-    from voyager.clients import FisheyeClient
-
     verify = deploy.deploy_verify(FisheyeClient(endpoints, host.mgmt_ip))
     assert verify.get("is_deployed") is True, f"主机 {host.name}（{host.mgmt_ip}）未部署：{verify!r}"
     run_state.merge("hosts", host.mgmt_ip, {"deployed": True})

@@ -9,9 +9,11 @@ import logging
 
 import pytest
 
+from voyager.clients import FisheyeClient
 from voyager.plan import cells
 from voyager.plan.model import Plan
 from voyager.steps import config
+from voyager.steps.upload import ensure_svt_image
 
 LOG = logging.getLogger("voyager.suite.config_cluster")
 
@@ -31,8 +33,6 @@ def test_fisheye_admin_password(fisheye_anon, plan: Plan):
 @pytest.mark.dependency(depends=["test_fisheye_admin_password"])
 def test_fisheye_login(endpoints, plan: Plan):
     """可以用规划的管理员账号登录 fisheye，获得会话（有效期至 expire_time）。"""
-    from voyager.clients import FisheyeClient
-
     client = FisheyeClient(endpoints, plan.hosts[0].mgmt_ip)
     session = client.login(plan.cluster.admin_user or "root", plan.cluster.admin_password)
     try:
@@ -140,8 +140,6 @@ def test_svt_uploaded(fisheye_vip, svt_iso):
     """提供了 SVT 虚拟机工具 ISO 时已上传到集群（分块上传完成，集群中可以看到该镜像）。"""
     if svt_iso is None:
         pytest.skip("未提供 SMTX_VMTOOLS-*.iso，不上传虚拟机工具")
-    from voyager.steps.upload import ensure_svt_image
-
     LOG.info(ensure_svt_image(fisheye_vip, svt_iso))
 
 

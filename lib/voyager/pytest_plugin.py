@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -434,8 +435,6 @@ def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path
     """Every exchange of the session, step by step (redacted at capture), to
     ``<state dir>/evidence/<name>`` (default ``<timestamp>.log``; the carry-over
     plugin names it after the session's start, as recorded in the ledger)."""
-    from datetime import datetime
-
     from voyager.evidence import RECORDER
     from voyager.state import atomic_write
 

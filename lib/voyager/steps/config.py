@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from voyager.plan import cells
+from voyager.clients import ApiError, ClientError, TransportError
+from voyager.plan import cells, read_plan, write_back
 from voyager.plan.model import BusinessVlan, Plan, Secret
 from voyager.waiters import wait_job, wait_port
 
@@ -29,8 +30,6 @@ class StepError(AssertionError):
 # --------------------------------------------------------------------------- helpers
 def _observe(fisheye, path: str) -> Optional[Any]:
     """GET ``path``; None when the API has no such reading (older versions)."""
-    from voyager.clients import ApiError
-
     try:
         return fisheye.get(path)
     except ApiError as exc:
@@ -49,8 +48,6 @@ def _job_id(answer: Any, what: str) -> str:
 # --------------------------------------------------------------------------- admin / login
 def ensure_root_password(fisheye_anon, plan: Plan) -> str:
     """fisheye admin password (主机规划!L19/M19) set with setupRoot, once."""
-    from voyager.clients import ApiError
-
     user, password = plan.cluster.admin_user or "root", plan.cluster.admin_password
     if not password:
         raise StepError(f"规划表未填写集群管理员密码（{cells.ref(cells.HOSTS, cells.HOST_ADMIN_PASSWORD)}）")
@@ -133,8 +130,6 @@ def license_serial(fisheye) -> str:
 
 def write_back_serial(plan_path, serial: str) -> str:
     """Write the cluster serial to 主机规划!E19 and read it back."""
-    from voyager.plan import read_plan, write_back
-
     cell = cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)
     if read_plan(plan_path).cluster.serial == serial:
         return f"规划表 {cell} 已是序列号 {serial}"
@@ -309,8 +304,6 @@ def host_password_targets(host) -> list[tuple[str, Secret, str]]:
 
 
 def can_login(ssh, ip: str, user: str, password: Secret) -> bool:
-    from voyager.clients import ClientError, TransportError
-
     client = ssh(ip, user, password)
     try:
         client.connect()

@@ -29,6 +29,9 @@ import ipaddress
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from voyager.clients import ApiError
+from voyager.waiters import wait_deploy
+
 from voyager.encoding import encode_host_password
 from voyager.plan import cells
 from voyager.plan.model import Host, Plan
@@ -258,8 +261,6 @@ def deploy_verify(fisheye_anon) -> dict[str, Any]:
 def deploy_status(fisheye_anon, host_ip: str) -> dict[str, Any]:
     """The running deployment's status, or ``{}`` when none runs (the API then
     answers an error, which is the normal answer outside a deployment)."""
-    from voyager.clients import ApiError
-
     try:
         data = fisheye_anon.deployment("GET", "/api/v2/deployment/host/deploy_status",
                                        params={"host_ip": host_ip}, idempotent=True)
@@ -286,6 +287,4 @@ def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any]) -> str:
 def follow(fisheye_anon, host_ip: str, *, timeout: float = 7200.0) -> dict[str, Any]:
     """Follow ``deploy_status`` stage by stage (``voyager.waiters.wait_deploy``)
     until the deployment ends; returns ``deploy_verify`` (raises unless deployed)."""
-    from voyager.waiters import wait_deploy
-
     return wait_deploy(fisheye_anon, host_ip, timeout=timeout)

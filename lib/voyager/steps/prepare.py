@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
+from voyager.clients.fisheye import FisheyeClient
 from voyager.plan import cells
 from voyager.plan.model import Host, Plan
+from voyager.plan.rules import RULES
 
 HOST_PORTS = (80, 443, 22)
 PROBE_PORTS = (22, 80, 443)
@@ -26,7 +28,6 @@ DISKS_NOT_FOR_STORAGE = ("boot", "smtx_system")
 # --------------------------------------------------------------------------- scan
 def scan_host(endpoints, ip: str) -> dict[str, Any]:
     """``GET /api/v2/deployment/host`` of one host (deployment API, fixed token)."""
-    from voyager.clients.fisheye import FisheyeClient
 
     data = FisheyeClient(endpoints, ip).deployment("GET", "/api/v2/deployment/host", idempotent=True)
     if not isinstance(data, dict) or not data.get("host_uuid"):
@@ -306,8 +307,6 @@ def rule_group(rule_id: str) -> str:
     """The group a finding's rule belongs to (the validator module defining it)."""
     if rule_id.startswith("read."):
         return "read"
-    from voyager.plan.rules import RULES
-
     rule = RULES.get(rule_id)
     if rule is None:
         return "read"
@@ -316,8 +315,6 @@ def rule_group(rule_id: str) -> str:
 
 def rule_groups() -> list[str]:
     """Every group, the known ones first (a new validator module adds a group)."""
-    from voyager.plan.rules import RULES
-
     found = {r.check.__module__.rsplit(".", 1)[-1] for r in RULES.values()}
     return list(RULE_GROUPS) + sorted(found - set(RULE_GROUPS))
 
