@@ -126,43 +126,37 @@ def _outside(ctx: Context, cell: str, label: str, value: str, subnet, subnet_cel
                        hint, [cell, subnet_cell])
 
 
-@rule("subnet.mgmt", "error", "主机管理地址在管理网段内")
-def subnet_mgmt(ctx: Context):
-    sub = ctx.subnet_of("mgmt")
+def _hosts_outside(ctx: Context, role: str, field: str, net_row: int, label: str, net_label: str, hint: str):
+    """A finding per host whose ``field`` address lies outside the ``role`` subnet (``hint``
+    names the subnet cell as ``{subnet_cell}``)."""
+    sub = ctx.subnet_of(role)
     if sub is None:
         return
+    subnet_cell = net(net_row, "subnet")
     for h in ctx.plan.hosts:
-        ip = parse_ip(h.mgmt_ip)
+        value = getattr(h, field)
+        ip = parse_ip(value)
         if ip is not None and ip not in sub:
-            yield _outside(ctx, host(h.row, "mgmt_ip"), "管理地址", h.mgmt_ip, sub,
-                           net(C.NET_ROW_MGMT, "subnet"), "管理网络",
-                           f"请修改管理地址，或核对 {net(C.NET_ROW_MGMT, 'subnet')} 的管理网段")
+            yield _outside(ctx, host(h.row, field), label, value, sub, subnet_cell, net_label,
+                           hint.format(subnet_cell=subnet_cell))
+
+
+@rule("subnet.mgmt", "error", "主机管理地址在管理网段内")
+def subnet_mgmt(ctx: Context):
+    yield from _hosts_outside(ctx, "mgmt", "mgmt_ip", C.NET_ROW_MGMT, "管理地址", "管理网络",
+                              "请修改管理地址，或核对 {subnet_cell} 的管理网段")
 
 
 @rule("subnet.storage", "error", "主机存储IP在存储网段内")
 def subnet_storage(ctx: Context):
-    sub = ctx.subnet_of("storage")
-    if sub is None:
-        return
-    for h in ctx.plan.hosts:
-        ip = parse_ip(h.storage_ip)
-        if ip is not None and ip not in sub:
-            yield _outside(ctx, host(h.row, "storage_ip"), "存储IP", h.storage_ip, sub,
-                           net(C.NET_ROW_STORAGE, "subnet"), "存储网络",
-                           f"请修改存储IP，或核对 {net(C.NET_ROW_STORAGE, 'subnet')} 的存储网段")
+    yield from _hosts_outside(ctx, "storage", "storage_ip", C.NET_ROW_STORAGE, "存储IP", "存储网络",
+                              "请修改存储IP，或核对 {subnet_cell} 的存储网段")
 
 
 @rule("bmc.subnet", "error", "带外地址在带外管理网段内")
 def bmc_subnet(ctx: Context):
-    sub = ctx.subnet_of("bmc")
-    if sub is None:
-        return
-    for h in ctx.plan.hosts:
-        ip = parse_ip(h.bmc_ip)
-        if ip is not None and ip not in sub:
-            yield _outside(ctx, host(h.row, "bmc_ip"), "带外地址", h.bmc_ip, sub,
-                           net(C.NET_ROW_BMC, "subnet"), "带外管理网络",
-                           f"请修改带外地址，或把 {net(C.NET_ROW_BMC, 'subnet')} 改为带外地址所在的网段")
+    yield from _hosts_outside(ctx, "bmc", "bmc_ip", C.NET_ROW_BMC, "带外地址", "带外管理网络",
+                              "请修改带外地址，或把 {subnet_cell} 改为带外地址所在的网段")
 
 
 @rule("gateway.subnet", "error", "网关在所属网段内")
