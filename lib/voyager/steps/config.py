@@ -190,28 +190,62 @@ def vds_body(plan: Plan, host_uuids: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def associations(vds: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``hosts_associated`` by host uuid: the VDS detail answers a list, the
+    creating job's resource a map keyed by host uuid (walkthrough step 03)."""
+    raw = vds.get("hosts_associated") or []
+    entries = raw.values() if isinstance(raw, dict) else raw
+    return {a["host_uuid"]: a for a in entries if isinstance(a, dict) and a.get("host_uuid")}
+
+
 def check_vds(vds: dict[str, Any], plan: Plan, host_uuids: dict[str, str]) -> list[str]:
+    """What differs between the VDS and the plan: name, bond_mode and
+    hosts_associated (each host's NICs, and for the business VDS its data_ip =
+    the host's storage IP), as the walkthrough's detail check says."""
     problems = []
     arch = (plan.cluster.network_arch or "").strip()
     net = plan.networks.mgmt if arch == SHARED_MGMT else plan.networks.business
-    row = cells.NET_ROW_MGMT if arch == SHARED_MGMT else 8
+    row = cells.NET_ROW_MGMT if arch == SHARED_MGMT else cells.NET_BUSINESS_ROWS[0]
     if vds.get("name") != business_vds_name(plan):
         problems.append(f"虚拟交换机名称为 {vds.get('name')!r}，应为 {business_vds_name(plan)!r}"
                         f"（{cells.ref(cells.NET, f'C{row}')}）")
     if net.bond and vds.get("bond_mode") != net.bond:
         problems.append(f"虚拟交换机 {vds.get('name')} 的绑定模式为 {vds.get('bond_mode')!r}，"
                         f"应为 {net.bond!r}（{cells.ref(cells.NET, f'K{row}')}）")
-    associated = vds.get("hosts_associated") or []
-    if associated:  # the walkthrough's sample answers [] here; check when present
-        by_uuid = {a.get("host_uuid"): a for a in associated}
-        for h in plan.hosts:
-            a = by_uuid.get(host_uuids.get(h.mgmt_ip))
-            if a is None:
-                problems.append(f"主机 {h.name} 未关联到虚拟交换机 {vds.get('name')}")
-            elif net.nics and sorted(a.get("nics_associated") or []) != sorted(net.nics):
-                problems.append(f"主机 {h.name} 关联的网口为 {a.get('nics_associated')}，应为 {net.nics}"
-                                f"（{cells.ref(cells.NET, f'J{row}')}）")
+    by_uuid = associations(vds)
+    if not by_uuid:  # the walkthrough's sample detail answers [] here; check when present
+        return problems
+    storage_col = cells.HOST_COL["storage_ip"]
+    for h in plan.hosts:
+        a = by_uuid.get(host_uuids.get(h.mgmt_ip))
+        if a is None:
+            problems.append(f"主机 {h.name}（{h.mgmt_ip}）未关联到虚拟交换机 {vds.get('name')}")
+            continue
+        if net.nics and sorted(a.get("nics_associated") or []) != sorted(net.nics):
+            problems.append(f"主机 {h.name} 关联的网口为 {a.get('nics_associated')}，应为 {list(net.nics)}"
+                            f"（{cells.ref(cells.NET, f'J{row}')}）")
+        if arch == SEPARATE and a.get("data_ip") and a.get("data_ip") != h.storage_ip:
+            problems.append(f"主机 {h.name} 在虚拟交换机上的 data_ip 为 {a.get('data_ip')}，应为其存储地址 "
+                            f"{h.storage_ip}（{cells.ref(cells.HOSTS, f'{storage_col}{h.row}')}）")
     return problems
+
+
+def _create_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> dict[str, Any]:
+    """POST the business VDS, wait for its job and read the new VDS back; when
+    the detail lists no hosts_associated, the job resource's are checked."""
+    name = plan.networks.business.vds
+    answer = fisheye.post("/api/v2/network/vds", json=vds_body(plan, host_uuids))
+    job = wait_job(fisheye, _job_id(answer, f"创建虚拟交换机 {name}"), timeout=JOB_TIMEOUT)
+    resources = [r for r in (job.get("resources") or {}).values() if isinstance(r, dict)]
+    created = next((r for r in resources if r.get("type") == "NETWORK_VDS"), None) or \
+        next((r for r in resources if r.get("name") == name), None)
+    vds = fisheye.get(f"/api/v2/network/vds/{created['uuid']}") if created and created.get("uuid") \
+        else find_vds(fisheye, name)  # the job named no VDS resource: look it up by name
+    if vds is None:
+        raise StepError(f"创建虚拟交换机 {name} 的作业已完成，但集群中没有该虚拟交换机")
+    if not associations(vds) and created and associations(created):
+        vds = {**vds, "hosts_associated": created["hosts_associated"]}
+    return vds
 
 
 def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> tuple[dict[str, Any], str]:
@@ -229,18 +263,7 @@ def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> tupl
         if existing is not None:
             vds, how = existing, f"业务虚拟交换机 {name} 已存在"
         else:
-            answer = fisheye.post("/api/v2/network/vds", json=vds_body(plan, host_uuids))
-            job = wait_job(fisheye, _job_id(answer, f"创建虚拟交换机 {name}"), timeout=JOB_TIMEOUT)
-            resources = [r for r in (job.get("resources") or {}).values() if isinstance(r, dict)]
-            uuid = next((r.get("uuid") for r in resources if r.get("type") == "NETWORK_VDS"), None) or \
-                next((r.get("uuid") for r in resources if r.get("name") == name), None)
-            if uuid:
-                vds = fisheye.get(f"/api/v2/network/vds/{uuid}")
-            else:  # the job named no VDS resource: look the new VDS up by name
-                vds = find_vds(fisheye, name)
-                if vds is None:
-                    raise StepError(f"创建虚拟交换机 {name} 的作业已完成，但集群中没有该虚拟交换机")
-            how = f"已创建业务虚拟交换机 {name}"
+            vds, how = _create_business_vds(fisheye, plan, host_uuids), f"已创建业务虚拟交换机 {name}"
     else:
         raise StepError(f"网络架构 {arch!r} 不是 存储独立 或 三网独立（{cells.ref(cells.HOSTS, cells.HOST_NETWORK_ARCH)}）")
     problems = check_vds(vds, plan, host_uuids)
