@@ -101,7 +101,7 @@ def test_dns_is_set_only_when_different_and_read_back():
 
 def test_dns_that_does_not_read_back_fails():
     fe = FakeFisheye({"/api/v2/settings/dns": {"dns_servers": ["127.0.0.53"]}})
-    with pytest.raises(config.StepError, match="设置 dns 后读到"):
+    with pytest.raises(config.StepError, match="设置 dns 后读到.*集群管理信息!E25:E26"):
         config.ensure_dns(fe, PLAN)
 
 
@@ -111,3 +111,19 @@ def test_cpu_model_is_read_back():
     with pytest.raises(config.StepError, match="Skylake"):
         config.ensure_cpu_compatibility(fe)
     assert fe.writes == [("PUT", "/api/v2/elf/cluster_cpu_compatibility", {"cpu_model": "Skylake"})]
+
+
+def test_vlan_is_created_once_and_checked_against_the_plan():
+    vlan = PLAN.networks.business.vlans[0]
+    listing: list[dict] = []
+    fe = FakeFisheye({"/api/v2/network/vds/vds-1/vlans": lambda: {"entities": list(listing)}})
+    created = {"uuid": "v-1", "name": vlan.name, "vlan_id": vlan.vlan, "vds_uuid": "vds-1", "type": 3}
+    fe.post_answer = created
+    entity, how = config.ensure_vlan(fe, "vds-1", vlan)
+    assert entity == created and "已创建" in how and len(fe.writes) == 1
+    listing.append(created)
+    entity, how = config.ensure_vlan(fe, "vds-1", vlan)
+    assert "已存在" in how and len(fe.writes) == 1
+    listing[0] = {**created, "vlan_id": vlan.vlan + 1}
+    with pytest.raises(config.StepError, match=f"虚拟网络!F{vlan.row}"):
+        config.ensure_vlan(fe, "vds-1", vlan)

@@ -88,7 +88,9 @@ def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT) 
     return done + "，VIP 的 443 端口已应答"
 
 
-def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same) -> str:
+def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same, cell: str) -> str:
+    """PUT ``/api/v2/settings/<what>`` unless the reading is ``same`` already;
+    wait for the job and read back (``cell`` names the plan cells in errors)."""
     path = f"/api/v2/settings/{what}"
     current = _observe(fisheye, path)
     if isinstance(current, dict) and same(current):
@@ -97,7 +99,7 @@ def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same) -> str:
     job = wait_job(fisheye, _job_id(answer, f"设置 {what}"), timeout=JOB_TIMEOUT)
     after = _observe(fisheye, path)
     if isinstance(after, dict) and not same(after):
-        raise StepError(f"设置 {what} 后读到 {after!r}，与规划 {wanted!r} 不一致")
+        raise StepError(f"设置 {what} 后读到 {after!r}，与规划 {wanted!r} 不一致（{cell}）")
     return f"job {job.get('job_id', '')} done".strip()
 
 
@@ -106,7 +108,8 @@ def ensure_dns(fisheye, plan: Plan) -> str:
     if not servers:
         raise StepError(f"规划表未填写 DNS 服务器（{cells.ref(cells.MGMT, cells.MGMT_DNS[0])}）")
     result = _ensure_setting(fisheye, "dns", {"dns_servers": servers},
-                             lambda cur: list(cur.get("dns_servers") or []) == servers)
+                             lambda cur: list(cur.get("dns_servers") or []) == servers,
+                             cells.ref(cells.MGMT, f"{cells.MGMT_DNS[0]}:{cells.MGMT_DNS[-1]}"))
     return f"DNS 已是 {servers}" if result == "unchanged" else f"已设置 DNS {servers}（作业完成）"
 
 
@@ -116,7 +119,8 @@ def ensure_ntp(fisheye, plan: Plan) -> str:
         raise StepError(f"规划表未填写 NTP 服务器（{cells.ref(cells.MGMT, cells.MGMT_NTP[0])}）")
     result = _ensure_setting(
         fisheye, "ntp", {"ntp_mode": "external", "ntp_servers": servers},
-        lambda cur: (cur.get("ntp_mode") or "").lower() == "external" and list(cur.get("ntp_servers") or []) == servers)
+        lambda cur: (cur.get("ntp_mode") or "").lower() == "external" and list(cur.get("ntp_servers") or []) == servers,
+        cells.ref(cells.MGMT, f"{cells.MGMT_NTP[0]}:{cells.MGMT_NTP[-1]}"))
     return f"NTP 已是 {servers}" if result == "unchanged" else f"已设置外部 NTP {servers}（作业完成）"
 
 
@@ -289,7 +293,8 @@ def ensure_vlan(fisheye, vds_uuid: str, vlan: BusinessVlan) -> tuple[dict[str, A
     if entity.get("vlan_id") != vlan.vlan:
         raise StepError(f"业务网络 {vlan.name} 的 VLAN ID 为 {entity.get('vlan_id')}，应为 {vlan.vlan}（{cell}）")
     if entity.get("vds_uuid") not in (None, vds_uuid):
-        raise StepError(f"业务网络 {vlan.name} 不在预期的虚拟交换机上")
+        raise StepError(f"业务网络 {vlan.name} 在虚拟交换机 {entity.get('vds_uuid')} 上，"
+                        f"不在业务虚拟交换机 {vds_uuid} 上（{cells.ref(cells.NET, f'D{vlan.row}')}）")
     return entity, how
 
 
@@ -358,7 +363,8 @@ def ensure_host_passwords(ssh, host) -> list[str]:
             session = ssh(ip, login_user, candidate)
             break
     else:
-        raise StepError(f"主机 {host.name}（{ip}）的 {login_user} 既不能用默认密码也不能用规划的密码登录")
+        raise StepError(f"主机 {host.name}（{ip}）的 {login_user} 既不能用默认密码也不能用规划的密码登录"
+                        f"（{targets[0][2]}）")
     try:
         for user, password, cell in pending:
             session.change_password(user, password)
