@@ -64,6 +64,28 @@ def mgmt_cell(coord: str) -> str:
     return C.ref(C.MGMT, coord)
 
 
+def choice_findings(ctx: "Context", value: str, choices, coord: str, what: str, options=None):
+    """The finding for a 主机规划 dropdown value (cell ``coord``) that is not one of
+    ``choices``; the hint lists ``options`` (default: ``choices``)."""
+    if value and value not in choices:
+        cell = hosts_cell(coord)
+        yield ctx.finding(cell, f"{cell}: {what}「{value}」不在模板的选项中",
+                          f"请从下拉列表中选择：{'、'.join(options or choices)}")
+
+
+def repeats(items, key):
+    """``(item, first)`` for every item whose ``key(item)`` was already the key of an
+    earlier item ``first``; items whose key is ``None`` are not compared."""
+    seen: dict = {}
+    for item in items:
+        k = key(item)
+        if k is None:
+            continue
+        first = seen.setdefault(k, item)
+        if first is not item:
+            yield item, first
+
+
 SHEET_ORDER = {name: i for i, name in enumerate(C.PLAN_SHEETS)}
 _SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from voyager.plan import cells as C
 from voyager.plan.model import Secret
-from voyager.plan.rules.common import Context, host, hosts_cell, mgmt, rule
+from voyager.plan.rules.common import Context, host, hosts_cell, mgmt, repeats, rule
 
 MIN_HOSTS, MAX_HOSTS = 3, 16
 MIN_REDACTABLE = 6  # shorter secrets cannot be masked by value in logs without mangling text
@@ -43,17 +43,10 @@ def hostname_rfc1123(ctx: Context):
 
 @rule("hostname.duplicate", "error", "主机名不重复")
 def hostname_duplicate(ctx: Context):
-    seen: dict[str, int] = {}
-    for h in ctx.plan.hosts:
-        if not h.name:
-            continue
-        key = h.name.lower()
-        if key in seen:
-            cell, other = host(h.row, "name"), host(seen[key], "name")
-            yield ctx.finding(cell, f"{cell}: 主机名「{h.name}」与 {other} 重复（主机名不区分大小写）",
-                              "每台主机需要唯一的主机名", [cell, other])
-        else:
-            seen[key] = h.row
+    for h, first in repeats(ctx.plan.hosts, lambda h: h.name.lower() if h.name else None):
+        cell, other = host(h.row, "name"), host(first.row, "name")
+        yield ctx.finding(cell, f"{cell}: 主机名「{h.name}」与 {other} 重复（主机名不区分大小写）",
+                          "每台主机需要唯一的主机名", [cell, other])
 
 
 def plan_secrets(ctx: Context):

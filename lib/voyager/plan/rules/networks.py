@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from voyager.plan import cells as C
-from voyager.plan.rules.common import Context, PlannedNet, hosts_cell, net, rule
+from voyager.plan.rules.common import Context, PlannedNet, choice_findings, hosts_cell, net, repeats, rule
 
 THREE_NETS = "三网独立"
 CONVERGED = "三网融合"
@@ -55,32 +55,20 @@ def vlan_range(ctx: Context):
 @rule("vlan.duplicate", "error", "同一虚拟交换机上的 VLAN ID 不重复")
 def vlan_duplicate(ctx: Context):
     for members in vds_groups(ctx).values():
-        seen: dict[int, PlannedNet] = {}
-        for n in members:
-            if n.vlan is None:
-                continue
-            first = seen.setdefault(n.vlan, n)
-            if first is not n:
-                cell, other = net(n.row, "vlan"), net(first.row, "vlan")
-                vds = n.vds or first.vds or "同一虚拟交换机"
-                yield ctx.finding(cell, f"{cell}: VLAN ID {n.vlan} 在虚拟交换机 {vds} 上重复"
-                                  f"（{n.label} 与 {other} {first.label}）",
-                                  "同一虚拟交换机上的每个网络必须使用不同的 VLAN ID", [cell, other])
+        for n, first in repeats(members, lambda n: n.vlan):
+            cell, other = net(n.row, "vlan"), net(first.row, "vlan")
+            vds = n.vds or first.vds or "同一虚拟交换机"
+            yield ctx.finding(cell, f"{cell}: VLAN ID {n.vlan} 在虚拟交换机 {vds} 上重复"
+                              f"（{n.label} 与 {other} {first.label}）",
+                              "同一虚拟交换机上的每个网络必须使用不同的 VLAN ID", [cell, other])
 
 
 @rule("vlan.name_duplicate", "error", "业务网络名称不重复")
 def vlan_name_duplicate(ctx: Context):
-    seen: dict[str, int] = {}
-    for v in ctx.plan.networks.business.vlans:
-        if not v.name:
-            continue
-        key = v.name.strip().lower()
-        if key in seen:
-            cell, other = net(v.row, "name"), net(seen[key], "name")
-            yield ctx.finding(cell, f"{cell}: 业务网络名称「{v.name}」与 {other} 重复",
-                              "每个业务网络（虚拟机网络）需要唯一的名称", [cell, other])
-        else:
-            seen[key] = v.row
+    for v, first in repeats(ctx.plan.networks.business.vlans, lambda v: v.name.strip().lower() if v.name else None):
+        cell, other = net(v.row, "name"), net(first.row, "name")
+        yield ctx.finding(cell, f"{cell}: 业务网络名称「{v.name}」与 {other} 重复",
+                          "每个业务网络（虚拟机网络）需要唯一的名称", [cell, other])
 
 
 def _list_rule(ctx: Context, key: str, allowed_for, what: str):
@@ -122,11 +110,8 @@ def list_switch_mode(ctx: Context):
 
 @rule("list.network_arch", "error", "网络架构在模板的选项中")
 def list_network_arch(ctx: Context):
-    arch = ctx.plan.cluster.network_arch
-    if arch and arch not in C.NETWORK_ARCHS:
-        cell = hosts_cell(C.HOST_NETWORK_ARCH)
-        yield ctx.finding(cell, f"{cell}: 网络架构「{arch}」不在模板的选项中",
-                          f"请从下拉列表中选择：{'、'.join(C.SUPPORTED_NETWORK_ARCHS)}")
+    yield from choice_findings(ctx, ctx.plan.cluster.network_arch, C.NETWORK_ARCHS, C.HOST_NETWORK_ARCH, "网络架构",
+                               C.SUPPORTED_NETWORK_ARCHS)
 
 
 @rule("network_arch.unsupported", "error", "网络架构是部署手册支持的存储独立或三网独立")

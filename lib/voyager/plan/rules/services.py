@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from voyager.plan import cells as C
-from voyager.plan.rules.common import Context, hosts_cell, parse_ip, rule, usable_ip
+from voyager.plan.rules.common import Context, choice_findings, hosts_cell, parse_ip, rule, usable_ip
 from voyager.plan.rules.hosts import valid_hostname
 
 
@@ -24,11 +24,7 @@ def cluster_name(ctx: Context):
 
 @rule("list.features", "error", "集群功能启用在模板的选项中")
 def list_features(ctx: Context):
-    value = ctx.plan.cluster.features
-    if value and value not in C.FEATURES:
-        cell = hosts_cell(C.HOST_FEATURES)
-        yield ctx.finding(cell, f"{cell}: 集群功能「{value}」不在模板的选项中",
-                          f"请从下拉列表中选择：{'、'.join(C.FEATURES)}")
+    yield from choice_findings(ctx, ctx.plan.cluster.features, C.FEATURES, C.HOST_FEATURES, "集群功能")
 
 
 @rule("rdma.unsupported", "error", "不启用自动部署不支持的 RDMA")
@@ -42,11 +38,7 @@ def rdma_unsupported(ctx: Context):
 
 @rule("list.storage_arch", "error", "存储架构在模板的选项中")
 def list_storage_arch(ctx: Context):
-    value = ctx.plan.cluster.storage_arch
-    if value and value not in C.STORAGE_ARCHS:
-        cell = hosts_cell(C.HOST_STORAGE_ARCH)
-        yield ctx.finding(cell, f"{cell}: 存储架构「{value}」不在模板的选项中",
-                          f"请从下拉列表中选择：{'、'.join(C.STORAGE_ARCHS)}")
+    yield from choice_findings(ctx, ctx.plan.cluster.storage_arch, C.STORAGE_ARCHS, C.HOST_STORAGE_ARCH, "存储架构")
 
 
 @rule("dns.ip", "error", "DNS 服务器是 IP 地址")
