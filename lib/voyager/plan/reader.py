@@ -45,6 +45,14 @@ def read_plan(path: str | Path) -> Plan:
 class _Reader(PlanWorkbook):
     """Maps the template layout onto the model."""
 
+    def stray_cells(self, sheet: str, coords: list[str], rule: str, message: str, hint: str) -> None:
+        """A warning naming the filled ``coords`` of a row that is not read (``message``
+        follows the first cell's reference)."""
+        stray = [c for c in coords if self.filled(sheet, c)]
+        if stray:
+            self.finding("warning", rule, sheet, stray[0], f"{C.ref(sheet, stray[0])}: {message}", hint,
+                         [C.ref(sheet, c) for c in stray])
+
     # -- the plan ----------------------------------------------------------------
     def read(self) -> Plan:
         self.open()
@@ -172,15 +180,10 @@ class _Reader(PlanWorkbook):
                     gateway=self.tech(N, f"{col['gateway']}{row}"),
                 ))
             else:
-                stray = [f"{col[k]}{row}" for k in ("subnet", "gateway")
-                         if self.filled(N, f"{col[k]}{row}")]
-                if stray:
-                    self.finding(
-                        "warning", "read.vlan_row", N, stray[0],
-                        f"{C.ref(N, stray[0])}: 第 {row} 行填写了网段/网关，但没有业务网络名称(D{row})"
-                        f"和 VLAN ID(F{row})，该行未计为业务网络",
-                        f"请补全 D{row} 和 F{row}，或清空该行",
-                        [C.ref(N, s) for s in stray])
+                self.stray_cells(N, [f"{col[k]}{row}" for k in ("subnet", "gateway")], "read.vlan_row",
+                                 f"第 {row} 行填写了网段/网关，但没有业务网络名称(D{row})"
+                                 f"和 VLAN ID(F{row})，该行未计为业务网络",
+                                 f"请补全 D{row} 和 F{row}，或清空该行")
         return BusinessNetworks(
             vds=self.text(N, f"{C.NET_COL['vds']}{first}"),
             nics=self.nics(N, f"{C.NET_COL['nics']}{first}"),
@@ -199,16 +202,12 @@ class _Reader(PlanWorkbook):
             if not any(self.filled(H, f"{c}{row}") for c in C.HOST_USED_COLS):
                 # template defaults (序号, SSH/admin user, description) do not make a host;
                 # anything else typed into the row is reported, not dropped silently
-                stray = [f"{col[k]}{row}" for k in
-                         ("sn", "bmc_user", "bmc_password", "ssh_password", "admin_password",
-                          "rack", "unit") if self.filled(H, f"{col[k]}{row}")]
-                if stray:
-                    self.finding(
-                        "warning", "read.host_row", H, stray[0],
-                        f"{C.ref(H, stray[0])}: 第 {row} 行填写了部分主机信息，但没有带外地址、主机名、"
-                        f"管理地址或存储IP（E/H/I/N 列），该行未计为主机",
-                        f"如果这是一台主机，请补全 H{row}、I{row}、N{row}；否则清空该行",
-                        [C.ref(H, s) for s in stray])
+                self.stray_cells(H, [f"{col[k]}{row}" for k in ("sn", "bmc_user", "bmc_password", "ssh_password",
+                                                                "admin_password", "rack", "unit")],
+                                 "read.host_row",
+                                 f"第 {row} 行填写了部分主机信息，但没有带外地址、主机名、"
+                                 f"管理地址或存储IP（E/H/I/N 列），该行未计为主机",
+                                 f"如果这是一台主机，请补全 H{row}、I{row}、N{row}；否则清空该行")
                 continue
             index = self.integer(H, f"{col['index']}{row}", "read.index", "序号",
                                  "序号应为 1-16 的整数；已按行号推算", "info")
