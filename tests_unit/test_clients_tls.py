@@ -2,9 +2,7 @@
 --ca-bundle verification, no InsecureRequestWarning for pinned sessions; one TLS
 context per resolver (no CA store loaded per connection); a TLS stream cut off
 after the request arrived is a reset (retried for idempotent calls, never a POST)."""
-import datetime
 import hashlib
-import ipaddress
 import json
 import socket
 import ssl
@@ -15,11 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from urllib3.exceptions import MaxRetryError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
@@ -29,28 +22,19 @@ from voyager.clients.adapter import IDEMPOTENT_METHODS, is_tls_eof
 from voyager.clients.errors import format_fingerprint
 from voyager.clients.http import _transport_error
 from voyager.plan.demo import build_demo_plan
+from voyager.sim.tls import make_certificate
 
 IP = "127.10.20.11"
 
 
 def make_cert(tmp_path, name):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"voyager-test-{name}")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(a)) for a in
-                                                        (IP, "127.10.20.12", "127.10.20.2", "127.0.0.1")]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    """``(cert file, key file, SHA-256 fingerprint)`` of a fresh self-signed certificate for
+    the planned addresses (the simulator's own generator)."""
+    cert_pem, key_pem = make_certificate([IP, "127.10.20.12", "127.10.20.2"])
     cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    fingerprint = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    return cert_file, key_file, fingerprint
+    cert_file.write_bytes(cert_pem)
+    key_file.write_bytes(key_pem)
+    return cert_file, key_file, hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert_pem.decode())).hexdigest()
 
 
 class _Handler(BaseHTTPRequestHandler):
