@@ -9,14 +9,12 @@ fingerprints.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Optional
 from urllib3.util.ssl_ import create_urllib3_context
 
 from voyager.clients.errors import CertificateMismatchError, TransportError, UnreachableError, format_fingerprint
+from voyager.state import atomic_write
 
 LOG = logging.getLogger(__name__)
 
@@ -129,17 +128,8 @@ class KnownCerts:
 
     def _write(self) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"version": 1, "certs": self._certs}, ensure_ascii=False, indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".known-certs.", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(self.path, json.dumps({"version": 1, "certs": self._certs}, ensure_ascii=False, indent=2,
+                                           sort_keys=True))
 
 
 class Pin:

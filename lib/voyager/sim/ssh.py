@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import socket
 import threading
 from pathlib import Path
@@ -31,6 +30,7 @@ import paramiko
 from voyager.sim.ssh_commands import PROGRAMS
 from voyager.sim.ssh_machines import Session
 from voyager.sim.ssh_shell import Shell, Stdin
+from voyager.state import atomic_write
 
 log = logging.getLogger("voyager.sim")
 
@@ -54,14 +54,8 @@ def _load_keys(path: Optional[Path]) -> dict[str, str]:
 
 
 def _save_keys(path: Optional[Path], keys: dict[str, str]) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(keys, fh)
-    os.replace(tmp, path)
+    if path is not None:
+        atomic_write(path, json.dumps(keys))  # a private file (0600)
 
 
 class _Server(paramiko.ServerInterface):
