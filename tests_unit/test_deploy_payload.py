@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from voyager.clients import ApiError
 from voyager.plan.demo import build_demo_plan
 from voyager.steps.deploy import (
+    DEPLOY_ACCEPTED,
     PayloadError,
     build_payload,
     check_payload,
     master_count,
     netmask,
+    trigger,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -208,8 +211,6 @@ class FakeDeploymentApi:
         self.sent = []
 
     def deployment(self, method, path, **kwargs):
-        from voyager.clients import ApiError
-
         self.sent.append((method, path))
         if path.endswith("deploy_verify"):
             return {"is_deployed": self.deployed, "platform": "kvm"}
@@ -218,15 +219,11 @@ class FakeDeploymentApi:
                 raise ApiError("DEPLOY_TASK_NOT_FOUND", "no deploying task", None, method, path, 200)
             return self.status
         if method == "POST" and path == "/api/v2/deployment/cluster":
-            from voyager.steps.deploy import DEPLOY_ACCEPTED
-
             return {"msg": DEPLOY_ACCEPTED if self.accept else "FAILED: something"}
         raise AssertionError(path)
 
 
 def test_trigger_posts_only_when_needed():
-    from voyager.steps.deploy import trigger
-
     api = FakeDeploymentApi()
     assert "已触发" in trigger(api, "127.10.20.11", {"hosts": []})
     assert ("POST", "/api/v2/deployment/cluster") in api.sent

@@ -26,6 +26,7 @@ import pytest
 
 from voyager.ledger import Ledger
 from voyager.plan.demo import build_demo_plan
+from voyager.redact import secret_forms
 from voyager.report.carryover import JUNIT_PROPERTY, Carried, EvidenceLogs, local_time
 
 pytest_plugins = ["pytester"]
@@ -191,8 +192,6 @@ def test_rerun_allure_results_list_every_check(rerun):
 
 
 def test_no_secret_in_any_report(rerun):
-    from voyager.redact import secret_forms
-
     values = [s.reveal() for s in build_demo_plan().secrets() if len(s.reveal()) >= 6]
     values += list(DEFAULT_PASSWORDS)
     forms = {f for v in values for f in secret_forms(v)}

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from voyager.plan.demo import build_demo_plan
+from voyager.plan.rules import RULES
+from voyager.state import open_state
 from voyager.steps import media, prepare
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -102,8 +105,6 @@ def test_versions_must_agree(plan, scan):
 
 
 def test_scan_hosts_runs_in_parallel_and_keeps_failures(plan):
-    import threading
-
     seen = set()
 
     def fake_scan(endpoints, ip):
@@ -147,8 +148,6 @@ def test_system_ping_of_loopback_or_unavailable():
 
 
 def test_planned_and_owned_addresses(plan, tmp_path):
-    from voyager.state import open_state
-
     assert [a.ip for a in prepare.planned_addresses(plan, "VIP")] == ["127.10.20.10"]
     assert prepare.planned_addresses(plan, "VIP")[0].cell == "主机规划!I19"
     storage = prepare.planned_addresses(plan, "storage")
@@ -163,8 +162,6 @@ def test_planned_and_owned_addresses(plan, tmp_path):
 
 
 def test_rule_groups_cover_every_rule():
-    from voyager.plan.rules import RULES
-
     groups = prepare.rule_groups()
     assert groups[:2] == ["read", "required"]
     assert {prepare.rule_group(r) for r in RULES} <= set(groups)

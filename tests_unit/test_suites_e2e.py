@@ -22,7 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from voyager.clients import Endpoints, FisheyeClient
+from voyager.plan import read_plan, write_plan
 from voyager.plan.demo import build_demo_plan
+from voyager.redact import secret_forms
+from voyager.sim import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ["suites/test_01_prepare.py", "suites/test_02_init_cluster.py", "suites/test_03_config_cluster.py"]
@@ -118,9 +122,6 @@ def test_identical_rerun_creates_nothing(clean):
 
 
 def test_serial_written_back_and_state_holds_no_secret(clean):
-    from voyager.plan import read_plan
-    from voyager.redact import secret_forms
-
     state = clean[0]
     facts = json.loads((state / "run-state.json").read_text(encoding="utf-8"))["facts"]
     assert read_plan(state / "demo-plan.xlsx").cluster.serial == facts["cluster"]["serial"]
@@ -171,10 +172,6 @@ def test_lf_reruns_only_the_failure_and_its_dependents(faulty):
 
 
 def test_after_lf_one_business_vds_holds_the_planned_vlans(faulty):
-    from voyager.clients import Endpoints, FisheyeClient
-    from voyager.plan import read_plan
-    from voyager.sim import Simulator
-
     state = faulty[0]
     plan = read_plan(state / "demo-plan.xlsx")
     with Simulator(plan, speed=0, state_file=state / "sim-world.json") as sim:
@@ -226,8 +223,6 @@ def test_missing_nic_fails_test_01_naming_host_and_cell(tmp_path):
 
 
 def test_duplicate_address_fails_test_01_naming_the_cells(tmp_path):
-    from voyager.plan import write_plan
-
     plan = build_demo_plan()
     plan.hosts[1].bmc_ip = plan.hosts[0].bmc_ip
     plan_file = tmp_path / "dup-plan.xlsx"
@@ -244,10 +239,6 @@ def test_duplicate_address_fails_test_01_naming_the_cells(tmp_path):
 
 # --------------------------------------------------------------------------- 4. 存储独立
 def test_storage_separate_architecture_puts_vlans_on_the_management_vds(tmp_path):
-    from voyager.clients import Endpoints, FisheyeClient
-    from voyager.plan import read_plan, write_plan
-    from voyager.sim import Simulator
-
     plan = build_demo_plan()
     plan.cluster.network_arch = "存储独立"
     business = plan.networks.business
