@@ -355,10 +355,6 @@ class Plan:
                 found.append(obj)
         return found
 
-    # -- lookups -----------------------------------------------------------
-    def host_by_ip(self, ip: str) -> Optional[Host]:
-        return next((h for h in self.hosts if h.mgmt_ip == ip), None)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,

@@ -212,11 +212,6 @@ class SimHost:
     def physical_nics(self) -> list[str]:
         return [i["name"] for i in self.ifaces if i["pci_slot_name"]]
 
-    def deploy_host_ip(self, zone_nic: str) -> str:
-        """The ``host_ip`` a deploying UI sends for this host: the link-local
-        address of its ``port-mgt`` scoped with the sender's NIC."""
-        return f"{self.iface('port-mgt')['ipv6']}%{zone_nic}"
-
     def scan(self) -> dict[str, Any]:
         role = "master"
         return {
