@@ -16,26 +16,14 @@ from datetime import datetime, timezone
 
 import paramiko
 
+from sim_tower_support import ALERT_FILTER, HOST_PASSWORD, QUERIES, TOWER_PASSWORD
 from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.testing import deployed
+from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD
 from voyager.sim.walkthrough import Walk
 
-ENCODED_HC_ROOT = "NzllNTE3NTgxYWY5NDY3ODM4ZTczMTg1MDc4YmM3YzQ6eVpSSTlodUNxNDBNL3J4ZTViZ1dqZz09"
-TOWER_PASSWORD = "HC!r0cks"
-DEFAULT_HOST_PASSWORD = "P@ssw0rd!123"
-
-Q_ROOT = ("mutation createRootUser($root_password: String!, $now: DateTime!) {\n  createUser(data: {name: \"root\", "
-          "source: LOCAL, role: ROOT, username: \"root\", display_username: \"root\", password: $root_password, "
-          "password_recover_qa: {enabled: false, items: []}, password_updated_at: $now}, effect: {encoded: true}) "
-          "{\n    id\n    __typename\n  }\n}\n")
-Q_ORG = ("mutation createOrganization($data: OrganizationCreateInput!) {\n  createOrganization(data: $data) {\n"
-         "    id\n    __typename\n  }\n}\n")
-Q_CHECK = ("query checkTowerIsSetup {\n  organizations(first: 1) {\n    id\n    name\n    __typename\n  }\n"
-           "  userCreated {\n    created\n    __typename\n  }\n}\n")
-Q_NTP = ("mutation updateCloudTowerNtpUrl($data: NtpCommonUpdateInput!) {\n  updateCloudTowerNtpUrl(data: $data) {\n"
-         "    ntp_service_url\n    __typename\n  }\n}\n")
 Q_LICENSE = ("query deployedLicense {\n  deploys(first: 1) {\n    id\n    license {\n      id\n      license_serial\n"
              "      maintenance_end_date\n      maintenance_start_date\n      max_chunk_num\n      max_cluster_num\n"
              "      max_vm_num\n      used_vm_num\n      sign_date\n      expire_date\n      software_edition\n"
@@ -59,12 +47,6 @@ Q_RULE = ("mutation updateGlobalAlertRule($data: GlobalAlertRuleUpdateInput!, $w
           "      customized\n      thresholds {\n        value\n        severity\n        __typename\n      }\n"
           "      cluster {\n        id\n        name\n        __typename\n      }\n      __typename\n    }\n"
           "    __typename\n  }\n}\n")
-RULE_FILTER = {"AND": [{"AND": [
-    {"alert_rules_some": {}}, {"name_not_starts_with": "elf_"}, {"name_not_starts_with": "scvm_"},
-    {"name_not_starts_with": "vsphere_"}, {"name_not_starts_with": "witness_"}, {"name_not_starts_with": "zone"},
-    {"name_not_starts_with": "metro_"}, {"name_not_starts_with": "system."},
-    {"object_not_in": ["SKS_SERVICE", "SKS_REGISTRY", "SKS_CLUSTER", "SKS_CLUSTER_NODE", "SKS_PV", "SKS_PVC"]}]}]}
-
 # API-FACTS "Monitoring dashboards": view -> [(title, metric)]
 DASHBOARDS = {
     "Cluster": [("集群 CPU 使用率 %", "cluster_cpu_usage_percent"), ("集群 内存 使用率 %", "cluster_memory_usage_percent"),
@@ -147,7 +129,7 @@ def test_walkthrough_against_the_simulator():
         assert walk.facts["ipmi_valid"] == len(plan.hosts)
         # 批量配置主机密码: log in as smartx with the default password, set the planned ones
         for host in plan.hosts:
-            with ssh(sim.endpoints, host.mgmt_ip, "smartx", DEFAULT_HOST_PASSWORD) as client:
+            with ssh(sim.endpoints, host.mgmt_ip, "smartx", HOST_PASSWORD) as client:
                 lines = f"root:{host.admin_password.reveal()}\n{host.ssh_user}:{host.ssh_password.reveal()}\n"
                 assert run(client, "sudo chpasswd", lines) == (0, "")
             ssh(sim.endpoints, host.mgmt_ip, host.ssh_user, host.ssh_password.reveal()).close()
@@ -164,17 +146,18 @@ def test_walkthrough_against_the_simulator():
         walk.install_tower()
         tower = TowerWalk(walk, tower_ip)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        assert tower.gql("createRootUser", Q_ROOT, {"root_password": ENCODED_HC_ROOT, "now": now},
-                         auth=False)["createUser"]["id"]
-        org_id = tower.gql("createOrganization", Q_ORG, {"data": {"name": ct.organization}},
+        assert tower.gql("createRootUser", QUERIES["createRootUser"],
+                         {"root_password": ENCODED_DEFAULT_ROOT_PASSWORD, "now": now}, auth=False)["createUser"]["id"]
+        org_id = tower.gql("createOrganization", QUERIES["createOrganization"], {"data": {"name": ct.organization}},
                            auth=False)["createOrganization"]["id"]
-        setup = tower.gql("checkTowerIsSetup", Q_CHECK, {}, auth=False)
+        setup = tower.gql("checkTowerIsSetup", QUERIES["checkTowerIsSetup"], {}, auth=False)
         assert setup["organizations"][0]["name"] == ct.organization and setup["userCreated"]["created"]
         login = walk.http.post(sim.endpoints["http"] + "/v2/api/login", headers={"Host": tower_ip}, timeout=30,
                                json={"username": "root", "source": "LOCAL", "password": TOWER_PASSWORD})
         assert login.status_code == 200 and login.json()["task_id"] is None
         tower.token = login.json()["data"]["token"]
-        ntp = tower.gql("updateCloudTowerNtpUrl", Q_NTP, {"data": {"ntp_service_url": ",".join(plan.ntp)}})
+        ntp = tower.gql("updateCloudTowerNtpUrl", QUERIES["updateCloudTowerNtpUrl"],
+                        {"data": {"ntp_service_url": ",".join(plan.ntp)}})
         assert ntp["updateCloudTowerNtpUrl"]["ntp_service_url"] == ";".join(plan.ntp)
         with ssh(sim.endpoints, tower_ip, "cloudtower", TOWER_PASSWORD) as client:  # 配置 cloudtower dns
             resolv = "".join(f"nameserver {d}\n" for d in plan.dns)
@@ -217,7 +200,7 @@ def test_walkthrough_against_the_simulator():
                     graph.update(metric_type="TOPK", metric_count="5")
                 tower.rest("create-graph", [graph])
         assert len(tower.rest("get-graphs", {"where": {"cluster": {"id": cid}}})) == 15
-        rules = tower.gql("globalAlertRules", Q_RULES, {"skip": 0, "first": 50, "where": RULE_FILTER,
+        rules = tower.gql("globalAlertRules", Q_RULES, {"skip": 0, "first": 50, "where": ALERT_FILTER,
                                                         "orderBy": "id_ASC"})["globalAlertRules"]
         rule = next(r for r in rules if r["name"] == "zbs_cluster_data_space_use_rate")
         n = len(plan.hosts)
@@ -297,8 +280,8 @@ def test_inspection_needs_a_connected_cluster():
         sim.world.tower_preinstall()
         sim.world.tower_start_installer()
         tower = TowerWalk(walk, plan.cloudtower.ip)
-        tower.gql("createRootUser", Q_ROOT, {"root_password": ENCODED_HC_ROOT, "now": "2025-09-30T18:42:47.920Z"},
-                  auth=False)
+        tower.gql("createRootUser", QUERIES["createRootUser"],
+                  {"root_password": ENCODED_DEFAULT_ROOT_PASSWORD, "now": "2025-09-30T18:42:47.920Z"}, auth=False)
         tower.token = walk.http.post(sim.endpoints["http"] + "/v2/api/login", headers={"Host": plan.cloudtower.ip},
                                      json={"username": "root", "password": TOWER_PASSWORD}).json()["data"]["token"]
         resp = walk.http.post(sim.endpoints["https"] + "/api/inspector/api/v3/jobs", verify=False,
@@ -321,7 +304,7 @@ def test_the_whole_walkthrough_leaves_a_deployed_and_connected_cluster(tmp_path)
     # nothing the simulator wrote (state file, SSH host keys) holds a password or a token
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["walk.json", "walk.json.ssh-host-keys"], written
-    secrets = {TOWER_PASSWORD, DEFAULT_HOST_PASSWORD, ENCODED_HC_ROOT, encode_host_password(DEFAULT_HOST_PASSWORD),
+    secrets = {TOWER_PASSWORD, HOST_PASSWORD, ENCODED_DEFAULT_ROOT_PASSWORD, encode_host_password(HOST_PASSWORD),
                plan.cluster.admin_password.reveal(), plan.cloudtower.admin_password.reveal(), walk.token,
                walk.tower_token}
     for path in tmp_path.iterdir():
