@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from suite_project import suite_project
 from voyager.ledger import Ledger, dependency_names
 
 pytest_plugins = ["pytester"]
@@ -60,11 +61,7 @@ def test_b_two():
 
 @pytest.fixture
 def suite(pytester, tmp_path):
-    pytester.makeini("[pytest]\n")
-    pytester.makeconftest('pytest_plugins = ["voyager.pytest_plugin"]\n')
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "test_a.py").write_text(SUITE_A, encoding="utf-8")
-    (pytester.path / "suites" / "test_b.py").write_text(SUITE_B, encoding="utf-8")
+    suite_project(pytester, {"test_a.py": SUITE_A, "test_b.py": SUITE_B})
     state = tmp_path / "state"
 
     def run(*args):

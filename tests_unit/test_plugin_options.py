@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from suite_project import suite_project
 from voyager.pytest_plugin import parse_sim_hosts, safe_dirname
 
 pytest_plugins = ["pytester"]
+PLUGINS = ("voyager.pytest_plugin", "fixtures.plan", "fixtures.state")
 
 PARAM_SUITE = '''
 def test_host(host):
@@ -23,10 +25,7 @@ def test_plan(plan, run_state, voyager_run):
 
 @pytest.fixture
 def project(pytester):
-    pytester.makeini("[pytest]\n")
-    pytester.makeconftest('pytest_plugins = ["voyager.pytest_plugin", "fixtures.plan", "fixtures.state"]\n')
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "test_p.py").write_text(PARAM_SUITE, encoding="utf-8")
+    suite_project(pytester, {"test_p.py": PARAM_SUITE}, PLUGINS)
     (pytester.path / "other").mkdir()
     (pytester.path / "other" / "test_o.py").write_text(
         "def test_o(pytestconfig):\n    assert pytestconfig.getoption('voyager_plan') is None\n",

@@ -6,11 +6,13 @@ import json
 
 import pytest
 
+from suite_project import suite_project
 from voyager.plan import write_back, write_plan
 from voyager.plan.demo import build_demo_plan
 from voyager.plan.model import Secret
 
 pytest_plugins = ["pytester"]
+PLUGINS = ("voyager.pytest_plugin", "fixtures.plan", "fixtures.state")
 
 SUITE = '''
 import pytest
@@ -34,10 +36,7 @@ def test_secret_in_a_failure(plan):
 
 @pytest.fixture
 def project(pytester, tmp_path):
-    pytester.makeini("[pytest]\n")
-    pytester.makeconftest('pytest_plugins = ["voyager.pytest_plugin", "fixtures.plan", "fixtures.state"]\n')
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "test_s.py").write_text(SUITE, encoding="utf-8")
+    suite_project(pytester, {"test_s.py": SUITE}, PLUGINS)
     plan = build_demo_plan()
     plan.cluster.admin_password = Secret("Adm1n-Secret-9")
     plan_file = tmp_path / "plan.xlsx"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from suite_project import suite_project
 from voyager.ledger import Ledger
 from voyager.plan.demo import build_demo_plan
 from voyager.redact import secret_forms
@@ -246,11 +247,7 @@ def test_other():
 
 @pytest.fixture
 def small(pytester, tmp_path):
-    pytester.makeini("[pytest]\n")
-    pytester.makeconftest('pytest_plugins = ["voyager.pytest_plugin"]\n')
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "test_a.py").write_text(SUITE_A, encoding="utf-8")
-    (pytester.path / "suites" / "test_b.py").write_text(SUITE_B, encoding="utf-8")
+    suite_project(pytester, {"test_a.py": SUITE_A, "test_b.py": SUITE_B})
     state = tmp_path / "state"
 
     def run(*args, target="suites"):
