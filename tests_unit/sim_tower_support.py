@@ -62,6 +62,19 @@ ALERT_FILTER = {"AND": [{"AND": [
 ]}]}
 
 
+def alert_rule_update(rule: dict[str, Any], notice: int) -> dict[str, Any]:
+    """The walkthrough's updateGlobalAlertRule variables (step 06): the cluster's rule of the
+    global ``rule`` customized to CRITICAL 90 and NOTICE ``notice``."""
+    return {"where": {"id": rule["id"]}, "data": {
+        "thresholds": [{"value": 80, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"},
+                       {"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"}],
+        "alert_rules": {"update": [{"where": {"id": rule["alert_rules"][0]["id"]}, "data": {
+            "customized": True, "disabled": False,
+            "thresholds": [{"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"},
+                           {"value": notice, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"}]}}]},
+        "disabled": False}}
+
+
 def tower_up(sim, plan):
     """Deployed cluster + CloudTower VM with its IP + installer finished; returns (SimHttp, Walk)."""
     http, walk = deployed(sim, plan)

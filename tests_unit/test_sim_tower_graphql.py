@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import ALERT_FILTER, QUERIES, sim, tower  # noqa: F401 (fixtures)
+from sim_tower_support import ALERT_FILTER, QUERIES, alert_rule_update, sim, tower  # noqa: F401 (fixtures)
 from voyager.sim.tower_alerts import notice_threshold
 
 
@@ -177,15 +177,7 @@ def test_update_global_alert_rule_as_the_walkthrough(tower, plan):
     _dc, cluster = tower.connect(plan, org)
     rule = storage_rule(tower)
     notice = notice_threshold(len(plan.hosts))
-    variables = {"where": {"id": rule["id"]}, "data": {
-        "thresholds": [{"value": 80, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"},
-                       {"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"}],
-        "alert_rules": {"update": [{"where": {"id": rule["alert_rules"][0]["id"]}, "data": {
-            "customized": True, "disabled": False,
-            "thresholds": [{"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"},
-                           {"value": notice, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"}]}}]},
-        "disabled": False}}
-    out = tower.gql("updateGlobalAlertRule", variables)["data"]["updateGlobalAlertRule"]
+    out = tower.gql("updateGlobalAlertRule", alert_rule_update(rule, notice))["data"]["updateGlobalAlertRule"]
     assert out["id"] == rule["id"] and out["__typename"] == "GlobalAlertRule"
     alert = out["alert_rules"][0]
     assert alert["customized"] is True and alert["cluster"]["id"] == cluster["id"]

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import paramiko
 
-from sim_tower_support import ALERT_FILTER, HOST_PASSWORD, QUERIES, TOWER_PASSWORD
+from sim_tower_support import ALERT_FILTER, HOST_PASSWORD, QUERIES, TOWER_PASSWORD, alert_rule_update
 from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
@@ -205,14 +205,7 @@ def test_walkthrough_against_the_simulator():
         rule = next(r for r in rules if r["name"] == "zbs_cluster_data_space_use_rate")
         n = len(plan.hosts)
         notice = int((((n - 1) / n) - 0.05) * 100)
-        updated = tower.gql("updateGlobalAlertRule", Q_RULE, {"where": {"id": rule["id"]}, "data": {
-            "thresholds": [{"value": 80, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"},
-                           {"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"}],
-            "alert_rules": {"update": [{"where": {"id": rule["alert_rules"][0]["id"]}, "data": {
-                "customized": True, "disabled": False,
-                "thresholds": [{"value": 90, "severity": "CRITICAL", "quantile": 0, "__typename": "Thresholds"},
-                               {"value": notice, "severity": "NOTICE", "quantile": 0, "__typename": "Thresholds"}]}}]},
-            "disabled": False}})["updateGlobalAlertRule"]
+        updated = tower.gql("updateGlobalAlertRule", Q_RULE, alert_rule_update(rule, notice))["updateGlobalAlertRule"]
         assert {t["severity"]: t["value"] for t in updated["alert_rules"][0]["thresholds"]}["NOTICE"] == 61
         zone = tower.rest("get-zone-topoes", {"where": {"cluster": {"id": cid}}})[0]
         racks = {}
