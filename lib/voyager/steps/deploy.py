@@ -30,11 +30,10 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from voyager.clients import ApiError
-from voyager.waiters import wait_deploy
-
 from voyager.encoding import encode_host_password
 from voyager.plan import cells
 from voyager.plan.model import Host, Plan
+from voyager.waiters import wait_deploy
 
 DEFAULT_HOST_PASSWORD = cells.DEFAULT_HOST_PASSWORD_AFTER_DEPLOY
 HOST_USERS = ("root", "smartx")
@@ -128,6 +127,30 @@ def _network(name: str, vds: Optional[str], kind: str, service: list[dict], vlan
     }
 
 
+def _payload_host(plan: Plan, scan: dict[str, Any], host: Host, is_master: bool, encoded: str) -> dict[str, Any]:
+    """One ``hosts[]`` entry: link-local ``host_ip``, addresses, disks by storage architecture."""
+    return {
+        "host_ip": link_local_host_ip(plan, scan, host),
+        "host_uuid": scan["host_uuid"],
+        "hostname": host.name,
+        "disk_data_with_cache": False,
+        "host_passwords": [{"user": user, "password": encoded} for user in HOST_USERS],
+        "tags": [],
+        "ifaces": [
+            {"ip": host.mgmt_ip, "function": "mgt"},
+            {"ip": host.storage_ip, "function": "storage"},
+        ],
+        "disks": payload_disks(plan, scan, host),
+        "is_master": is_master,
+        "with_faster_ssd_as_cache": not is_all_flash(plan),
+    }
+
+
+def _utc_millis(now: datetime) -> str:
+    """``2025-09-28T03:04:05.678Z``, the walkthrough's ``current_time`` form."""
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
 def build_payload(plan: Plan, scans: dict[str, dict[str, Any]], *,
                   now: Optional[datetime] = None) -> dict[str, Any]:
     """The ``POST /api/v2/deployment/cluster`` body for ``plan``.
@@ -138,35 +161,14 @@ def build_payload(plan: Plan, scans: dict[str, dict[str, Any]], *,
     if missing:
         raise PayloadError("缺少主机扫描结果：" + "、".join(f"{h.name}（{h.mgmt_ip}）" for h in missing))
     uuids = [scans[h.mgmt_ip]["host_uuid"] for h in plan.hosts]
-    mgmt_mask, storage_mask = netmask(nets.mgmt.subnet), netmask(nets.storage.subnet)
     masters = master_count(len(plan.hosts))
     encoded = encode_host_password(DEFAULT_HOST_PASSWORD)
-    all_flash = is_all_flash(plan)
+    hosts = [_payload_host(plan, scans[h.mgmt_ip], h, n < masters, encoded) for n, h in enumerate(plan.hosts)]
 
-    hosts = []
-    for n, host in enumerate(plan.hosts):
-        scan = scans[host.mgmt_ip]
-        hosts.append({
-            "host_ip": link_local_host_ip(plan, scan, host),
-            "host_uuid": scan["host_uuid"],
-            "hostname": host.name,
-            "disk_data_with_cache": False,
-            "host_passwords": [{"user": user, "password": encoded} for user in HOST_USERS],
-            "tags": [],
-            "ifaces": [
-                {"ip": host.mgmt_ip, "function": "mgt"},
-                {"ip": host.storage_ip, "function": "storage"},
-            ],
-            "disks": payload_disks(plan, scan, host),
-            "is_master": n < masters,
-            "with_faster_ssd_as_cache": not all_flash,
-        })
-
-    def service(port: str, attr: str, mask: str) -> list[dict[str, Any]]:
+    def service(port: str, attr: str, subnet: str) -> list[dict[str, Any]]:
         return [{"host_uuid": scans[h.mgmt_ip]["host_uuid"], "service_interface_name": port,
-                 "service_interface_ip": getattr(h, attr), "netmask": mask} for h in plan.hosts]
+                 "service_interface_ip": getattr(h, attr), "netmask": netmask(subnet)} for h in plan.hosts]
 
-    now = now or datetime.now(timezone.utc)
     return {
         "platform": "kvm",
         "cluster_name": plan.cluster.name,
@@ -176,21 +178,63 @@ def build_payload(plan: Plan, scans: dict[str, dict[str, Any]], *,
             _vds(nets.storage.vds, nets.storage.bond, nets.storage.nics, uuids),
         ],
         "networks": [
-            _network(MGT_NETWORK, nets.mgmt.vds, "mgt", service("port-mgt", "mgmt_ip", mgmt_mask),
+            _network(MGT_NETWORK, nets.mgmt.vds, "mgt", service("port-mgt", "mgmt_ip", nets.mgmt.subnet),
                      nets.mgmt.vlan, nets.mgmt.gateway),
             _network(STORAGE_NETWORK, nets.storage.vds, "storage",
-                     service("port-storage", "storage_ip", storage_mask), nets.storage.vlan, None),
+                     service("port-storage", "storage_ip", nets.storage.subnet), nets.storage.vlan, None),
         ],
         "hosts": hosts,
-        "ntp": {
-            "mode": "internal",
-            "ntp_server": None,
-            "current_time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{now.microsecond // 1000:03d}Z",
-        },
+        "ntp": {"mode": "internal", "ntp_server": None,
+                "current_time": _utc_millis(now or datetime.now(timezone.utc))},
         "vhost_enabled": plan.cluster.vhost_enabled,
         "rdma_enabled": plan.cluster.rdma_enabled,
     }
+
+
+def _host_problems(plan: Plan, host: Host, scan: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """What is wrong in one host's payload entry (link-local host_ip, names,
+    addresses, disk functions, host_passwords)."""
+    problems = []
+    addr, _, zone = entry["host_ip"].partition("%")
+    scanned_ll = {i.get("ipv6") for i in scan.get("ifaces") or [] if i.get("ipv6")}
+    if not addr.lower().startswith("fe80:") or addr not in scanned_ll:
+        problems.append(f"主机 {host.name}: host_ip {entry['host_ip']} 不是该主机的链路本地地址")
+    if zone not in plan.networks.mgmt.nics:
+        problems.append(f"主机 {host.name}: host_ip 的网卡 {zone!r} 不是规划的管理网卡")
+    if entry.get("hostname") != host.name:
+        problems.append(f"主机 {host.name}: hostname 为 {entry.get('hostname')!r}")
+    ips = {i["function"]: i["ip"] for i in entry.get("ifaces", [])}
+    if ips.get("mgt") != host.mgmt_ip or ips.get("storage") != host.storage_ip:
+        problems.append(f"主机 {host.name}: 管理/存储地址与规划不一致")
+    scanned = {d.get("drive"): d for d in scan.get("disks") or []}
+    all_flash = is_all_flash(plan)
+    for disk in entry.get("disks", []):
+        src = scanned.get(disk["drive"])
+        if src is None or src.get("function") in NON_DATA_FUNCTIONS:
+            problems.append(f"主机 {host.name}: 磁盘 {disk['drive']} 不是扫描到的数据盘")
+        elif all_flash and disk["function"] != "data":
+            problems.append(f"主机 {host.name}: 全闪-不分层时磁盘 {disk['drive']} 应为 data")
+        elif not all_flash and disk["function"] != ("data" if (src.get("type") or "").upper() == "HDD" else "cache"):
+            problems.append(f"主机 {host.name}: 混闪-分层时磁盘 {disk['drive']} 的用途应按 SSD→cache、HDD→data")
+    if sorted(p.get("user") for p in entry.get("host_passwords", [])) != sorted(HOST_USERS):
+        problems.append(f"主机 {host.name}: host_passwords 应包含 root 与 smartx")
+    return problems
+
+
+def _network_problems(payload: dict[str, Any], plan: Plan) -> list[str]:
+    """Netmasks, VLANs and the management gateway of the payload's networks."""
+    problems = []
+    for net, attr in ((payload["networks"][0], "mgmt"), (payload["networks"][1], "storage")):
+        plan_net = getattr(plan.networks, attr)
+        for svc in net["network_config"]["service"]:
+            if svc["netmask"] != netmask(plan_net.subnet):
+                problems.append(f"{net['name']}: 子网掩码 {svc['netmask']} 与规划子网 {plan_net.subnet} 不符")
+        if net["mode"]["network_identities"] != [plan_net.vlan or 0]:
+            problems.append(f"{net['name']}: VLAN 与规划不一致")
+    route = payload["networks"][0]["network_config"].get("route") or [{}]
+    if route[0].get("gateway") != plan.networks.mgmt.gateway:
+        problems.append("管理网络网关与规划不一致")
+    return problems
 
 
 def check_payload(payload: dict[str, Any], plan: Plan, scans: dict[str, dict[str, Any]]) -> list[str]:
@@ -209,41 +253,9 @@ def check_payload(payload: dict[str, Any], plan: Plan, scans: dict[str, dict[str
         entry = by_uuid.get(scan.get("host_uuid"))
         if entry is None:
             problems.append(f"主机 {host.name}（{host.mgmt_ip}）不在载荷中")
-            continue
-        addr, _, zone = entry["host_ip"].partition("%")
-        scanned_ll = {i.get("ipv6") for i in scan.get("ifaces") or [] if i.get("ipv6")}
-        if not addr.lower().startswith("fe80:") or addr not in scanned_ll:
-            problems.append(f"主机 {host.name}: host_ip {entry['host_ip']} 不是该主机的链路本地地址")
-        if zone not in plan.networks.mgmt.nics:
-            problems.append(f"主机 {host.name}: host_ip 的网卡 {zone!r} 不是规划的管理网卡")
-        if entry.get("hostname") != host.name:
-            problems.append(f"主机 {host.name}: hostname 为 {entry.get('hostname')!r}")
-        ips = {i["function"]: i["ip"] for i in entry.get("ifaces", [])}
-        if ips.get("mgt") != host.mgmt_ip or ips.get("storage") != host.storage_ip:
-            problems.append(f"主机 {host.name}: 管理/存储地址与规划不一致")
-        scanned = {d.get("drive"): d for d in scan.get("disks") or []}
-        for disk in entry.get("disks", []):
-            src = scanned.get(disk["drive"])
-            if src is None or src.get("function") in NON_DATA_FUNCTIONS:
-                problems.append(f"主机 {host.name}: 磁盘 {disk['drive']} 不是扫描到的数据盘")
-            elif is_all_flash(plan) and disk["function"] != "data":
-                problems.append(f"主机 {host.name}: 全闪-不分层时磁盘 {disk['drive']} 应为 data")
-            elif not is_all_flash(plan) and disk["function"] != (
-                    "data" if (src.get("type") or "").upper() == "HDD" else "cache"):
-                problems.append(f"主机 {host.name}: 混闪-分层时磁盘 {disk['drive']} 的用途应按 SSD→cache、HDD→data")
-        users = sorted(p.get("user") for p in entry.get("host_passwords", []))
-        if users != sorted(HOST_USERS):
-            problems.append(f"主机 {host.name}: host_passwords 应包含 root 与 smartx")
-    for net, attr in ((payload["networks"][0], "mgmt"), (payload["networks"][1], "storage")):
-        plan_net = getattr(plan.networks, attr)
-        for svc in net["network_config"]["service"]:
-            if svc["netmask"] != netmask(plan_net.subnet):
-                problems.append(f"{net['name']}: 子网掩码 {svc['netmask']} 与规划子网 {plan_net.subnet} 不符")
-        if net["mode"]["network_identities"] != [plan_net.vlan or 0]:
-            problems.append(f"{net['name']}: VLAN 与规划不一致")
-    route = payload["networks"][0]["network_config"].get("route") or [{}]
-    if route[0].get("gateway") != plan.networks.mgmt.gateway:
-        problems.append("管理网络网关与规划不一致")
+        else:
+            problems += _host_problems(plan, host, scan, entry)
+    problems += _network_problems(payload, plan)
     if payload.get("vhost_enabled") != plan.cluster.vhost_enabled or \
             payload.get("rdma_enabled") != plan.cluster.rdma_enabled:
         problems.append(f"vhost/RDMA 开关与规划的集群功能 {plan.cluster.features!r} 不一致")
