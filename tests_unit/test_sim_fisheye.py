@@ -151,8 +151,7 @@ def test_vip_answers_only_once_its_job_is_done(plan):
         http = SimHttp(sim.endpoints)
         http.deploy_api("POST", H1, "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
         clock.advance_real(TOTAL)
-        http.post(H1, "/api/v3/users:setupRoot", json={"password": PW, "repeat": PW}, token=None)
-        http.token = login(http).json()["token"]
+        http.token = walk.login_root()
         job_id = http.put(H1, "/api/v2/settings/vip", json={"management_vip": VIP, "iscsi_vip": None}).json()["data"]["job_id"]
         job = http.get(H1, f"/api/v2/jobs/{job_id}").json()["data"]["job"]
         assert job["state"] == "pending" and job["description"] == "UPDATE_VIP"

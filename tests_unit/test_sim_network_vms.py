@@ -14,15 +14,14 @@ from voyager.sim.walkthrough import Walk
 
 VIP = "127.10.20.10"
 TOWER = "127.10.20.2"
-PW = "P@ssw0rd!123"
 
 
 def job(http, job_id):
     return http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]
 
 
-def host_uuids(http):
-    return [h["host_uuid"] for h in http.get(VIP, "/api/v2/hosts").json()["data"]]
+def host_uuids(http, ip=VIP):
+    return [h["host_uuid"] for h in http.get(ip, "/api/v2/hosts").json()["data"]]
 
 
 def vds_body(http, name="vDS-Test", nics=("ens225",), bond="active-backup"):
@@ -54,11 +53,9 @@ def test_vds_job_lifecycle_with_resources_filled_while_pending(plan):
         http = SimHttp(sim.endpoints)
         http.deploy_api("POST", "127.10.20.11", "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
         clock.advance_real(TOTAL)
-        http.post("127.10.20.11", "/api/v3/users:setupRoot", json={"password": PW, "repeat": PW}, token=None)
-        http.token = http.post("127.10.20.11", "/api/v3/sessions", json={"username": "root", "password": PW},
-                               token=None).json()["token"]
+        http.token = walk.login_root()
         ip = "127.10.20.11"
-        uuids = [h["host_uuid"] for h in http.get(ip, "/api/v2/hosts").json()["data"]]
+        uuids = host_uuids(http, ip)
         body = {"name": "vDS-Prod-Network", "bond_mode": "balance-slb",
                 "hosts_associated": [{"host_uuid": u, "nics_associated": ["ens225", "ens257"], "data_ip": "127.10.21.11"}
                                      for u in uuids]}
@@ -104,13 +101,11 @@ def test_vds_missing_fields_and_unknown_host(http):
 
 def test_fail_job_fault_fails_the_vds_job(plan):
     with Simulator(plan, speed=0, ssh=False, faults="fail-job:NETWORK_CREATE_*:1") as sim:
-        http, _ = deployed(sim, plan, configure=False)
-        # configure() would create the business VDS and trip the fault; do it by hand
-        http.post("127.10.20.11", "/api/v3/users:setupRoot", json={"password": PW, "repeat": PW}, token=None)
-        http.token = http.post("127.10.20.11", "/api/v3/sessions", json={"username": "root", "password": PW},
-                               token=None).json()["token"]
+        http, walk = deployed(sim, plan, configure=False)
+        # configure() would create the business VDS and trip the fault; log in by hand
+        http.token = walk.login_root()
         ip = "127.10.20.11"
-        uuids = [h["host_uuid"] for h in http.get(ip, "/api/v2/hosts").json()["data"]]
+        uuids = host_uuids(http, ip)
         body = {"name": "vDS-X", "bond_mode": "active-backup",
                 "hosts_associated": [{"host_uuid": u, "nics_associated": ["ens225"]} for u in uuids]}
         first = http.get(ip, f"/api/v2/jobs/{http.post(ip, '/api/v2/network/vds', json=body).json()['data']['job_id']}").json()
@@ -224,9 +219,7 @@ def test_cloudtower_vm_lifecycle_and_installer(plan):
         http = SimHttp(sim.endpoints)
         http.deploy_api("POST", "127.10.20.11", "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
         clock.advance_real(TOTAL)
-        http.post("127.10.20.11", "/api/v3/users:setupRoot", json={"password": PW, "repeat": PW}, token=None)
-        http.token = walk.token = http.post("127.10.20.11", "/api/v3/sessions",
-                                            json={"username": "root", "password": PW}, token=None).json()["token"]
+        http.token = walk.login_root()
         ip = "127.10.20.11"
         walk.wait_job = lambda host, job_id: None  # the manual clock moves only when we say so
         iso = walk.upload(ip, "cloudtower-v4.7.1.iso", 3 * 1024 * 1024)

@@ -176,14 +176,21 @@ class Walk:
             raise WalkError("deploy_verify says the cluster is not deployed")
 
     # -- 03 configure the cluster ------------------------------------------------------------------
-    def configure(self) -> str:
-        plan = self.plan
-        host = plan.hosts[0].mgmt_ip
-        password = plan.cluster.admin_password.reveal()
+    def login_root(self) -> str:
+        """Set up root with the planned admin password on the first host and log in;
+        returns the session token (also kept in ``token``)."""
+        host = self.plan.hosts[0].mgmt_ip
+        password = self.plan.cluster.admin_password.reveal()
         self.call(host, "POST", "/api/v3/users:setupRoot",
                   json={"password": password, "repeat": password, "encrypted": False})
         self.token = self.call(host, "POST", "/api/v3/sessions",
                                json={"username": "root", "password": password, "encrypted": False})["token"]
+        return self.token
+
+    def configure(self) -> str:
+        plan = self.plan
+        host = plan.hosts[0].mgmt_ip
+        self.login_root()
         vip = plan.cluster.vip
         self.wait_job(host, self.v2(host, "PUT", "/api/v2/settings/vip",
                                     json={"iscsi_vip": None, "management_vip": vip})["job_id"])
