@@ -48,11 +48,9 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def chunks(total: int, chunk: int, base: bytes):
+def chunk_of(i: int, total: int, chunk: int, base: bytes) -> bytes:
     """Chunk i of the generated file (distinct content per chunk, nothing stored)."""
-    for i in range((total + chunk - 1) // chunk):
-        size = min(chunk, total - i * chunk)
-        yield i, (struct.pack(">Q", i) + base[8:])[:size]
+    return (struct.pack(">Q", i) + base[8:])[:min(chunk, total - i * chunk)]
 
 
 def order_of(n: int, mode: str) -> list[int]:
@@ -87,12 +85,12 @@ def main(argv=None) -> int:
         base = os.urandom(chunk)
         by_index = {}
         md5 = hashlib.md5()
-        for i, data in chunks(total, chunk, base):
-            md5.update(data)
+        for i in range((total + chunk - 1) // chunk):
+            md5.update(chunk_of(i, total, chunk, base))
         before = proc_status(proc.pid)
         t0 = time.monotonic()
         for i in order_of(len(vol["to_upload"]), args.order):
-            data = (struct.pack(">Q", i) + base[8:])[:min(chunk, total - i * chunk)]
+            data = chunk_of(i, total, chunk, base)
             r = http.post(VIP, "/api/v2/images/upload",
                           params={"zbs_volume_id": vol["zbs_volume_id"], "chunk_num": i, "image_uuid": vol["image_uuid"]},
                           files={"file": ("cloudtower-bench.iso", io.BytesIO(data), "application/octet-stream")})
