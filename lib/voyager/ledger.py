@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from voyager.redact import REDACTOR
 from voyager.state import atomic_write
 
 SCOPES = ("session", "package", "module", "class")
@@ -68,7 +69,7 @@ def scope_container(nodeid: str, scope: str) -> str:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    text = _redact(" ".join(str(text).split()))
+    text = REDACTOR.redact(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -117,7 +118,7 @@ class Ledger:
             cur["phases"][when] = outcome
             cur["duration"] += float(duration or 0.0)
             if report:
-                cur["report"] = _redact_obj(report)
+                cur["report"] = REDACTOR.redact_obj(report)
             if outcome in ("failed", "skipped") and not cur["message"]:
                 cur["message"] = _short(skip_message(longrepr) if outcome == "skipped" else
                                         _failure_line(longrepr))
@@ -201,29 +202,6 @@ class Ledger:
             key = "dependency_skip" if e.get("dependency_skip") else e["outcome"]
             counts[key] = counts.get(key, 0) + 1
         return counts
-
-    def forget(self, nodeids: Iterable[str]) -> None:
-        with self._lock:
-            for n in nodeids:
-                self.entries.pop(n, None)
-            self.save()
-
-
-def _redact(text: str) -> str:
-    try:
-        from voyager.redact import REDACTOR
-    except ImportError:  # the redactor is optional for the ledger module
-        return text
-    return REDACTOR.redact(text)
-
-
-def _redact_obj(obj: Any) -> Any:
-    try:
-        from voyager.redact import REDACTOR
-    except ImportError:  # the redactor is optional for the ledger module
-        return obj
-    return REDACTOR.redact_obj(obj)
-
 
 def _within(nodeid: str, container: str, scope: str) -> bool:
     if scope == "module":

@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from voyager.plan.model import Plan
+from voyager.plan.model import Plan, _secret_paths  # the model's walker: the same secret paths
+from voyager.redact import REDACTOR, Redactor
 
 STATE_FILE = "run-state.json"
 FORMAT = 1
@@ -78,8 +79,6 @@ def plan_fields(plan: Plan) -> tuple[dict[str, Any], list[str]]:
 def _is_secret_path(plan: Plan, key: str) -> bool:
     # content_fields() replaces every Secret by "sha256:<hex>"; a plain field could
     # in theory start the same way, so double-check with the model's own listing.
-    from voyager.plan.model import _secret_paths  # the model's walker, same paths
-
     return any(path == key for path, _ in _secret_paths(plan))
 
 
@@ -110,8 +109,6 @@ class RunState:
         self.fields = fields
         self.secret_paths = secret_paths
         self.facts: dict[str, Any] = facts or {}
-        from voyager.redact import Redactor
-
         self._redactor = Redactor()
         self._redactor.add_secrets(secrets)
         self._lock = threading.RLock()
@@ -192,15 +189,9 @@ class RunState:
         # The plan's secrets in every form they may take (the redactor's rules:
         # secrets shorter than MIN_VALUE_LEN only by their encoded forms), and
         # whatever the process-wide redactor knows (tokens issued in the run).
-        for redactor in (self._redactor, _global_redactor()):
-            if redactor is not None and redactor.redact(text) != text:
+        for redactor in (self._redactor, REDACTOR):
+            if redactor.redact(text) != text:
                 raise SecretInStateError(f"运行状态不保存密码或令牌{('：' + where) if where else ''}")
-
-
-def _global_redactor():
-    from voyager.redact import REDACTOR
-
-    return REDACTOR
 
 
 def _walk(path: str, value: Any):
