@@ -1,6 +1,5 @@
 """voyager.clients.http: retries (POST never replayed unless declared idempotent),
 timeouts, unreachable mapping and evidence of every exchange."""
-import socket
 import socketserver
 import threading
 import warnings
@@ -9,6 +8,7 @@ import pytest
 import responses
 from responses import matchers
 
+from net_support import dead_port
 from voyager.clients import Endpoints, HttpClient, RetryPolicy, Timeouts, TransportError, UnreachableError
 from voyager.clients.adapter import IDEMPOTENT_HEADER
 from voyager.evidence import RECORDER
@@ -96,16 +96,8 @@ def test_every_exchange_is_recorded_redacted():
     assert responses.calls[0].request.body == b'{"username": "root", "password": "HttpPass#1"}'
 
 
-def _dead_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_connection_refused_is_unreachable_and_recorded():
-    port = _dead_port()
+    port = dead_port()
     sim = Endpoints.simulated({"http": f"http://127.0.0.1:{port}"}, retry=RetryPolicy(backoff=0),
                               timeouts=Timeouts(connect=1, read=1))
     with RECORDER.step("refused"):
@@ -186,7 +178,7 @@ def test_read_timeout_is_a_transport_error(server):
 def test_no_insecure_warning_for_plain_http():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        port = _dead_port()
+        port = dead_port()
         sim = Endpoints.simulated({"http": f"http://127.0.0.1:{port}"}, retry=RetryPolicy(connect=0, backoff=0))
         with pytest.raises(UnreachableError):
             HttpClient(sim, "127.10.20.11", "deploy").request("GET", "/")

@@ -8,6 +8,7 @@ import time
 import paramiko
 import pytest
 
+from net_support import dead_port
 from voyager.clients import ClientError, CommandError, Endpoints, HostKeyError, SSHClient, TransportError
 from voyager.clients.ssh import key_fingerprint
 from voyager.evidence import RECORDER
@@ -259,11 +260,7 @@ def test_authentication_failure(server, tmp_path):
 
 
 def test_unreachable_ssh(tmp_path):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    e = Endpoints.simulated({"ssh": {IP: port}}, build_demo_plan())
+    e = Endpoints.simulated({"ssh": {IP: dead_port()}}, build_demo_plan())
     from voyager.clients import UnreachableError
 
     with pytest.raises(UnreachableError, match="SSH"):
