@@ -60,7 +60,7 @@ def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state):
 def test_deploy_finished(fisheye_anon, deploy_host, run_state):
     """逐阶段跟踪部署进度（deploy_status），部署结束后 deploy_verify 返回 is_deployed=true。"""
     verify = deploy.follow(fisheye_anon, deploy_host)
-    assert verify.get("is_deployed") is True
+    assert verify.get("is_deployed") is True, f"经由主机 {deploy_host} 的 deploy_verify 未显示已部署：{verify!r}"
     run_state.set("cluster", "deployed", True)
 
 
@@ -75,6 +75,7 @@ def test_host_deployed(host, endpoints, run_state):
 @pytest.mark.dependency(name="init_cluster", depends=["test_deploy_finished", "test_host_deployed"])
 def test_cluster_initialised(plan: Plan, run_state):
     """集群初始化完成：运行状态记录集群已部署，全部规划主机均已加入。"""
-    assert run_state.get("cluster", "deployed") is True
+    assert run_state.get("cluster", "deployed") is True, "运行状态没有记录集群已部署"
     hosts = run_state.section("hosts")
-    assert all((hosts.get(h.mgmt_ip) or {}).get("deployed") for h in plan.hosts)
+    missing = [f"{h.name}（{h.mgmt_ip}）" for h in plan.hosts if not (hosts.get(h.mgmt_ip) or {}).get("deployed")]
+    assert not missing, f"运行状态中这些主机未记录为已部署：{'、'.join(missing)}"

@@ -155,8 +155,10 @@ def test_cpu_compatibility(fisheye_vip):
 def test_cluster_configured(run_state, plan: Plan):
     """集群配置完成：序列号、VIP、业务虚拟交换机与全部业务网络都已记入运行状态。"""
     assert run_state.get("cluster", "serial"), "运行状态中没有集群序列号"
-    assert run_state.get("cluster", "vip") == plan.cluster.vip
-    assert run_state.get("network", "business_vds")
+    vip = run_state.get("cluster", "vip")
+    assert vip == plan.cluster.vip, (f"运行状态中的 VIP 为 {vip!r}，应为规划的 {plan.cluster.vip}"
+                                     f"（{cells.ref(cells.HOSTS, cells.HOST_VIP)}）")
+    assert run_state.get("network", "business_vds"), "运行状态中没有业务虚拟交换机的 uuid"
     recorded = run_state.section("vlans")
     missing = [v.name for v in plan.networks.business.vlans if v.name not in recorded]
     assert not missing, f"运行状态中缺少业务网络：{'、'.join(missing)}"
