@@ -13,12 +13,14 @@ Fixtures (import them by name, with ``plan`` from :mod:`sim_support`):
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import pytest
 import requests
 
 from voyager.sim import Simulator
+from voyager.sim.clock import ManualClock
 from voyager.sim.testing import deployed
 from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
 
@@ -99,6 +101,18 @@ def tower(sim):
     """A fresh CloudTower (no user, no organization), over plain http."""
     reset_tower(sim)
     return TowerHttp(sim.endpoints)
+
+
+@contextmanager
+def timed_tower(plan) -> Iterator[tuple[Simulator, ManualClock]]:
+    """A simulator on a manual clock: CloudTower brought up at speed 0, then time running
+    (speed 1) and every boot long done (100000 s later). Yields (simulator, clock)."""
+    clock = ManualClock(speed=0)
+    with Simulator(plan, clock=clock, ssh=False) as s:
+        tower_up(s, plan)
+        clock.speed = 1.0
+        clock.advance(100_000)
+        yield s, clock
 
 
 def reset_tower(sim) -> TowerBackend:

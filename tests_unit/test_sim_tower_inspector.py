@@ -9,9 +9,7 @@ import zipfile
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import TowerHttp, sim, tower, tower_up  # noqa: F401 (fixtures)
-from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
+from sim_tower_support import TowerHttp, sim, timed_tower, tower  # noqa: F401 (fixtures)
 from voyager.sim.tower_inspector import EXPORT_SECONDS, ITEMS, JOB_SECONDS
 
 JOBS = "/api/inspector/api/v3/jobs"
@@ -108,11 +106,7 @@ def test_export_errors(connected):
 
 
 def test_export_runs_until_job_and_export_are_done(plan):
-    clock = ManualClock(speed=0)
-    with Simulator(plan, clock=clock, ssh=False) as s:
-        tower_up(s, plan)
-        clock.speed = 1.0
-        clock.advance(100_000)
+    with timed_tower(plan) as (s, clock):
         tower = TowerHttp(s.endpoints)
         org = tower.setup()
         dc = tower.ok("create-datacenter", {"organization_id": org, "name": "DC"})["data"]["id"]

@@ -6,10 +6,9 @@ import re
 
 import pytest
 
-from sim_tower_support import tower_up
+from sim_tower_support import timed_tower
 from voyager.plan.demo import build_demo_plan
-from voyager.sim import Simulator
-from voyager.sim.clock import Clock, ManualClock
+from voyager.sim.clock import Clock
 from voyager.sim.tower_models import (CONNECTED, ENCODED_DEFAULT_ROOT_PASSWORD, INITIALIZING, TowerBackend,
                                       TowerError, cuid, iso)
 from voyager.sim.world import World
@@ -69,11 +68,7 @@ def test_ntp_addresses(tower, value, ok):
 
 def test_objects_of_a_cluster_still_initializing_are_refused():
     plan = build_demo_plan()
-    clock = ManualClock(speed=0)
-    with Simulator(plan, clock=clock, ssh=False) as sim:
-        tower_up(sim, plan)
-        clock.speed = 1.0
-        clock.advance(100_000)
+    with timed_tower(plan) as (sim, clock):
         tower = sim.world.tower
         with sim.world.lock:
             tower.create_root_user(ENCODED_DEFAULT_ROOT_PASSWORD)

@@ -6,9 +6,8 @@ import json
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import TOWER, VIP, TowerHttp, reset_tower, sim, tower, tower_up  # noqa: F401 (fixtures)
+from sim_tower_support import TOWER, VIP, TowerHttp, sim, timed_tower, tower, tower_up  # noqa: F401 (fixtures)
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
 from voyager.sim.faults import Faults
 from voyager.sim.testing import SimHttp, deployed
 from voyager.sim.tower_rest import TowerRestFrontend
@@ -203,11 +202,7 @@ def test_connect_cluster_errors(tower, plan, change, status, code):
 
 
 def test_connect_cluster_state_machine_over_time(plan):
-    clock = ManualClock(speed=0)
-    with Simulator(plan, clock=clock, ssh=False) as s:
-        tower_up(s, plan)
-        clock.speed = 1.0
-        clock.advance(100_000)  # every boot long done
+    with timed_tower(plan) as (s, clock):
         tower = TowerHttp(s.endpoints)
         org_id = tower.setup()
         dc_id = tower.ok("create-datacenter", {"organization_id": org_id, "name": "DC"})["data"]["id"]
