@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Iterable
 
 import pytest
+from pytest_dependency import DependencyItemStatus, DependencyManager
 
 from voyager.ledger import Ledger, dependency_names, scope_container
 
@@ -77,8 +78,6 @@ def satisfy_from_ledger(item: pytest.Item, ledger: Ledger | None, selected: set[
     marker = item.get_closest_marker("dependency")
     if ledger is None or marker is None or not marker.kwargs.get("depends"):
         return []
-    from pytest_dependency import DependencyItemStatus, DependencyManager
-
     scope = marker.kwargs.get("scope", "module")
     manager = DependencyManager.getManager(item, scope=scope)
     if manager is None:
