@@ -7,7 +7,7 @@ import json
 import pytest
 
 from suite_project import suite_project
-from voyager.ledger import Ledger, dependency_names
+from voyager.ledger import Ledger, dependency_names, fold_outcome
 
 pytest_plugins = ["pytester"]
 
@@ -174,3 +174,16 @@ def test_setup_error_and_dependency_names(tmp_path):
         "session": "suites/t.py::C::test_z[a]", "package": "suites/t.py::C::test_z[a]",
         "module": "C::test_z[a]", "class": "test_z[a]"}
     assert dependency_names("suites/t.py::test_z", "named")["module"] == "named"
+
+
+@pytest.mark.parametrize("phases, outcome", [
+    ({"setup": "passed", "call": "passed", "teardown": "passed"}, "passed"),
+    ({"setup": "passed", "call": "failed", "teardown": "passed"}, "failed"),
+    ({"setup": "skipped", "teardown": "passed"}, "skipped"),
+    ({"setup": "failed", "teardown": "passed"}, "error"),
+    ({"setup": "passed", "call": "passed", "teardown": "failed"}, "error"),
+    ({"setup": "passed", "call": "failed", "teardown": "failed"}, "failed"),
+    ({"setup": "passed", "teardown": "passed"}, "error"),
+], ids=["passed", "failed", "skipped", "setup-error", "teardown-error", "call-and-teardown-failed", "no-call"])
+def test_fold_outcome(phases, outcome):
+    assert fold_outcome(phases) == outcome

@@ -126,16 +126,7 @@ class Ledger:
                 return None
             self._pending.pop(nodeid)
             phases = cur["phases"]
-            if phases.get("setup") == "failed" or phases.get("teardown") == "failed":
-                result = "error" if phases.get("call") != "failed" else "failed"
-            elif "skipped" in phases.values():
-                result = "skipped"
-            elif phases.get("call") == "failed":
-                result = "failed"
-            elif phases.get("call") == "passed":
-                result = "passed"
-            else:
-                result = "error"
+            result = fold_outcome(phases)
             entry = {
                 "outcome": result,
                 "dependency_skip": bool(result == "skipped" and dependency_marked
@@ -202,6 +193,19 @@ class Ledger:
             key = "dependency_skip" if e.get("dependency_skip") else e["outcome"]
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+def fold_outcome(phases: dict[str, str]) -> str:
+    """One test's outcome from its phases' (``setup``/``call``/``teardown``):
+    a failed setup or teardown is an ``error`` (``failed`` if the call failed
+    too), any skip is ``skipped``, else the call's outcome."""
+    if phases.get("setup") == "failed" or phases.get("teardown") == "failed":
+        return "error" if phases.get("call") != "failed" else "failed"
+    if "skipped" in phases.values():
+        return "skipped"
+    if phases.get("call") in ("failed", "passed"):
+        return phases["call"]
+    return "error"
+
 
 def _within(nodeid: str, container: str, scope: str) -> bool:
     if scope == "module":
