@@ -214,6 +214,9 @@ class VoyagerRun:
             raise pytest.UsageError(str(exc)) from None
         self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
         self.active = True
+        from voyager.report.html import register as register_html
+
+        register_html(self.config, self)  # title, run facts and acceptance criteria in the HTML report
 
     def _install_redaction(self) -> None:
         """Every secret of the plan is redacted from logs and from every test and

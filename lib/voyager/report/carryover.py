@@ -49,8 +49,9 @@ def _doc(item: pytest.Item) -> str:
 
 
 def describe_title(item: pytest.Item) -> str:
-    doc = _doc(item)
-    return doc.splitlines()[0] if doc else ""
+    """The acceptance criterion: the docstring's first paragraph, on one line."""
+    first = _doc(item).split("\n\n", 1)[0]
+    return "".join(line.strip() for line in first.splitlines())
 
 
 def describe_item(item: pytest.Item) -> dict[str, Any]:
