@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from voyager.redact import REDACTOR
-from voyager.state import atomic_write
+from voyager.fsutil import atomic_write
 
 SCOPES = ("session", "package", "module", "class")
 RERUN_OUTCOMES = ("failed", "error")

@@ -439,7 +439,7 @@ def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path
     ``<state dir>/evidence/<name>`` (default ``<timestamp>.log``; the carry-over
     plugin names it after the session's start, as recorded in the ledger)."""
     from voyager.evidence import RECORDER
-    from voyager.state import atomic_write
+    from voyager.fsutil import atomic_write
 
     steps = RECORDER.steps()
     if not steps:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from voyager.fsutil import atomic_write
 from voyager.plan.model import Plan, _secret_paths  # the model's walker: the same secret paths
 from voyager.redact import REDACTOR, Redactor
 
@@ -206,25 +205,6 @@ def _walk(path: str, value: Any):
             yield from _walk(f"{path}[{i}]", v)
     else:
         yield path, key, value
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def open_state(state_dir: Path, plan: Plan, *, accept_changes: bool = False) -> RunState:

@@ -23,7 +23,7 @@ from typing import Optional
 from urllib3.util.ssl_ import create_urllib3_context
 
 from voyager.clients.errors import CertificateMismatchError, TransportError, UnreachableError, format_fingerprint
-from voyager.state import atomic_write
+from voyager.fsutil import atomic_write
 
 LOG = logging.getLogger(__name__)
 

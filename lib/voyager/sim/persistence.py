@@ -13,10 +13,10 @@ without the plan.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
+
+from voyager.fsutil import atomic_write
 
 FORMAT = 1
 
@@ -26,21 +26,8 @@ class StateFileError(RuntimeError):
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"format": FORMAT, **state}, ensure_ascii=False)  # keeps creation order
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, data, fsync=False)
 
 
 def load_state(path: Optional[Path]) -> Optional[dict[str, Any]]:

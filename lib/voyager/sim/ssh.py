@@ -30,7 +30,7 @@ import paramiko
 from voyager.sim.ssh_commands import PROGRAMS
 from voyager.sim.ssh_machines import Session
 from voyager.sim.ssh_shell import Shell, Stdin
-from voyager.state import atomic_write
+from voyager.fsutil import atomic_write
 
 log = logging.getLogger("voyager.sim")
 

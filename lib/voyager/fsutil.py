@@ -1,0 +1,34 @@
+"""Atomic file writes, shared by the run state, the ledger, the evidence log,
+the client's known-certs file and the simulator's state and host keys."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically: a temp file in the same folder
+    (created 0600 by ``mkstemp``, so private files stay private), optionally
+    fsynced, then renamed over ``path``. A reader sees the old or the new
+    content, never a mix; on failure the temp file is removed.
+
+    ``fsync=False`` keeps the rename atomic but lets the OS choose when the data
+    reaches the disk (the simulator saves after every change and can afford to
+    lose the last ones in an OS crash, not ~10 ms per request)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
