@@ -1,10 +1,12 @@
-"""Atomic file writes, shared by the run state, the ledger, the evidence log,
+"""Atomic file writes and JSON reads with a clear error, shared by the run state, the ledger, the evidence log,
 the client's known-certs file and the simulator's state and host keys."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write(path: Path, text: str, *, fsync: bool = True) -> None:
@@ -32,3 +34,16 @@ def atomic_write(path: Path, text: str, *, fsync: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def read_json(path: Path, what: str, advice: str) -> Any:
+    """The JSON document at ``path``, or None when there is no such file. A file
+    that cannot be read or parsed raises ValueError naming ``what`` (e.g.
+    "运行状态文件"), the path, the cause and ``advice`` (what the engineer should do)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what}无法读取：{path}（{exc}）；{advice}") from None

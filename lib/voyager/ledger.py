@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from voyager.redact import REDACTOR
-from voyager.fsutil import atomic_write
+from voyager.fsutil import atomic_write, read_json
 
 SCOPES = ("session", "package", "module", "class")
 RERUN_OUTCOMES = ("failed", "error")
@@ -96,13 +96,9 @@ class Ledger:
     def load(cls, state_dir: Path, fingerprint: str) -> "Ledger":
         path = ledger_path(state_dir, fingerprint)
         entries: dict[str, dict] = {}
-        if path.exists():
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"结果台账无法读取：{path}（{exc}）；请删除该文件后重试") from None
-            if doc.get("fingerprint") == fingerprint:
-                entries = doc.get("entries") or {}
+        doc = read_json(path, "结果台账", "请删除该文件后重试")
+        if doc is not None and doc.get("fingerprint") == fingerprint:
+            entries = doc.get("entries") or {}
         return cls(path, fingerprint, entries)
 
     # -- recording ------------------------------------------------------------

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from voyager.fsutil import atomic_write
+from voyager.fsutil import atomic_write, read_json
 from voyager.plan.model import Plan, _secret_paths  # the model's walker: the same secret paths
 from voyager.redact import REDACTOR, Redactor
 
@@ -217,11 +217,8 @@ def open_state(state_dir: Path, plan: Plan, *, accept_changes: bool = False) -> 
     fields, secret_paths = plan_fields(plan)
     secrets = [s.reveal() for s in plan.secrets()]
     facts: dict[str, Any] = {}
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"运行状态文件无法读取：{path}（{exc}）；请修复或删除该文件后重试") from None
+    doc = read_json(path, "运行状态文件", "请修复或删除该文件后重试")
+    if doc is not None:
         facts = doc.get("facts") or {}
         if doc.get("fingerprint") != fingerprint:
             changes = diff_fields(doc.get("plan_fields") or {}, fields)
