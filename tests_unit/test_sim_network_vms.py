@@ -1,6 +1,8 @@
 """VDS/VLAN and VM endpoints of the simulator, incl. the job and CloudTower-VM state machines."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from voyager.sim import Simulator
@@ -13,7 +15,23 @@ from voyager.sim.vms import BOOT, OS_INSTALL
 from voyager.sim.walkthrough import Walk
 
 VIP = "127.10.20.10"
+H1 = "127.10.20.11"  # the first planned host, which receives the deployment
 TOWER = "127.10.20.2"
+
+
+
+@contextmanager
+def manual_clock_cluster(plan):
+    """A simulator on a manual clock whose cluster is deployed (the clock moved
+    past the deployment) and whose root session is open: (sim, clock, walk, http)."""
+    clock = ManualClock(speed=1.0)
+    with Simulator(plan, clock=clock, ssh=False) as sim:
+        walk = Walk(sim.endpoints, plan, tls=False)
+        http = SimHttp(sim.endpoints)
+        http.deploy_api("POST", H1, "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
+        clock.advance_real(TOTAL)
+        http.token = walk.login_root()
+        yield sim, clock, walk, http
 
 
 def job(http, job_id):
@@ -47,14 +65,8 @@ def test_deployment_created_management_and_storage_vds(http, plan):
 
 
 def test_vds_job_lifecycle_with_resources_filled_while_pending(plan):
-    clock = ManualClock(speed=1.0)
-    with Simulator(plan, clock=clock, ssh=False) as sim:
-        walk = Walk(sim.endpoints, plan, tls=False)
-        http = SimHttp(sim.endpoints)
-        http.deploy_api("POST", "127.10.20.11", "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
-        clock.advance_real(TOTAL)
-        http.token = walk.login_root()
-        ip = "127.10.20.11"
+    with manual_clock_cluster(plan) as (sim, clock, walk, http):
+        ip = H1
         uuids = host_uuids(http, ip)
         body = {"name": "vDS-Prod-Network", "bond_mode": "balance-slb",
                 "hosts_associated": [{"host_uuid": u, "nics_associated": ["ens225", "ens257"], "data_ip": "127.10.21.11"}
@@ -212,15 +224,9 @@ def test_update_nics_needs_the_guest_agent(http, plan):
 def test_cloudtower_vm_lifecycle_and_installer(plan):
     """The CloudTower VM boots from its ISO, installs its OS, the agent comes up,
     the IP is configured, SSH (22) opens, the installer runs, then 80/443 open."""
-    clock = ManualClock(speed=1.0)
-    with Simulator(plan, clock=clock, ssh=False) as sim:
+    with manual_clock_cluster(plan) as (sim, clock, walk, http):
         world = sim.world
-        walk = Walk(sim.endpoints, plan, tls=False)
-        http = SimHttp(sim.endpoints)
-        http.deploy_api("POST", "127.10.20.11", "/api/v2/deployment/cluster", json=walk.deploy_payload(walk.scan()))
-        clock.advance_real(TOTAL)
-        http.token = walk.login_root()
-        ip = "127.10.20.11"
+        ip = H1
         walk.wait_job = lambda host, job_id: None  # the manual clock moves only when we say so
         iso = walk.upload(ip, "cloudtower-v4.7.1.iso", 3 * 1024 * 1024)
         body = vm_body(http, plan, cdrom=iso["image_path"], ip=ip)
