@@ -3,14 +3,26 @@
 pytest-dependency only knows the current session and pytest's ``--lf`` forgets
 skipped tests, so neither can say "rerun what failed and what it held back,
 trusting what already passed". The ledger can: it keeps the last outcome of
-every suite test in ``<state dir>/ledger-<plan fingerprint>.json`` (saved
-atomically after each test), together with the names pytest-dependency knows
-the test by in each scope. The pytest plugin uses it to
+every suite test, together with the names pytest-dependency knows the test by
+in each scope. Every collected check is in the ledger from collection on
+(:meth:`Ledger.register`, outcome ``pending`` until it first runs), so a run
+that is killed or interrupted leaves the checks it never reached visibly open.
+The pytest plugin uses it to
 
-* select, on ``--lf``, the tests that failed and the tests that were skipped
-  because a dependency had not succeeded (:meth:`Ledger.rerun_nodeids`);
+* select, on ``--lf``, every check that has not passed: failed, errored,
+  skipped because a prerequisite had not succeeded, and never run
+  (:meth:`Ledger.rerun_nodeids`); a plain skip (a final reason such as "no SVT
+  ISO provided") is not open;
 * tell pytest-dependency that a prerequisite which is not part of this session
   passed in an earlier run (:meth:`Ledger.passed_dependency`).
+
+Storage, crash-safe and linear in the number of checks: the snapshot
+``<state dir>/ledger-<fingerprint>.json`` (compact JSON, written atomically)
+plus an append-only journal ``ledger-<fingerprint>.journal`` with one JSON line
+per finished check (flushed and fsynced). :meth:`Ledger.load` folds the journal
+into the snapshot (a torn last line from a killed run is ignored);
+:meth:`Ledger.compact` rewrites the snapshot and then empties the journal
+(replaying a journal over a snapshot that already holds it changes nothing).
 
 A test's outcome combines its phases: a failing setup or teardown is an
 ``error``, a skip in any phase is ``skipped`` (``dependency_skip`` when
@@ -25,21 +37,27 @@ did not rerun with its earlier result (:meth:`Ledger.carried_entries`).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from voyager.redact import REDACTOR
 from voyager.fsutil import atomic_write, read_json
 
 SCOPES = ("session", "package", "module", "class")
-RERUN_OUTCOMES = ("failed", "error")
+RERUN_OUTCOMES = ("failed", "error", "pending")
+PENDING = "pending"
 _DEPENDENCY_SKIP_MARK = " depends on "  # pytest-dependency: "<name> depends on <dep>"
 
 
 def ledger_path(state_dir: Path, fingerprint: str) -> Path:
     return Path(state_dir) / f"ledger-{fingerprint}.json"
+
+
+def journal_path(state_dir: Path, fingerprint: str) -> Path:
+    return Path(state_dir) / f"ledger-{fingerprint}.journal"
 
 
 def dependency_names(nodeid: str, name: Optional[str]) -> dict[str, str]:
@@ -84,6 +102,7 @@ class Ledger:
 
     def __init__(self, path: Path, fingerprint: str, entries: Optional[dict[str, dict]] = None):
         self.path = Path(path)
+        self.journal = self.path.with_suffix(".journal")
         self.fingerprint = fingerprint
         self.entries: dict[str, dict[str, Any]] = entries or {}
         self._lock = threading.RLock()
@@ -95,11 +114,62 @@ class Ledger:
     @classmethod
     def load(cls, state_dir: Path, fingerprint: str) -> "Ledger":
         path = ledger_path(state_dir, fingerprint)
+        advice = "请把该文件移到别处后重试（所有检查将重新运行一次）"
         entries: dict[str, dict] = {}
-        doc = read_json(path, "结果台账", "请删除该文件后重试")
-        if doc is not None and doc.get("fingerprint") == fingerprint:
-            entries = doc.get("entries") or {}
-        return cls(path, fingerprint, entries)
+        doc = read_json(path, "结果台账", advice)
+        if doc is not None:
+            if not isinstance(doc, dict) or not isinstance(doc.get("entries", {}), dict):
+                raise ValueError(f"结果台账无法读取：{path}（内容不是结果台账）；{advice}")
+            if doc.get("fingerprint") == fingerprint:
+                entries = doc.get("entries") or {}
+        ledger = cls(path, fingerprint, entries)
+        ledger._replay_journal()
+        return ledger
+
+    def _replay_journal(self) -> None:
+        """Apply the journal's lines over the snapshot. A line that does not
+        parse (the torn last write of a killed run) is skipped."""
+        try:
+            raw = self.journal.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ValueError(f"结果台账日志无法读取：{self.journal}（{exc}）；"
+                             "请把该文件移到别处后重试") from None
+        for line in raw.splitlines():
+            try:
+                record = json.loads(line.decode("utf-8"))
+                nodeid, entry = record["nodeid"], record["entry"]
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                continue
+            if isinstance(nodeid, str) and isinstance(entry, dict) and entry.get("outcome"):
+                self.entries[nodeid] = entry
+
+    # -- the suite -------------------------------------------------------------
+    def register(self, checks: Iterable[tuple[str, dict[str, str]]], *,
+                 complete_modules: Iterable[str] = ()) -> int:
+        """Make every collected check known: ``checks`` = ``(nodeid, names)``
+        (``names`` as :func:`dependency_names`, empty when not dependency-marked).
+        A new check is ``pending`` until it runs; a known one keeps its outcome
+        and gets its current names. Entries of ``complete_modules`` (modules
+        collected whole this session) that were not collected are dropped: the
+        check no longer exists. Returns the number of new checks."""
+        with self._lock:
+            seen: set[str] = set()
+            added = 0
+            for nodeid, names in checks:
+                seen.add(nodeid)
+                entry = self.entries.get(nodeid)
+                if entry is None:
+                    self.entries[nodeid] = {"outcome": PENDING, "dependency_skip": False, "names": dict(names),
+                                            "message": "", "duration": 0.0, "time": None}
+                    added += 1
+                else:
+                    entry["names"] = dict(names)
+            modules = set(complete_modules)
+            for nodeid in [n for n in self.entries if n.split("::", 1)[0] in modules and n not in seen]:
+                del self.entries[nodeid]
+            return added
 
     # -- recording ------------------------------------------------------------
     def record_phase(self, nodeid: str, when: str, outcome: str, *, longrepr: Any = None,
@@ -138,24 +208,45 @@ class Ledger:
             if cur.get("report"):
                 entry["report"] = cur["report"]
             self.entries[nodeid] = entry
-            self.save()
+            self._append(nodeid, entry)
             return entry
 
-    def save(self) -> None:
+    def _append(self, nodeid: str, entry: dict[str, Any]) -> None:
+        """One journal line per finished check: O(1) per check, durable before
+        the next check starts."""
+        line = json.dumps({"nodeid": nodeid, "entry": entry}, ensure_ascii=False, separators=(",", ":"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.journal, "ab") as fh:
+            fh.write(line.encode("utf-8") + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def compact(self) -> None:
+        """Rewrite the snapshot with every entry (atomic), then empty the journal."""
         with self._lock:
             doc = {"fingerprint": self.fingerprint, "entries": self.entries}
-            atomic_write(self.path, json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True))
+            atomic_write(self.path, json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+            try:
+                os.unlink(self.journal)
+            except FileNotFoundError:
+                pass
+
+    save = compact
 
     # -- queries -------------------------------------------------------------
     def outcome(self, nodeid: str) -> Optional[str]:
         entry = self.entries.get(nodeid)
         return entry["outcome"] if entry else None
 
-    def rerun_nodeids(self) -> list[str]:
-        """Tests to run again: those that failed or errored, and those skipped
-        because a dependency had not succeeded."""
+    def rerun_nodeids(self, in_scope: Optional[Callable[[str], bool]] = None) -> list[str]:
+        """The open checks, to run again: failed, errored, skipped because a
+        prerequisite had not succeeded, and never run (``pending``); only those
+        ``in_scope`` accepts when given."""
         return [nodeid for nodeid, e in self.entries.items()
-                if e["outcome"] in RERUN_OUTCOMES or e.get("dependency_skip")]
+                if (e["outcome"] in RERUN_OUTCOMES or e.get("dependency_skip"))
+                and (in_scope is None or in_scope(nodeid))]
+
+    open_nodeids = rerun_nodeids
 
     def passed_dependency(self, name: str, scope: str, item_nodeid: str) -> Optional[str]:
         """The nodeid of a test that pytest-dependency would know as ``name`` in
@@ -183,9 +274,12 @@ class Ledger:
                 if nodeid not in skip and e.get("outcome") in wanted
                 and not e.get("dependency_skip")}
 
-    def summary(self) -> dict[str, int]:
+    def summary(self, in_scope: Optional[Callable[[str], bool]] = None) -> dict[str, int]:
+        """``{outcome: count}`` (``dependency_skip`` apart from plain skips)."""
         counts: dict[str, int] = {}
-        for e in self.entries.values():
+        for nodeid, e in self.entries.items():
+            if in_scope is not None and not in_scope(nodeid):
+                continue
             key = "dependency_skip" if e.get("dependency_skip") else e["outcome"]
             counts[key] = counts.get(key, 0) + 1
         return counts

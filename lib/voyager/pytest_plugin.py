@@ -11,10 +11,14 @@ options. For a suite run it
   changed unless ``--plan-changed=accept``;
 * parametrizes the ``host`` and ``vlan`` arguments of suite tests over the
   plan's hosts and business VLANs (ids ``[demo-node-01]``, ``[VLAN-1120]``);
-* makes ``--lf`` rerun the failed tests *and* those skipped because of them
-  (pytest's own ``--lf`` forgets skipped tests) by handing pytest the ledger's
-  selection, and tells pytest-dependency that prerequisites which passed in an
-  earlier run are satisfied;
+* holds an exclusive lock on the state dir for the whole session (one run per
+  state dir, ``voyager.runlock``) and refuses ``-n/--numprocesses`` (the steps
+  are ordered);
+* registers every collected check in the ledger, so that ``--lf`` reruns every
+  check that has not passed (failed, errored, skipped because of a prerequisite,
+  never run) by handing pytest the ledger's selection, and tells
+  pytest-dependency that prerequisites which passed in an earlier run are
+  satisfied; the session fails while any check in its scope is still open;
 * lets a ``dependency`` marker name a parametrized test without its parameter
   (``depends=["test_host_scanned"]`` = every ``test_host_scanned[...]``).
 
@@ -40,6 +44,10 @@ USAGE = (
     "失败后修正问题，加上 --lf 只重跑失败的检查及因其跳过的检查。\n"
     "(The acceptance suites need --plan PATH and/or --sim; see pytest --help, group voyager.)"
 )
+
+XDIST_REFUSED = (
+    "验收套件的各个步骤有先后顺序（扫描 → 部署 → 配置 …），不能用 -n/--numprocesses 并行运行；"
+    "请去掉 -n 参数后重新运行。(The acceptance suites are ordered: run them without -n.)")
 
 SIM_HOST_KEYS = {"missing_nics": "list", "down_nics": "list", "deployed": "bool", "version": "str"}
 
@@ -166,8 +174,10 @@ class VoyagerRun:
         self.ledger = None
         self.sim = None
         self.selected: set[str] = set()
+        self.lock = None
         self.lf_applied = False
         self.evidence_file: Optional[Path] = None
+        self._scope = None
 
     # -- suite detection ---------------------------------------------------
     def is_suite_path(self, path: Path) -> bool:
@@ -195,6 +205,7 @@ class VoyagerRun:
         if not opts.plan and not opts.sim:
             raise pytest.UsageError(USAGE)
         from voyager.ledger import Ledger
+        from voyager.runlock import RunLock, StateDirBusy, remove_stale_temp_files
         from voyager.state import PlanChangedError, open_state
 
         self.plan, self.plan_path = self._load_plan()
@@ -205,14 +216,21 @@ class VoyagerRun:
                 f"--sim-host 的地址 {', '.join(unknown)} 不是规划中的主机管理地址"
                 f"（规划：{', '.join(sorted(a for a in planned if a))}）")
         self._install_redaction()
+        self.lock = RunLock(self.state_dir)
+        try:
+            self.lock.acquire()
+        except StateDirBusy as exc:
+            raise pytest.UsageError(str(exc)) from None
+        remove_stale_temp_files(self.state_dir)  # of a killed run's atomic writes
         try:
             self.run_state = open_state(self.state_dir, self.plan,
                                         accept_changes=opts.plan_changed == "accept")
-        except PlanChangedError as exc:
+            self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
+            if opts.sim:
+                check_sim_state(self.state_dir)
+        except (PlanChangedError, ValueError) as exc:
+            self.lock.release()
             raise pytest.UsageError(str(exc)) from None
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
         self.active = True
         from voyager.report.html import register as register_html
 
@@ -264,6 +282,36 @@ class VoyagerRun:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def deactivate(self) -> None:
+        """End of the session: the ledger's snapshot complete, the lock released."""
+        if self.ledger is not None:
+            self.ledger.compact()
+        if self.lock is not None:
+            self.lock.release()
+
+    def in_scope(self, nodeid: str) -> bool:
+        """Is this check inside the session's arguments (``pytest suites/``: every
+        suite check; ``pytest suites/test_01_prepare.py``: that module's)?"""
+        from voyager.report.carryover import scope_matcher
+
+        if self._scope is None:
+            self._scope = scope_matcher(self.config)
+        return self._scope(nodeid)
+
+    def register_checks(self, items: list[pytest.Item]) -> None:
+        """Every collected suite check into the ledger (``pending`` until it runs)."""
+        from voyager.ledger import dependency_names
+
+        checks = []
+        for item in items:
+            marker = item.get_closest_marker("dependency")
+            checks.append((item.nodeid, dependency_names(item.nodeid, marker.kwargs.get("name"))
+                           if marker is not None else {}))
+        whole = not self.lf_applied and not any("::" in str(a) for a in self.config.args)
+        modules = {item.nodeid.split("::", 1)[0] for item in items} if whole else ()
+        self.ledger.register(checks, complete_modules=modules)
+        self.ledger.compact()
+
     # -- --lf ----------------------------------------------------------------
     def apply_last_failed(self) -> None:
         """Hand pytest's --lf the ledger's selection for this plan (failed tests
@@ -282,6 +330,20 @@ class VoyagerRun:
         if hasattr(lfplugin, "_last_failed_paths"):
             lfplugin._last_failed_paths = lfplugin.get_last_failed_paths()
         self.lf_applied = True
+
+
+def check_sim_state(state_dir: Path) -> None:
+    """A simulator world file that cannot be loaded is a clear error at start
+    (ValueError, Chinese, naming the file), not an error in every test."""
+    from voyager.sim.persistence import StateFileError, load_state
+
+    path = Path(state_dir) / "sim-world.json"
+    if not path.exists():
+        return
+    try:
+        load_state(path)
+    except StateFileError as exc:
+        raise ValueError(f"{exc}（或把它移到别处，模拟器将从全新的环境开始）") from None
 
 
 def lastfailed_key(nodeid: str):
@@ -304,6 +366,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     register_carryover(config)  # a --lf run's report also shows the checks it did not rerun
     if run.args_target_suites():
+        if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+            raise pytest.UsageError(XDIST_REFUSED)
         run.activate()
         default_report_paths(config, run)
 
@@ -368,6 +432,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     run.activate()
     run.apply_last_failed()  # late activation (suites reached through another path)
+    run.register_checks(suite_items)
     from voyager.dependencies import expand_parametrized_dependencies
 
     expand_parametrized_dependencies(suite_items, run.ledger)
@@ -428,10 +493,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     run = get_run(session.config)
-    if run.active and run.state_dir is not None:
-        from voyager.report.carryover import evidence_name
+    if not run.active or run.state_dir is None:
+        return
+    from voyager.report.carryover import evidence_name
 
-        run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
+    run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
+    run.ledger.compact()
+    if (session.exitstatus == pytest.ExitCode.OK and not session.config.option.collectonly
+            and run.ledger.open_nodeids(run.in_scope)):
+        # every check that ran passed, but the suite is not done: a green summary
+        # must mean the cluster is as planned
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None and run.active:
+        run.deactivate()
 
 
 def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path]:
@@ -461,22 +539,41 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
     if run.lf_applied:
         lines.append(f"voyager: --lf 依据结果台账重跑 {len(run.ledger.rerun_nodeids())} 项"
-                     "（失败的检查及因其跳过的检查）")
+                     "（所有尚未通过的检查：失败、因前置失败跳过、尚未运行）")
     return lines
+
+
+OPEN_LABELS = {"failed": "失败", "error": "错误", "dependency_skip": "因前置检查未通过而跳过",
+               "pending": "尚未运行"}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     run = get_run(config)
     if not run.active or run.ledger is None:
         return
-    counts = run.ledger.summary()
-    labels = {"passed": "通过", "failed": "失败", "error": "错误", "skipped": "跳过",
-              "dependency_skip": "因前置失败跳过"}
-    text = "，".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items()))
+    ledger = run.ledger
+    counts = ledger.summary(run.in_scope)
+    total = sum(counts.values())
+    open_ids = ledger.open_nodeids(run.in_scope)
     terminalreporter.write_sep("-", "voyager 结果台账")
-    terminalreporter.write_line(f"{run.ledger.path}: {text}")
+    line = (f"本次范围内共 {total} 项检查：已通过 {counts.get('passed', 0)} 项，"
+            f"按设计跳过 {counts.get('skipped', 0)} 项，仍未完成 {len(open_ids)} 项")
+    details = "，".join(f"{label} {counts[k]}" for k, label in OPEN_LABELS.items() if counts.get(k))
+    terminalreporter.write_line(line + (f"（{details}）" if details else "") + f" — {ledger.path}")
+    for nodeid, entry in ledger.entries.items():
+        if entry["outcome"] == "skipped" and not entry.get("dependency_skip") and run.in_scope(nodeid):
+            terminalreporter.write_line(f"  按设计跳过 {nodeid}：{entry.get('message') or '（未说明原因）'}")
     if run.evidence_file is not None:
         terminalreporter.write_line(f"接口与命令记录：{run.evidence_file}")
-    if run.ledger.rerun_nodeids():
+    if open_ids:
+        shown = open_ids[:10]
+        for nodeid in shown:
+            entry = ledger.entries[nodeid]
+            label = OPEN_LABELS["dependency_skip" if entry.get("dependency_skip") else entry["outcome"]]
+            terminalreporter.write_line(f"  未完成（{label}） {nodeid}")
+        if len(open_ids) > len(shown):
+            terminalreporter.write_line(f"  …… 另有 {len(open_ids) - len(shown)} 项")
         terminalreporter.write_line(
-            "修正问题后重新运行同一命令并加上 --lf，只重跑失败的检查及因其跳过的检查。")
+            "修正问题后重新运行同一命令并加上 --lf：只重跑所有尚未通过的检查（失败、因前置失败跳过、尚未运行的）。")
+    else:
+        terminalreporter.write_line("全部检查均已通过（或按设计跳过）。")
