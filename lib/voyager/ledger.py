@@ -93,7 +93,8 @@ def _short(text: str, limit: int = 300) -> str:
 
 def skip_message(longrepr: Any) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2])
+        text = str(longrepr[2])
+        return text[len("Skipped: "):] if text.startswith("Skipped: ") else text
     return str(longrepr or "")
 
 

@@ -1,0 +1,204 @@
+"""Reruns that are never wrong (dummy suites through pytester): the ledger knows
+every collected check, ``--lf`` reruns what never ran after a kill, a session
+with open checks fails, one run per state dir, ``-n`` refused, bad state files
+give one clear line."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from suite_project import suite_project
+from voyager.ledger import Ledger
+
+pytest_plugins = ["pytester"]
+
+LIB = Path(__file__).resolve().parents[1] / "lib"
+
+# test_two kills the whole pytest process (as an engineer's Ctrl-\ or an OOM
+# kill would) while the file "kill" exists
+SUITE = '''
+import os, signal
+import pytest
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+@pytest.mark.dependency()
+def test_one():
+    pass
+
+@pytest.mark.dependency(depends=["test_one"])
+def test_two():
+    if (ROOT / "kill").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+@pytest.mark.dependency(depends=["test_two"])
+def test_three():
+    pass
+
+def test_no_media():
+    pytest.skip("未提供 SMTX_VMTOOLS-*.iso，不上传虚拟机工具")
+'''
+
+
+@pytest.fixture
+def project(pytester, tmp_path):
+    suite_project(pytester, {"test_s.py": SUITE})
+    state = tmp_path / "state"
+
+    def run(*args, subprocess_=True, timeout=120):
+        argv = ["suites", "--sim", "--state-dir", str(state), "-p", "no:randomly", "-rA", *args]
+        if subprocess_:
+            return pytester.runpytest_subprocess(*argv, timeout=timeout)
+        return pytester.runpytest(*argv)
+
+    run.state = state
+    run.path = pytester.path
+    return run
+
+
+def entries(state: Path) -> dict:
+    (path,) = state.glob("ledger-*.json")
+    return Ledger.load(state, path.stem.split("-", 1)[1]).entries
+
+
+def test_killed_run_leaves_unreached_checks_open_and_lf_finishes(project):
+    (project.path / "kill").write_text("")
+    killed = project()
+    assert killed.ret == -signal.SIGKILL
+    found = entries(project.state)
+    assert found["suites/test_s.py::test_one"]["outcome"] == "passed"
+    assert found["suites/test_s.py::test_two"]["outcome"] == "pending"
+    assert found["suites/test_s.py::test_three"]["outcome"] == "pending"
+
+    (project.path / "kill").unlink()
+    again = project("--lf")
+    again.assert_outcomes(passed=2, skipped=1)  # test_no_media never ran either
+    assert again.ret == 0
+    out = again.stdout.str()
+    assert "已通过 3 项，按设计跳过 1 项，仍未完成 0 项" in out
+    assert "按设计跳过 suites/test_s.py::test_no_media：未提供 SMTX_VMTOOLS-*.iso" in out
+
+
+def test_a_green_session_with_open_checks_in_scope_fails(project):
+    first = project("-k", "test_one", subprocess_=False)
+    first.assert_outcomes(passed=1)
+    assert first.ret == 1, "test_two, test_three, test_no_media never ran: the suite is not done"
+    out = first.stdout.str()
+    assert "仍未完成 3 项（尚未运行 3）" in out
+    assert "未完成（尚未运行） suites/test_s.py::test_two" in out
+    assert project("--lf", subprocess_=False).ret == 0
+
+
+def test_plain_skip_is_final_not_open(project):
+    result = project(subprocess_=False)
+    assert result.ret == 0
+    e = entries(project.state)["suites/test_s.py::test_no_media"]
+    assert e["outcome"] == "skipped" and not e["dependency_skip"]
+    assert "未提供 SMTX_VMTOOLS" in e["message"]
+
+
+def test_journal_torn_line_is_ignored_and_compaction_is_idempotent(tmp_path):
+    led = Ledger.load(tmp_path, "fp")
+    led.register([("suites/t.py::test_a", {}), ("suites/t.py::test_b", {})])
+    led.compact()
+    for when, outcome in (("setup", "passed"), ("call", "passed"), ("teardown", "passed")):
+        led.record_phase("suites/t.py::test_a", when, outcome)
+    with open(led.journal, "ab") as fh:  # a kill in the middle of the next write
+        fh.write(b'{"nodeid": "suites/t.py::test_b", "entry": {"outc')
+    again = Ledger.load(tmp_path, "fp")
+    assert again.entries["suites/t.py::test_a"]["outcome"] == "passed"
+    assert again.entries["suites/t.py::test_b"]["outcome"] == "pending"
+    assert again.rerun_nodeids() == ["suites/t.py::test_b"]
+    again.compact()
+    assert not again.journal.exists()
+    assert Ledger.load(tmp_path, "fp").entries == again.entries
+    # snapshot is compact JSON (no indentation)
+    assert "\n" not in again.path.read_text(encoding="utf-8")
+
+
+def test_ledger_write_is_one_line_per_check(tmp_path):
+    led = Ledger.load(tmp_path, "fp")
+    for i in range(5):
+        for when in ("setup", "call", "teardown"):
+            led.record_phase(f"suites/t.py::test_{i}", when, "passed")
+    assert len(led.journal.read_bytes().splitlines()) == 5
+    assert not led.path.exists()  # the snapshot is written at compaction, not per check
+
+
+def test_register_drops_checks_that_no_longer_exist(tmp_path):
+    led = Ledger.load(tmp_path, "fp")
+    led.register([("suites/t.py::test_old", {}), ("suites/u.py::test_other", {})])
+    led.register([("suites/t.py::test_new", {})], complete_modules={"suites/t.py"})
+    assert set(led.entries) == {"suites/t.py::test_new", "suites/u.py::test_other"}
+
+
+def test_truncated_ledger_is_one_clear_line(project):
+    assert project(subprocess_=False).ret == 0
+    (path,) = project.state.glob("ledger-*.json")
+    path.write_text(path.read_text(encoding="utf-8")[:40], encoding="utf-8")
+    result = project()
+    assert result.ret not in (0, 3)
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback" not in text
+    assert f"结果台账无法读取：{path}" in text and "请把该文件移到别处后重试" in text
+
+
+def test_corrupt_simulator_state_is_one_clear_line(project):
+    project.state.mkdir(parents=True)
+    (project.state / "sim-world.json").write_text("{not json", encoding="utf-8")
+    result = project()
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret not in (0, 3) and "INTERNALERROR" not in text and "Traceback" not in text
+    assert "模拟器状态文件" in text and "sim-world.json" in text
+
+
+def test_stale_temp_files_are_removed_at_start(project):
+    project.state.mkdir(parents=True)
+    stale = project.state / ".run-state.json.abc123.tmp"
+    stale.write_text("{")
+    assert project(subprocess_=False).ret == 0
+    assert not stale.exists()
+
+
+def test_numprocesses_is_refused(project):
+    result = project("-n", "2")
+    assert result.ret != 0
+    text = result.stdout.str() + result.stderr.str()
+    assert "不能用 -n/--numprocesses 并行运行" in text
+    assert not list(project.state.glob("ledger-*"))
+
+
+def test_second_run_on_one_state_dir_is_refused_naming_the_holder(project, pytester):
+    # the first run holds the lock while test_one waits for a file
+    (pytester.path / "suites" / "test_s.py").write_text(SUITE.replace(
+        "def test_one():\n    pass",
+        "def test_one():\n    import time\n    (ROOT / 'started').write_text('')\n"
+        "    while not (ROOT / 'go').exists():\n        time.sleep(0.05)"), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(LIB), str(pytester.path)]))
+    cmd = [sys.executable, "-m", "pytest", "suites", "--sim", "--state-dir", str(project.state), "-p", "no:randomly"]
+    first = subprocess.Popen(cmd, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pytester.path / "started").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "first run did not start"
+            time.sleep(0.05)
+        second = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        text = second.stdout + second.stderr
+        assert f"进程 {first.pid}" in text and "正被另一个运行" in text and "另一个 --state-dir" in text
+        assert "INTERNALERROR" not in text
+    finally:
+        (pytester.path / "go").write_text("")
+        out, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, out
+    holder = project.state / "run.lock.json"
+    assert not holder.exists()
