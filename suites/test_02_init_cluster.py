@@ -49,17 +49,31 @@ def test_deploy_payload(request, plan: Plan, scans, payload):
              "、".join(v["name"] for v in payload["vdses"]))
 
 
+@pytest.fixture(scope="module")
+def triggered_now() -> dict:
+    """Set by test_deploy_triggered when this session started the deployment."""
+    return {}
+
+
 @pytest.mark.dependency(depends=["test_deploy_payload"])
-def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state):
+def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state, triggered_now):
     """部署已触发：POST /api/v2/deployment/cluster 返回 SUCCEEDED；集群已部署或正在部署时不重复触发。"""
-    LOG.info(deploy.trigger(fisheye_anon, deploy_host, payload))
-    run_state.set("cluster", "deploy_host", deploy_host)
+    run_state.set("cluster", "deploy_host", deploy_host)  # recorded before the deployment starts
+    note = deploy.trigger(fisheye_anon, deploy_host, payload)
+    triggered_now["yes"] = note.startswith(deploy.TRIGGERED)
+    LOG.info(note)
 
 
 @pytest.mark.dependency(depends=["test_deploy_triggered"])
-def test_deploy_finished(fisheye_anon, deploy_host, run_state):
-    """逐阶段跟踪部署进度（deploy_status），部署结束后 deploy_verify 返回 is_deployed=true。"""
-    verify = deploy.follow(fisheye_anon, deploy_host)
+def test_deploy_finished(fisheye_anon, deploy_host, payload, run_state, triggered_now):
+    """逐阶段跟踪部署进度（deploy_status），部署结束后 deploy_verify 返回 is_deployed=true；
+    重跑时部署仍在进行则继续跟踪，上次部署失败或未开始则重新触发。"""
+    run_state.set("cluster", "deploy_host", deploy_host)
+    if triggered_now.get("yes"):  # started a moment ago: its outcome is this check's verdict
+        verify = deploy.follow(fisheye_anon, deploy_host)
+    else:
+        verify, how = deploy.ensure_deployed(fisheye_anon, deploy_host, payload)
+        LOG.info(how)
     assert verify.get("is_deployed") is True, f"经由主机 {deploy_host} 的 deploy_verify 未显示已部署：{verify!r}"
     run_state.set("cluster", "deployed", True)
 

@@ -46,7 +46,7 @@ def test_fisheye_login(endpoints, plan: Plan):
 @pytest.mark.dependency(depends=["test_fisheye_login"])
 def test_vip(fisheye, endpoints, plan: Plan, run_state):
     """集群 VIP 已设置为规划的地址（主机规划!I19），设置作业完成，VIP 可以连通。"""
-    LOG.info(config.ensure_vip(fisheye, endpoints, plan))
+    LOG.info(config.ensure_vip(fisheye, endpoints, plan, run_state=run_state))
     run_state.set("cluster", "vip", plan.cluster.vip)
 
 
@@ -63,15 +63,15 @@ def test_license_serial(fisheye, run_state, plan_path):
 
 
 @pytest.mark.dependency(depends=["test_fisheye_login"])
-def test_dns(fisheye, plan: Plan):
+def test_dns(fisheye, plan: Plan, run_state):
     """DNS 服务器已设置为规划的地址（集群管理信息!E25:E26），设置作业完成并读回一致。"""
-    LOG.info(config.ensure_dns(fisheye, plan))
+    LOG.info(config.ensure_dns(fisheye, plan, run_state))
 
 
 @pytest.mark.dependency(depends=["test_fisheye_login"])
-def test_ntp(fisheye, plan: Plan):
+def test_ntp(fisheye, plan: Plan, run_state):
     """NTP 已设置为外部模式和规划的服务器（集群管理信息!E22:E24），设置作业完成并读回一致。"""
-    LOG.info(config.ensure_ntp(fisheye, plan))
+    LOG.info(config.ensure_ntp(fisheye, plan, run_state))
 
 
 @pytest.mark.dependency(depends=["test_vip"])
@@ -108,7 +108,7 @@ def test_ipmi_account_valid(host, fisheye_vip, plan: Plan, host_uuids, ipmi_resu
 def test_business_vds(fisheye_vip, plan: Plan, host_uuids, run_state):
     """承载业务网络的虚拟交换机就绪：三网独立时按规划创建业务虚拟交换机（虚拟网络!C8/J8/K8）并核对
     名称、绑定模式与关联网口；存储独立时使用管理虚拟交换机（虚拟网络!C4）。"""
-    vds, how = config.ensure_business_vds(fisheye_vip, plan, host_uuids)
+    vds, how = config.ensure_business_vds(fisheye_vip, plan, host_uuids, run_state)
     run_state.update("network", {"business_vds": vds["uuid"], "business_vds_name": vds["name"]})
     LOG.info("%s（uuid %s）", how, vds["uuid"])
 

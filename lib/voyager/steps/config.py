@@ -6,6 +6,9 @@ Network architectures: 三网独立 gets a business VDS of its own (虚拟网络
 J8, K8) associated with every host (``data_ip`` = the host's storage IP, as
 the walkthrough sends it); 存储独立 (管理&业务融合) puts the business VLANs on
 the management VDS created by the deployment (虚拟网络!C4).
+
+Jobs go through ``voyager.steps.jobs.run_job`` with the run state: a job an
+interrupted run started is followed by the rerun, never started twice.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from typing import Any, Optional
 from voyager.clients import ApiError, ClientError, TransportError
 from voyager.plan import cells, read_plan, write_back
 from voyager.plan.model import BusinessVlan, Plan, Secret
-from voyager.waiters import wait_job, wait_port
+from voyager.steps.jobs import run_job
+from voyager.waiters import wait_port
 
 SEPARATE = "三网独立"
 SHARED_MGMT = "存储独立"
@@ -71,14 +75,15 @@ def ensure_root_password(fisheye_anon, plan: Plan) -> str:
 
 
 # --------------------------------------------------------------------------- settings
-def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT) -> str:
+def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT, run_state=None) -> str:
     vip = plan.cluster.vip
     current = _observe(fisheye, "/api/v2/settings/vip")
     if isinstance(current, dict) and current.get("management_vip") == vip:
         done = f"集群 VIP 已是 {vip}"
     else:
-        answer = fisheye.put("/api/v2/settings/vip", json={"iscsi_vip": None, "management_vip": vip})
-        wait_job(fisheye, _job_id(answer, "设置 VIP"), timeout=JOB_TIMEOUT)
+        run_job(fisheye, run_state, "vip", lambda: _job_id(
+            fisheye.put("/api/v2/settings/vip", json={"iscsi_vip": None, "management_vip": vip}), "设置 VIP"),
+            timeout=JOB_TIMEOUT)
         current = _observe(fisheye, "/api/v2/settings/vip")
         if isinstance(current, dict) and current.get("management_vip") != vip:
             raise StepError(f"设置后读到的 VIP 为 {current.get('management_vip')!r}，应为 {vip}"
@@ -88,39 +93,39 @@ def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT) 
     return done + "，VIP 的 443 端口已应答"
 
 
-def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same, cell: str) -> str:
+def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same, cell: str, run_state=None) -> str:
     """PUT ``/api/v2/settings/<what>`` unless the reading is ``same`` already;
     wait for the job and read back (``cell`` names the plan cells in errors)."""
     path = f"/api/v2/settings/{what}"
     current = _observe(fisheye, path)
     if isinstance(current, dict) and same(current):
         return "unchanged"
-    answer = fisheye.put(path, json=wanted)
-    job = wait_job(fisheye, _job_id(answer, f"设置 {what}"), timeout=JOB_TIMEOUT)
+    job = run_job(fisheye, run_state, what,
+                  lambda: _job_id(fisheye.put(path, json=wanted), f"设置 {what}"), timeout=JOB_TIMEOUT)
     after = _observe(fisheye, path)
     if isinstance(after, dict) and not same(after):
         raise StepError(f"设置 {what} 后读到 {after!r}，与规划 {wanted!r} 不一致（{cell}）")
     return f"job {job.get('job_id', '')} done".strip()
 
 
-def ensure_dns(fisheye, plan: Plan) -> str:
+def ensure_dns(fisheye, plan: Plan, run_state=None) -> str:
     servers = list(plan.dns)
     if not servers:
         raise StepError(f"规划表未填写 DNS 服务器（{cells.ref(cells.MGMT, cells.MGMT_DNS[0])}）")
     result = _ensure_setting(fisheye, "dns", {"dns_servers": servers},
                              lambda cur: list(cur.get("dns_servers") or []) == servers,
-                             cells.ref(cells.MGMT, f"{cells.MGMT_DNS[0]}:{cells.MGMT_DNS[-1]}"))
+                             cells.ref(cells.MGMT, f"{cells.MGMT_DNS[0]}:{cells.MGMT_DNS[-1]}"), run_state)
     return f"DNS 已是 {servers}" if result == "unchanged" else f"已设置 DNS {servers}（作业完成）"
 
 
-def ensure_ntp(fisheye, plan: Plan) -> str:
+def ensure_ntp(fisheye, plan: Plan, run_state=None) -> str:
     servers = list(plan.ntp)
     if not servers:
         raise StepError(f"规划表未填写 NTP 服务器（{cells.ref(cells.MGMT, cells.MGMT_NTP[0])}）")
     result = _ensure_setting(
         fisheye, "ntp", {"ntp_mode": "external", "ntp_servers": servers},
         lambda cur: (cur.get("ntp_mode") or "").lower() == "external" and list(cur.get("ntp_servers") or []) == servers,
-        cells.ref(cells.MGMT, f"{cells.MGMT_NTP[0]}:{cells.MGMT_NTP[-1]}"))
+        cells.ref(cells.MGMT, f"{cells.MGMT_NTP[0]}:{cells.MGMT_NTP[-1]}"), run_state)
     return f"NTP 已是 {servers}" if result == "unchanged" else f"已设置外部 NTP {servers}（作业完成）"
 
 
@@ -234,12 +239,14 @@ def check_vds(vds: dict[str, Any], plan: Plan, host_uuids: dict[str, str]) -> li
     return problems
 
 
-def _create_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> dict[str, Any]:
-    """POST the business VDS, wait for its job and read the new VDS back; when
-    the detail lists no hosts_associated, the job resource's are checked."""
+def _create_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str], run_state=None) -> dict[str, Any]:
+    """POST the business VDS (or follow the job an interrupted run started),
+    wait for its job and read the new VDS back; when the detail lists no
+    hosts_associated, the job resource's are checked."""
     name = plan.networks.business.vds
-    answer = fisheye.post("/api/v2/network/vds", json=vds_body(plan, host_uuids))
-    job = wait_job(fisheye, _job_id(answer, f"创建虚拟交换机 {name}"), timeout=JOB_TIMEOUT)
+    job = run_job(fisheye, run_state, "business_vds", lambda: _job_id(
+        fisheye.post("/api/v2/network/vds", json=vds_body(plan, host_uuids)), f"创建虚拟交换机 {name}"),
+        timeout=JOB_TIMEOUT)
     resources = [r for r in (job.get("resources") or {}).values() if isinstance(r, dict)]
     created = next((r for r in resources if r.get("type") == "NETWORK_VDS"), None) or \
         next((r for r in resources if r.get("name") == name), None)
@@ -252,7 +259,8 @@ def _create_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> dic
     return vds
 
 
-def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> tuple[dict[str, Any], str]:
+def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str],
+                        run_state=None) -> tuple[dict[str, Any], str]:
     """The VDS for the business VLANs; created (三网独立) when missing."""
     arch = (plan.cluster.network_arch or "").strip()
     name = business_vds_name(plan)
@@ -267,7 +275,7 @@ def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str]) -> tupl
         if existing is not None:
             vds, how = existing, f"业务虚拟交换机 {name} 已存在"
         else:
-            vds, how = _create_business_vds(fisheye, plan, host_uuids), f"已创建业务虚拟交换机 {name}"
+            vds, how = _create_business_vds(fisheye, plan, host_uuids, run_state), f"已创建业务虚拟交换机 {name}"
     else:
         raise StepError(f"网络架构 {arch!r} 不是 存储独立 或 三网独立（{cells.ref(cells.HOSTS, cells.HOST_NETWORK_ARCH)}）")
     problems = check_vds(vds, plan, host_uuids)

@@ -281,9 +281,13 @@ def deploy_status(fisheye_anon, host_ip: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+TRIGGERED = "已触发集群部署"
+
+
 def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any]) -> str:
     """Start the deployment through ``host_ip`` unless the cluster is deployed
-    already or a deployment is running; returns what was done (Chinese)."""
+    already or a deployment is running; returns what was done (Chinese; starts
+    with :data:`TRIGGERED` when this call started it)."""
     if deploy_verify(fisheye_anon).get("is_deployed"):
         return "deploy_verify 显示集群已部署，不再触发部署"
     status = deploy_status(fisheye_anon, host_ip)
@@ -293,7 +297,20 @@ def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any]) -> str:
     msg = answer.get("msg") if isinstance(answer, dict) else answer
     if msg != DEPLOY_ACCEPTED:
         raise AssertionError(f"部署请求未被接受：{msg!r}")
-    return f"已触发集群部署（经由主机 {host_ip}）"
+    return f"{TRIGGERED}（经由主机 {host_ip}）"
+
+
+def ensure_deployed(fisheye_anon, host_ip: str, payload: dict[str, Any], *,
+                    timeout: float = 7200.0) -> tuple[dict[str, Any], str]:
+    """The cluster deployed, whatever an earlier run left: already deployed →
+    nothing to do; a deployment running → followed; none running (the last one
+    failed, or the trigger never reached the cluster) → triggered again, then
+    followed. Returns ``(deploy_verify, what was done)``; raises unless deployed."""
+    verify = deploy_verify(fisheye_anon)
+    if verify.get("is_deployed"):
+        return verify, "deploy_verify 显示集群已部署"
+    note = trigger(fisheye_anon, host_ip, payload)
+    return follow(fisheye_anon, host_ip, timeout=timeout), note
 
 
 def follow(fisheye_anon, host_ip: str, *, timeout: float = 7200.0) -> dict[str, Any]:
