@@ -14,13 +14,11 @@ outcomes the issue promises are asserted:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from e2e_support import Run, run_suites, sim_status, suite_names
 
 from voyager.clients import Endpoints, FisheyeClient
 from voyager.plan import read_plan, write_plan
@@ -28,66 +26,7 @@ from voyager.plan.demo import build_demo_plan
 from voyager.redact import secret_forms
 from voyager.sim import Simulator
 
-ROOT = Path(__file__).resolve().parents[1]
-SUITES = ["suites/test_01_prepare.py", "suites/test_02_init_cluster.py", "suites/test_03_config_cluster.py"]
-TIMEOUT = 600
-
 pytestmark = pytest.mark.e2e
-
-
-class Run:
-    def __init__(self, proc: subprocess.CompletedProcess, junit: Path):
-        self.returncode = proc.returncode
-        self.output = proc.stdout + proc.stderr
-        self.outcomes: dict[str, str] = {}
-        self.messages: dict[str, str] = {}
-        self.carried: set[str] = set()  # reported with an earlier run's result, not run now
-        if not junit.exists():
-            return
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            nodeid = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
-            if any(p.get("name") == "voyager_carried_over" and p.get("value") == "true"
-                   for p in case.iter("property")):
-                self.carried.add(nodeid)
-                continue
-            outcome, message = "passed", ""
-            for tag in ("failure", "error", "skipped"):
-                el = case.find(tag)
-                if el is not None:
-                    outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
-                    message = (el.get("message") or "") + "\n" + (el.text or "")
-                    break
-            self.outcomes[nodeid] = outcome
-            self.messages[nodeid] = message
-
-    def having(self, outcome: str) -> set[str]:
-        return {n for n, o in self.outcomes.items() if o == outcome}
-
-    def explain(self) -> str:
-        return f"returncode {self.returncode}\n{self.output[-6000:]}"
-
-
-def run_suites(state_dir: Path, *args: str, suites=SUITES) -> Run:
-    junit = state_dir.parent / f"junit-{len(list(state_dir.parent.glob('junit-*.xml')))}.xml"
-    cmd = [sys.executable, "-m", "pytest", *suites, "--sim", "--sim-speed", "0",
-           "--state-dir", str(state_dir), "-o", f"cache_dir={state_dir.parent / 'cache'}",
-           "-p", "no:randomly", "-q", "-rA", f"--junitxml={junit}", *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
-    return Run(proc, junit)
-
-
-def sim_status(state_dir: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
-    out = subprocess.run([sys.executable, "-m", "voyager", "sim", "status", "--state",
-                          str(state_dir / "sim-world.json")], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, env=env, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def suite_names(run: Run, module: str) -> set[str]:
-    return {n for n in run.outcomes if n.startswith(f"suites/{module}")}
-
 
 # --------------------------------------------------------------------------- 1. clean + rerun
 @pytest.fixture(scope="module")

@@ -1,0 +1,124 @@
+"""Helpers of the end-to-end tests: the suites run as subprocesses against the
+embedded simulator, their JUnit XML read back (rootdir-imported, like ``sim_support``)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ["suites/test_01_prepare.py", "suites/test_02_init_cluster.py", "suites/test_03_config_cluster.py"]
+TIMEOUT = 600
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess, junit: Path):
+        self.returncode = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.outcomes: dict[str, str] = {}
+        self.messages: dict[str, str] = {}
+        self.carried: set[str] = set()  # reported with an earlier run's result, not run now
+        if not junit.exists():
+            return
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            nodeid = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+            if any(p.get("name") == "voyager_carried_over" and p.get("value") == "true"
+                   for p in case.iter("property")):
+                self.carried.add(nodeid)
+                continue
+            outcome, message = "passed", ""
+            for tag in ("failure", "error", "skipped"):
+                el = case.find(tag)
+                if el is not None:
+                    outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                    message = (el.get("message") or "") + "\n" + (el.text or "")
+                    break
+            self.outcomes[nodeid] = outcome
+            self.messages[nodeid] = message
+
+    def having(self, outcome: str) -> set[str]:
+        return {n for n, o in self.outcomes.items() if o == outcome}
+
+    def explain(self) -> str:
+        return f"returncode {self.returncode}\n{self.output[-6000:]}"
+
+
+def run_suites(state_dir: Path, *args: str, suites=SUITES) -> Run:
+    junit = state_dir.parent / f"junit-{len(list(state_dir.parent.glob('junit-*.xml')))}.xml"
+    cmd = [sys.executable, "-m", "pytest", *suites, "--sim", "--sim-speed", "0",
+           "--state-dir", str(state_dir), "-o", f"cache_dir={state_dir.parent / 'cache'}",
+           "-p", "no:randomly", "-q", "-rA", f"--junitxml={junit}", *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    return Run(proc, junit)
+
+
+def sim_status(state_dir: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    out = subprocess.run([sys.executable, "-m", "voyager", "sim", "status", "--state",
+                          str(state_dir / "sim-world.json")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def suite_names(run: Run, module: str) -> set[str]:
+    return {n for n in run.outcomes if n.startswith(f"suites/{module}")}
+
+
+
+def suites_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+
+def start_suites(state_dir: Path, *args: str, speed: str = "0", suites=SUITES) -> subprocess.Popen:
+    """The suites in the background, verbose and unbuffered (each check's node id
+    is printed as it starts), for tests that interrupt a run."""
+    cmd = [sys.executable, "-u", "-m", "pytest", *suites, "--sim", "--sim-speed", speed,
+           "--state-dir", str(state_dir), "-o", f"cache_dir={state_dir.parent / 'cache'}",
+           "-p", "no:randomly", "-v", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=suites_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[str], bool], *, timeout: float = 300) -> str:
+    """SIGKILL ``proc`` as soon as ``ready(output so far)`` holds (checked after every
+    chunk of output and every 50 ms: pytest -v prints a check's node id, without a
+    newline, as it starts); returns the output. Fails when the run ends first."""
+    import selectors
+
+    out: list[str] = []
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    try:
+        while time.monotonic() < deadline:
+            if ready("".join(out)):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return "".join(out)
+            if sel.select(timeout=0.05):
+                chunk = os.read(fd, 65536)
+                if not chunk and proc.poll() is not None:
+                    break
+                out.append(chunk.decode("utf-8", "replace"))
+        proc.kill()
+        proc.wait(timeout=30)
+        pytest.fail("the run ended (or timed out) before the kill point:\n" + "".join(out)[-4000:])
+    finally:
+        sel.close()
+        proc.stdout.close()
+
+
+def sim_world(state_dir: Path) -> dict:
+    """The simulator's saved world (``{}`` while there is none, or mid-write)."""
+    try:
+        return json.loads((state_dir / "sim-world.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
