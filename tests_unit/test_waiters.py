@@ -602,3 +602,13 @@ def test_simulated_deploy_status_500s_do_not_end_the_deployment(pacing):
         assert wait_deploy(fisheye, H1, clock=clock.now, sleep=clock.advance)["is_deployed"] is True
         assert sim.world.faults.summary()[0]["fired"] == 8
         assert sim.status()["deployed"] is True
+
+
+def test_every_wait_rides_out_transient_errors_by_default():
+    """任何等待（不只是封装好的几个）默认都把 5xx 和连接错误当作临时错误；retry_on=() 可关闭。"""
+    t = FakeTime()
+    probe = sequence(server_error("/api/v3/export/status"), TransportError("reset"), "EXPORT_SUCCEEDED")
+    assert wait_for("导出", probe, lambda s: s == "EXPORT_SUCCEEDED", 60, clock=t.clock, sleep=t.sleep) \
+        == "EXPORT_SUCCEEDED"
+    with pytest.raises(ApiError):
+        wait_for("导出", sequence(server_error()), bool, 60, retry_on=(), clock=t.clock, sleep=t.sleep)

@@ -3,8 +3,8 @@
 ``wait_for`` polls ``probe()`` until ``until(state)``. Rules every wait follows:
 
 * **Transient is not final.** An exception of ``probe`` matching ``retry_on``
-  (the typed helpers use :func:`is_transient`: 5xx answers, connection resets,
-  read timeouts) is ridden out within the wait's timeout and counted; only
+  (by default :func:`is_transient`: 5xx answers, connection resets, read
+  timeouts) is ridden out within the wait's timeout and counted; only
   ``failed(state)`` — an explicit terminal state the API reported — ends a wait
   as failed (:class:`WaitFailed`). Any other exception propagates unchanged.
 * **Messages say what, how long, what was last seen.** :class:`WaitFailed` and
@@ -162,8 +162,6 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _transient_predicate(retry_on: Any) -> Callable[[BaseException], bool]:
-    if retry_on is None:
-        return lambda exc: False
     if isinstance(retry_on, type) and issubclass(retry_on, BaseException):
         return lambda exc: isinstance(exc, retry_on)
     if isinstance(retry_on, tuple):
@@ -223,7 +221,7 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
              failed: Optional[Callable[[Any], Any]] = None, *,
              fraction: Optional[Callable[[Any], Optional[float]]] = None,
              backoff: float = DEFAULT_BACKOFF, report_every: float = DEFAULT_REPORT_EVERY,
-             retry_on: Any = (), clock: Callable[[], float] = time.monotonic,
+             retry_on: Any = None, clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], None] = time.sleep, logger: logging.Logger = LOG,
              announce: bool = True) -> Any:
     """Poll until ``until(state)``; return the final state.
@@ -234,10 +232,11 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
     and shown as the last state in error messages (default: the state itself).
     ``fraction(state)`` is the share of the operation done (0..1, None when
     unknown) used for pacing. Exceptions from ``probe`` matching ``retry_on``
-    (exception types or a predicate) are transient: they are counted and
-    polling goes on. ``announce=False`` logs the start and the end at DEBUG
-    (short reads that only ride out transient errors)."""
-    transient = _transient_predicate(retry_on)
+    (exception types or a predicate; default :func:`is_transient`, ``()`` for
+    none) are transient: they are counted and polling goes on.
+    ``announce=False`` logs the start and the end at DEBUG (short reads that
+    only ride out transient errors)."""
+    transient = _transient_predicate(is_transient if retry_on is None else retry_on)
     start = clock()
     deadline = start + float(timeout)
     scale = PACING.time_scale
@@ -294,7 +293,7 @@ def read_through(describe: str, read: Callable[[], Any], *, timeout: float = 120
     to ``timeout`` seconds: for an observation whose answer decides what to do
     (e.g. "is a deployment running?"), where a 5xx must not read as "no"."""
     return wait_for(describe, read, lambda _: True, timeout, interval=interval, max_interval=max_interval,
-                    retry_on=kwargs.pop("retry_on", is_transient), announce=False, **kwargs)
+                    announce=False, **kwargs)
 
 
 # -- progress helpers ---------------------------------------------------------------------------
@@ -450,7 +449,7 @@ def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: fl
         f"作业 {job_id}", lambda: fisheye.job(job_id), lambda job: job.get("state") == "done",
         timeout, interval=interval, max_interval=max_interval, progress=progress, fraction=job_fraction,
         failed=lambda job: job_failure_reason(job) if job.get("state") in FAILED_STATES else None,
-        retry_on=kwargs.pop("retry_on", is_transient), **kwargs,
+        **kwargs,
     )
 
 
@@ -521,7 +520,7 @@ def wait_deploy(fisheye: Any, host_ip: str, *, timeout: float = 7200.0, interval
     done = wait_for(f"集群部署（经由主机 {host_ip}）", probe,
                     lambda s: not s["running"] and bool(s["verify"].get("is_deployed")), timeout,
                     interval=interval, max_interval=max_interval, progress=progress, failed=failed,
-                    fraction=fraction, retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                    fraction=fraction, **kwargs)
     return done["verify"]
 
 
@@ -530,8 +529,7 @@ def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, int
     """Wait until TCP ``port`` of planned address ``ip`` accepts connections."""
     return wait_for(describe or f"{ip}:{port} 端口可连接", lambda: endpoints.tcp_open(ip, port), bool,
                     timeout, interval=interval, max_interval=max_interval,
-                    progress=lambda is_open: "端口已开放" if is_open else "端口未开放",
-                    retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                    progress=lambda is_open: "端口已开放" if is_open else "端口未开放", **kwargs)
 
 
 def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0, interval: float = 2.0,
@@ -567,8 +565,7 @@ def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0,
         return f"任务 {finished}/{len(wanted)} 完成，平均进度 {fraction(tasks) * 100:.0f}%"
 
     return wait_for(f"CloudTower 任务 {', '.join(wanted)} 完成", probe, done, timeout, interval=interval,
-                    max_interval=max_interval, progress=progress, failed=failed, fraction=fraction,
-                    retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                    max_interval=max_interval, progress=progress, failed=failed, fraction=fraction, **kwargs)
 
 
 def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800.0, interval: float = 2.0,
@@ -587,7 +584,7 @@ def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800
                     lambda c: c.get("connect_state") == "CONNECTED", timeout, interval=interval,
                     max_interval=max_interval, progress=progress,
                     failed=lambda c: "集群正在被移除 (REMOVING)" if c.get("connect_state") == "REMOVING" else None,
-                    retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                    **kwargs)
 
 
 def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, interval: float = 5.0,
@@ -599,8 +596,7 @@ def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, 
     return wait_for(f"虚拟机 {vm_uuid} 的 guest agent 运行", lambda: fisheye.vm(vm_uuid),
                     lambda vm: ga_state(vm) == "Running", timeout, interval=interval, max_interval=max_interval,
                     progress=lambda vm: f"status={vm.get('status')} ga_state={ga_state(vm)} "
-                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}",
-                    retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}", **kwargs)
 
 
 def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 3600.0, interval: float = 5.0,
@@ -624,5 +620,4 @@ def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 360
         return f"日志出现失败标记 {hit!r}" if hit else None
 
     return wait_for(f"{path} 中出现 {marker!r}", probe, lambda text: marker in text, timeout,
-                    interval=interval, max_interval=max_interval, progress=last_line, failed=failed,
-                    retry_on=kwargs.pop("retry_on", is_transient), **kwargs)
+                    interval=interval, max_interval=max_interval, progress=last_line, failed=failed, **kwargs)
