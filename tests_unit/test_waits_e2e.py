@@ -79,9 +79,11 @@ def test_deploy_status_500s_at_a_nonzero_speed_pass(tmp_path):
 def test_deploy_status_500s_while_following_a_running_deployment_pass(tmp_path):
     """部署已触发、正在进行时 deploy_status 连续 8 次 HTTP 500：跟踪部署的检查不失败，部署完成后通过。"""
     state = tmp_path / "state"
-    started = run_suites(state, "--sim-speed", "0.01", "--deselect", DEPLOY_FINISHED, suites=SUITES[:2])
+    # speed 0.02: a deployment of 24 s, still running after the next run's start and the 500s
+    # (each failed client call takes ~3 s of HTTP-layer retries), even on a loaded machine
+    started = run_suites(state, "--sim-speed", "0.02", "--deselect", DEPLOY_FINISHED, suites=SUITES[:2])
     assert started.outcomes.get(DEPLOY_TRIGGERED) == "passed", started.explain()
-    followed = run_suites(state, "--sim-speed", "0.01", "--sim-faults", f"http-500:{DEPLOY_STATUS}:8",
+    followed = run_suites(state, "--sim-speed", "0.02", "--sim-faults", f"http-500:{DEPLOY_STATUS}:8",
                           "--deselect", DEPLOY_TRIGGERED)
     assert followed.outcomes.get(DEPLOY_FINISHED) == "passed", followed.explain()
     assert followed.returncode == 0, followed.explain()
