@@ -1,13 +1,34 @@
 """Every wait of the project: :func:`wait_for` and the typed helpers built on it.
 
-``wait_for`` polls ``probe()`` until ``until(state)``; the interval starts short
-and grows (x ``backoff``) toward ``max_interval`` so a finished operation is
-noticed quickly without hammering the API. ``failed(state)`` ends the wait early
-(:class:`WaitFailed` naming the state); running out of time raises
-:class:`WaitTimeout` naming what was awaited, for how long and the last state
-seen. Progress is logged (logger ``voyager.wait``) at a steady cadence, so
-pytest's live log shows long waits moving. Messages are Chinese first and
-redacted. ``clock``/``sleep`` are injectable for tests.
+``wait_for`` polls ``probe()`` until ``until(state)``. Rules every wait follows:
+
+* **Transient is not final.** An exception of ``probe`` matching ``retry_on``
+  (by default :func:`is_transient`: 5xx answers, connection resets, read
+  timeouts) is ridden out within the wait's timeout and counted; only
+  ``failed(state)`` — an explicit terminal state the API reported — ends a wait
+  as failed (:class:`WaitFailed`). Any other exception propagates unchanged.
+* **Messages say what, how long, what was last seen.** :class:`WaitFailed` and
+  :class:`WaitTimeout` name what was awaited, the time really waited (measured
+  with the wait's own ``clock`` from its start to the failure, including the
+  reads that established the failure), the last state seen (the ``progress``
+  text of the last good state, e.g. ``阶段 4/9 …``) and, for a timeout, how many
+  transient errors were ridden out (``期间 N 次临时错误``).
+* **Pacing.** ``interval``/``max_interval`` are *API seconds*: the time the
+  awaited operation takes on a real system. They are multiplied by the
+  process-wide time scale (:func:`configure`; 1.0 = real time, the simulator's
+  speed in ``--sim`` runs) so a rehearsal polls as often, relative to each
+  operation, as a real run does; a sleep is never shorter than
+  :data:`MIN_SLEEP` wall seconds (no busy loop, even at speed 0). The interval
+  starts at ``interval`` and grows (x ``backoff``) toward ``max_interval``; when
+  ``fraction(state)`` (the share of the operation done, as the API reports it:
+  deploy stage x/y, a task's ``progress``) moves, it falls back to ``interval``,
+  a wait never sleeps past the end that the observed rate of progress predicts,
+  and near the end (``fraction >= NEAR_END``) it polls at ``interval``.
+  ``timeout`` is wall seconds and is not scaled.
+
+Progress is logged (logger ``voyager.wait``) at a steady cadence, so pytest's
+live log shows long waits moving. Messages are Chinese first and redacted.
+``clock``/``sleep`` are injectable for tests.
 """
 from __future__ import annotations
 
@@ -15,6 +36,7 @@ import json
 import logging
 import shlex
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from voyager.redact import REDACTOR, RedactedError
@@ -25,33 +47,70 @@ DEFAULT_INTERVAL = 1.0
 DEFAULT_MAX_INTERVAL = 15.0
 DEFAULT_BACKOFF = 1.5
 DEFAULT_REPORT_EVERY = 15.0
+MIN_SLEEP = 0.02  # wall seconds: the shortest pause between two polls
+NEAR_END = 0.85  # fraction done from which a wait stops backing off
 
 _NOTHING = object()
+
+
+@dataclass
+class Pacing:
+    """Process-wide pacing of every wait (see :func:`configure`)."""
+
+    time_scale: float = 1.0
+
+
+PACING = Pacing()
+
+
+def configure(*, time_scale: Optional[float] = None) -> None:
+    """Set the process-wide time scale of every wait's poll intervals:
+    wall seconds per API second. ``None`` (or 1.0) is real time; a ``--sim`` run
+    sets the simulator's speed (0 = operations are instant: polls are then
+    :data:`MIN_SLEEP` apart)."""
+    scale = 1.0 if time_scale is None else float(time_scale)
+    if scale < 0:
+        raise ValueError("time_scale must be >= 0")
+    PACING.time_scale = scale
 
 
 class WaitError(RedactedError):
     """Base of wait errors."""
 
 
+def _transient_note(count: int, last_error: Any) -> str:
+    if not count:
+        return ""
+    text = f"，期间 {count} 次临时错误"
+    if last_error is not None:
+        text += f"（最近一次：{describe_state(last_error, 200)}）"
+    return text
+
+
 class WaitTimeout(WaitError):
-    def __init__(self, describe: str, timeout: float, elapsed: float, last_state: Any, attempts: int):
+    def __init__(self, describe: str, timeout: float, elapsed: float, last_state: Any, attempts: int,
+                 *, transient_errors: int = 0, last_error: Any = None, shown: Optional[str] = None):
         self.describe, self.timeout, self.elapsed = describe, timeout, elapsed
-        self.last_state = describe_state(last_state)
+        self.last_state = shown if shown is not None else describe_state(last_state)
         self.attempts = attempts
+        self.transient_errors = transient_errors
         super().__init__(
             f"等待超时：{describe}，已等待 {format_duration(elapsed)}（上限 {format_duration(timeout)}，"
-            f"查询 {attempts} 次），最后状态：{self.last_state}"
+            f"查询 {attempts} 次{_transient_note(transient_errors, last_error)}），最后状态：{self.last_state}"
             f" (timed out waiting for: {describe})"
         )
 
 
 class WaitFailed(WaitError):
-    def __init__(self, describe: str, state: Any, reason: str, elapsed: float):
+    def __init__(self, describe: str, state: Any, reason: str, elapsed: float, *, transient_errors: int = 0,
+                 shown: Optional[str] = None):
         self.describe, self.elapsed = describe, elapsed
-        self.state = describe_state(state)
+        self.state = shown if shown is not None else describe_state(state)
         self.reason = reason
+        self.transient_errors = transient_errors
         super().__init__(
-            f"{describe} 失败：{reason}（已等待 {format_duration(elapsed)}），状态：{self.state}"
+            f"{describe} 失败：{reason}（已等待 {format_duration(elapsed)}"
+            f"{_transient_note(transient_errors, None)}），最后状态：{self.state}"
             f" (wait ended in a failed state)"
         )
 
@@ -92,9 +151,17 @@ def format_duration(seconds: float) -> str:
     return f"{hours} 小时 {minutes} 分"
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Errors a wait rides out: transport failures (resets, read timeouts,
+    refused connections while a service restarts) and 5xx answers."""
+    from voyager.clients.errors import ApiError, TransportError  # clients import the waiters
+
+    if isinstance(exc, TransportError):
+        return True
+    return isinstance(exc, ApiError) and exc.status is not None and exc.status >= 500
+
+
 def _transient_predicate(retry_on: Any) -> Callable[[BaseException], bool]:
-    if retry_on is None:
-        return lambda exc: False
     if isinstance(retry_on, type) and issubclass(retry_on, BaseException):
         return lambda exc: isinstance(exc, retry_on)
     if isinstance(retry_on, tuple):
@@ -104,30 +171,88 @@ def _transient_predicate(retry_on: Any) -> Callable[[BaseException], bool]:
     raise TypeError("retry_on must be exception types or a predicate")
 
 
+class Pacer:
+    """The pauses of one wait (see the module docstring, "Pacing").
+
+    Works in wall seconds: ``interval``/``max_interval`` arrive already scaled.
+    ``observe(now, fraction)`` is told the share done after each poll;
+    ``next_sleep(now)`` is the pause before the next one."""
+
+    def __init__(self, interval: float, max_interval: float, backoff: float, *, floor: float = MIN_SLEEP):
+        self.base = max(floor, interval)
+        self.ceiling = max(self.base, max_interval)
+        self.backoff = max(1.0, backoff)
+        self.delay = self.base
+        self.samples: list[tuple[float, float]] = []  # (first time seen, fraction) per new value
+
+    def observe(self, now: float, fraction: Optional[float]) -> None:
+        if fraction is None:
+            return
+        value = min(1.0, max(0.0, float(fraction)))
+        if self.samples and value <= self.samples[-1][1]:
+            return
+        if self.samples:
+            self.delay = self.base  # the operation moved on: look again soon
+        self.samples.append((now, value))
+
+    def eta(self, now: float) -> Optional[float]:
+        """Seconds until the end the observed rate of progress predicts (None: unknown)."""
+        if len(self.samples) < 2:
+            return None
+        (t0, f0), (t1, f1) = self.samples[0], self.samples[-1]
+        if t1 <= t0 or f1 <= f0:
+            return None
+        return t1 + (1.0 - f1) * (t1 - t0) / (f1 - f0) - now
+
+    def next_sleep(self, now: float) -> float:
+        sleep = self.delay
+        if self.samples and self.samples[-1][1] >= NEAR_END:
+            sleep = self.base
+        eta = self.eta(now)
+        if eta is not None:
+            sleep = min(sleep, max(eta, self.base))
+        self.delay = min(self.delay * self.backoff, self.ceiling)
+        return sleep
+
+
 def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], bool], timeout: float,
              interval: float = DEFAULT_INTERVAL, max_interval: float = DEFAULT_MAX_INTERVAL,
              progress: Optional[Callable[[Any], Optional[str]]] = None,
              failed: Optional[Callable[[Any], Any]] = None, *,
+             fraction: Optional[Callable[[Any], Optional[float]]] = None,
              backoff: float = DEFAULT_BACKOFF, report_every: float = DEFAULT_REPORT_EVERY,
-             retry_on: Any = (), clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep, logger: logging.Logger = LOG) -> Any:
+             retry_on: Any = None, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep, logger: logging.Logger = LOG,
+             announce: bool = True) -> Any:
     """Poll until ``until(state)``; return the final state.
 
     ``failed(state)`` returning something truthy ends the wait with
     :class:`WaitFailed` (a string return value is used as the reason).
     ``progress(state)`` returns the text logged every ``report_every`` seconds
-    (default: the state itself). Exceptions from ``probe`` matching ``retry_on``
-    (exception types or a predicate) are transient: they become the last state and
-    polling goes on."""
-    transient = _transient_predicate(retry_on)
+    and shown as the last state in error messages (default: the state itself).
+    ``fraction(state)`` is the share of the operation done (0..1, None when
+    unknown) used for pacing. Exceptions from ``probe`` matching ``retry_on``
+    (exception types or a predicate; default :func:`is_transient`, ``()`` for
+    none) are transient: they are counted and polling goes on.
+    ``announce=False`` logs the start and the end at DEBUG (short reads that
+    only ride out transient errors)."""
+    transient = _transient_predicate(is_transient if retry_on is None else retry_on)
     start = clock()
     deadline = start + float(timeout)
-    delay = max(0.0, float(interval))
-    ceiling = max(delay, float(max_interval))
+    scale = PACING.time_scale
+    pacer = Pacer(max(0.0, float(interval)) * scale, max(0.0, float(max_interval)) * scale, backoff)
     last: Any = _NOTHING
+    last_error: Optional[ProbeError] = None
+    errors = 0
     last_report: Optional[float] = None
     attempts = 0
-    logger.info("开始等待：%s（最长 %s）", describe, format_duration(timeout))
+    level = logging.INFO if announce else logging.DEBUG
+
+    def shown(state: Any) -> str:
+        text = progress(state) if progress is not None and state is not _NOTHING else None
+        return REDACTOR.redact(text) if text else describe_state(state)
+
+    logger.log(level, "开始等待：%s（最长 %s）", describe, format_duration(timeout))
     while True:
         attempts += 1
         try:
@@ -135,28 +260,40 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
         except Exception as exc:  # noqa: BLE001 - filtered right below
             if not transient(exc):
                 raise
-            state = ProbeError(exc)
+            errors += 1
+            last_error = ProbeError(exc)
+            current: Any = last_error
         else:
             reason = failed(state) if failed is not None else None
             if reason:
                 text = reason if isinstance(reason, str) else f"状态 {describe_state(state)}"
-                raise WaitFailed(describe, state, text, clock() - start)
+                raise WaitFailed(describe, state, text, clock() - start, transient_errors=errors,
+                                 shown=shown(state))
             if until(state):
-                logger.info("完成：%s（用时 %s）", describe, format_duration(clock() - start))
+                logger.log(level, "完成：%s（用时 %s）", describe, format_duration(clock() - start))
                 return state
-        last = state
+            last = current = state
         now = clock()
+        if fraction is not None and not isinstance(current, ProbeError):
+            pacer.observe(now, fraction(current))
         if last_report is None or now - last_report >= report_every:
             last_report = now
-            text = None
-            if progress is not None and not isinstance(state, ProbeError):
-                text = progress(state)
             logger.info("等待中：%s — %s（已等待 %s）", describe,
-                        REDACTOR.redact(text) if text else describe_state(state), format_duration(now - start))
+                        describe_state(current) if isinstance(current, ProbeError) else shown(current),
+                        format_duration(now - start))
         if now >= deadline:
-            raise WaitTimeout(describe, timeout, now - start, last, attempts)
-        sleep(min(delay, max(0.0, deadline - now)))
-        delay = min(delay * backoff, ceiling)
+            raise WaitTimeout(describe, timeout, now - start, last, attempts, transient_errors=errors,
+                              last_error=last_error, shown=shown(last))
+        sleep(min(pacer.next_sleep(now), deadline - now))
+
+
+def read_through(describe: str, read: Callable[[], Any], *, timeout: float = 120.0, interval: float = 2.0,
+                 max_interval: float = 10.0, **kwargs: Any) -> Any:
+    """One reading that rides out transient errors (:func:`is_transient`) for up
+    to ``timeout`` seconds: for an observation whose answer decides what to do
+    (e.g. "is a deployment running?"), where a 5xx must not read as "no"."""
+    return wait_for(describe, read, lambda _: True, timeout, interval=interval, max_interval=max_interval,
+                    announce=False, **kwargs)
 
 
 # -- progress helpers ---------------------------------------------------------------------------
@@ -222,61 +359,169 @@ class TransferProgress:
 
 
 # -- typed helpers --------------------------------------------------------------------------------
-def _transient(exc: BaseException) -> bool:
-    """Errors a long wait rides out: transport failures and 5xx answers."""
-    from voyager.clients.errors import ApiError, TransportError
-
-    if isinstance(exc, TransportError):
-        return True
-    return isinstance(exc, ApiError) and exc.status is not None and exc.status >= 500
+DEPLOY_STATUS = "/api/v2/deployment/host/deploy_status"
+DEPLOY_VERIFY = "/api/v2/deployment/deploy_verify"
+FAILED_STATES = ("failed", "error", "FAILED", "ERROR")
 
 
-def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: float = 1.0,
-             max_interval: float = 10.0, **kwargs: Any) -> dict[str, Any]:
-    """Wait for a fisheye job (``pending → processing → done | failed``); returns the job."""
-    def failed(job: dict[str, Any]) -> Optional[str]:
-        if job.get("state") == "failed":
-            err = job.get("error") or job.get("event") or ""
-            return f"任务 {job.get('description') or ''} 状态 failed {describe_state(err, 200) if err else ''}".strip()
+def _share(value: Any) -> Optional[float]:
+    """A progress value as a fraction 0..1 (``0.4`` or ``40`` -> 0.4); None when not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    return value / 100.0 if value > 1 else max(0.0, float(value))
+
+
+def _subtasks(task: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for key in ("subtasks", "sub_tasks", "task_list", "children"):
+        found += [t for t in task.get(key) or [] if isinstance(t, dict)]
+    return found
+
+
+def _failed_tasks(tasks: Iterable[Any]) -> list[dict[str, Any]]:
+    """Failed entries of a job's ``task_list``, their failed subtasks included (depth first)."""
+    out = []
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        if task.get("state") in FAILED_STATES or task.get("status") in FAILED_STATES:
+            out.append(task)
+        out += _failed_tasks(_subtasks(task))
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("msg") or value.get("message") or value.get("zh_CN") or value.get("en_US") or \
+            (json.dumps(value, ensure_ascii=False, default=str) if value else "")
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def job_failure_reason(job: dict[str, Any]) -> str:
+    """The failure reason a fisheye job carries, from wherever it carries it:
+    ``error_code``/``error_msg``/``error`` of the job and the failed entries
+    (and subtasks) of ``task_list`` (``error_code``, ``msg``). Never the job's
+    ``event`` (it describes what the job was asked to do, not why it failed)."""
+    parts: list[str] = []
+    for key in ("error_msg", "error"):
+        text = _text(job.get(key))
+        if text and not any(text in p for p in parts):
+            parts.append(text)
+    for task in _failed_tasks(job.get("task_list")):
+        name = task.get("name") or task.get("description") or task.get("key") or ""
+        text = next((_text(task.get(k)) for k in ("msg", "error_msg", "error", "message") if _text(task.get(k))), "")
+        code = task.get("error_code") if task.get("error_code") != job.get("error_code") else ""
+        label = f"子任务 {name}".strip() + (f"（{code}）" if code else "")
+        entry = f"{label}：{text}" if text else label
+        same = [i for i, p in enumerate(parts) if text and text in p]
+        if same:  # the job repeats its task's reason: say it once, naming the task
+            parts[same[0]] = entry
+        elif entry not in parts:
+            parts.append(entry)
+    head = f"任务 {job.get('description') or '-'} 失败" + (f"（{job['error_code']}）" if job.get("error_code") else "")
+    if not parts:
+        return head + "，作业未给出失败原因（error_msg / error / task_list 均为空）"
+    return head + "：" + "；".join(parts)
+
+
+def job_fraction(job: dict[str, Any]) -> Optional[float]:
+    """The share of a job done as the API reports it: the job's ``progress``,
+    else the mean ``progress`` of its ``task_list``; None when neither is given."""
+    own = _share(job.get("progress"))
+    if own is not None:
+        return own
+    shares = [_share(t.get("progress")) for t in job.get("task_list") or [] if isinstance(t, dict)]
+    shares = [s for s in shares if s is not None]
+    return sum(shares) / len(shares) if shares else None
+
+
+def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: float = 0.5,
+             max_interval: float = 3.0, **kwargs: Any) -> dict[str, Any]:
+    """Wait for a fisheye job (``pending → processing → done | failed``); returns
+    the job. ``failed`` ends the wait with the job's own reason
+    (:func:`job_failure_reason`)."""
+    def progress(job: dict[str, Any]) -> str:
+        share = job_fraction(job)
+        return f"{job.get('description') or '-'} 状态 {job.get('state')}" + \
+            (f"（进度 {share * 100:.0f}%）" if share is not None else "")
 
     return wait_for(
-        f"作业 {job_id} 完成", lambda: fisheye.job(job_id), lambda job: job.get("state") == "done",
-        timeout, interval=interval, max_interval=max_interval,
-        progress=lambda job: f"{job.get('description') or '-'} 状态 {job.get('state')}",
-        failed=failed, retry_on=kwargs.pop("retry_on", _transient), **kwargs,
+        f"作业 {job_id}", lambda: fisheye.job(job_id), lambda job: job.get("state") == "done",
+        timeout, interval=interval, max_interval=max_interval, progress=progress, fraction=job_fraction,
+        failed=lambda job: job_failure_reason(job) if job.get("state") in FAILED_STATES else None,
+        **kwargs,
     )
+
+
+def read_deploy_status(fisheye: Any, host_ip: str) -> dict[str, Any]:
+    """One ``deploy_status`` reading through ``host_ip``: its ``data`` (``state:
+    running`` with the stage while a deployment runs; a final state when the API
+    reports one). An error answer is how the API says that no deployment runs
+    (the walkthrough: "返回中含有error字段 … 部署过程结束"): ``{"state": "ended",
+    "answer": <ec>}``. Transient errors (:func:`is_transient`) are raised."""
+    from voyager.clients.errors import ApiError
+
+    try:
+        data = fisheye.deployment("GET", DEPLOY_STATUS, params={"host_ip": host_ip}, idempotent=True)
+    except ApiError as exc:
+        if is_transient(exc):
+            raise
+        return {"state": "ended", "answer": exc.ec}
+    return data if isinstance(data, dict) else {"state": "ended", "answer": data}
 
 
 def wait_deploy(fisheye: Any, host_ip: str, *, timeout: float = 7200.0, interval: float = 5.0,
                 max_interval: float = 10.0, verify_service: str = "fisheye", **kwargs: Any) -> dict[str, Any]:
-    """Wait for cluster deployment started through ``host_ip``: poll
-    ``deploy_status`` while ``state == running`` (an error answer means it ended),
-    then read ``deploy_verify``; raises :class:`WaitFailed` unless ``is_deployed``."""
-    from voyager.clients.errors import ApiError
+    """Wait for the cluster deployment started through ``host_ip`` and return
+    ``deploy_verify``'s data. Polls ``deploy_status`` while ``state == running``;
+    once it says otherwise (an error answer, or a final state) reads
+    ``deploy_verify`` in the same poll: ``is_deployed`` ends the wait, its absence
+    is the terminal failure (:class:`WaitFailed` naming the last stage seen and
+    the reason ``deploy_status`` gave). 5xx answers and resets of either read are
+    transient."""
+    seen: dict[str, Any] = {}  # the last status of the running deployment
 
     def probe() -> dict[str, Any]:
-        try:
-            data = fisheye.deployment("GET", "/api/v2/deployment/host/deploy_status", params={"host_ip": host_ip})
-        except ApiError as exc:
-            if exc.status is not None and exc.status >= 500 and exc.ec.startswith("HTTP_"):
-                raise
-            return {"state": "ended", "answer": exc.ec}
-        return data if isinstance(data, dict) else {"state": "ended", "answer": data}
+        status = read_deploy_status(fisheye, host_ip)
+        if status.get("state") == "running":
+            seen["running"] = status
+            return {"running": True, "status": status}
+        verify = fisheye.deployment("GET", DEPLOY_VERIFY, service=verify_service, idempotent=True)
+        return {"running": False, "status": status, "verify": verify if isinstance(verify, dict) else {}}
+
+    def stage(s: dict[str, Any]) -> str:
+        st = s["status"] if s["status"].get("total_stages") else seen.get("running") or {}
+        if not st.get("total_stages"):
+            return "（未看到部署阶段 / no stage seen）"
+        return stage_text(st.get("current_stage"), st.get("total_stages"), st.get("stage_info"))
 
     def progress(s: dict[str, Any]) -> str:
-        return stage_text(s.get("current_stage"), s.get("total_stages"), s.get("stage_info")) \
-            if s.get("total_stages") else f"状态 {s.get('state')}"
+        if s["running"]:
+            return stage(s)
+        status = s["status"]
+        answer = status.get("answer") if "answer" in status else f"state={status.get('state')}"
+        return (f"deploy_status 显示部署已结束（{answer}），deploy_verify is_deployed="
+                f"{json.dumps(s['verify'].get('is_deployed'))}")
 
-    describe = f"集群部署（经由主机 {host_ip}）"
-    wait_for(describe, probe, lambda s: s.get("state") != "running", timeout, interval=interval,
-             max_interval=max_interval, progress=progress, retry_on=kwargs.pop("retry_on", _transient), **kwargs)
-    verify = fisheye.deployment("GET", "/api/v2/deployment/deploy_verify", service=verify_service,
-                                idempotent=True)
-    verify = verify if isinstance(verify, dict) else {}
-    if not verify.get("is_deployed"):
-        raise WaitFailed(describe, verify, "deploy_verify 返回 is_deployed=false，部署失败", 0.0)
-    return verify
+    def fraction(s: dict[str, Any]) -> Optional[float]:
+        st = s["status"]
+        try:
+            return (int(st["current_stage"]) - 1) / int(st["total_stages"]) if s["running"] else None
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None
+
+    def failed(s: dict[str, Any]) -> Optional[str]:
+        if s["running"] or s["verify"].get("is_deployed"):
+            return None
+        why = _text(s["status"].get("msg")) or _text(s["status"].get("error"))
+        return (f"deploy_verify 返回 is_deployed=false，部署失败，最后看到的阶段：{stage(s)}" +
+                (f"；deploy_status 给出的原因：{why}" if why else ""))
+
+    done = wait_for(f"集群部署（经由主机 {host_ip}）", probe,
+                    lambda s: not s["running"] and bool(s["verify"].get("is_deployed")), timeout,
+                    interval=interval, max_interval=max_interval, progress=progress, failed=failed,
+                    fraction=fraction, **kwargs)
+    return done["verify"]
 
 
 def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, interval: float = 2.0,
@@ -284,8 +529,7 @@ def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, int
     """Wait until TCP ``port`` of planned address ``ip`` accepts connections."""
     return wait_for(describe or f"{ip}:{port} 端口可连接", lambda: endpoints.tcp_open(ip, port), bool,
                     timeout, interval=interval, max_interval=max_interval,
-                    progress=lambda is_open: "端口已开放" if is_open else "端口未开放",
-                    retry_on=kwargs.pop("retry_on", _transient), **kwargs)
+                    progress=lambda is_open: "端口已开放" if is_open else "端口未开放", **kwargs)
 
 
 def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0, interval: float = 2.0,
@@ -310,14 +554,18 @@ def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0,
         ok = {t.get("id") for t in tasks if t.get("status") == "SUCCESSED"}
         return all(i in ok for i in wanted)
 
+    def fraction(tasks: list[dict[str, Any]]) -> float:
+        """Mean ``progress`` (0..1) over the wanted tasks; a SUCCESSED task counts 1."""
+        by_id = {t.get("id"): t for t in tasks}
+        return sum(1.0 if (by_id.get(i) or {}).get("status") == "SUCCESSED"
+                   else _share((by_id.get(i) or {}).get("progress")) or 0.0 for i in wanted) / len(wanted)
+
     def progress(tasks: list[dict[str, Any]]) -> str:
         finished = sum(1 for t in tasks if t.get("status") == "SUCCESSED")
-        pct = sum(float(t.get("progress") or 0) for t in tasks) / len(wanted) * 100
-        return f"任务 {finished}/{len(wanted)} 完成，平均进度 {pct:.0f}%"
+        return f"任务 {finished}/{len(wanted)} 完成，平均进度 {fraction(tasks) * 100:.0f}%"
 
     return wait_for(f"CloudTower 任务 {', '.join(wanted)} 完成", probe, done, timeout, interval=interval,
-                    max_interval=max_interval, progress=progress, failed=failed,
-                    retry_on=kwargs.pop("retry_on", _transient), **kwargs)
+                    max_interval=max_interval, progress=progress, failed=failed, fraction=fraction, **kwargs)
 
 
 def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800.0, interval: float = 2.0,
@@ -336,7 +584,7 @@ def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800
                     lambda c: c.get("connect_state") == "CONNECTED", timeout, interval=interval,
                     max_interval=max_interval, progress=progress,
                     failed=lambda c: "集群正在被移除 (REMOVING)" if c.get("connect_state") == "REMOVING" else None,
-                    retry_on=kwargs.pop("retry_on", _transient), **kwargs)
+                    **kwargs)
 
 
 def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, interval: float = 5.0,
@@ -348,8 +596,7 @@ def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, 
     return wait_for(f"虚拟机 {vm_uuid} 的 guest agent 运行", lambda: fisheye.vm(vm_uuid),
                     lambda vm: ga_state(vm) == "Running", timeout, interval=interval, max_interval=max_interval,
                     progress=lambda vm: f"status={vm.get('status')} ga_state={ga_state(vm)} "
-                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}",
-                    retry_on=kwargs.pop("retry_on", _transient), **kwargs)
+                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}", **kwargs)
 
 
 def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 3600.0, interval: float = 5.0,
@@ -373,5 +620,4 @@ def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 360
         return f"日志出现失败标记 {hit!r}" if hit else None
 
     return wait_for(f"{path} 中出现 {marker!r}", probe, lambda text: marker in text, timeout,
-                    interval=interval, max_interval=max_interval, progress=last_line, failed=failed,
-                    retry_on=kwargs.pop("retry_on", _transient), **kwargs)
+                    interval=interval, max_interval=max_interval, progress=last_line, failed=failed, **kwargs)

@@ -16,7 +16,13 @@ Semantic rules checked here (the front-end checks JSON types first):
   declared VDS that associates every host).
 
 The deployment takes ``sum(STAGES)`` real seconds (about 20 minutes); a
-``fail-job:DEPLOY_CLUSTER`` fault makes it fail during ``deploy_zbs``.
+``fail-job:DEPLOY_CLUSTER`` fault makes it fail during ``deploy_zbs``. While it
+runs, ``deploy_status`` reports the stage; after a failure it reports
+``state: failed`` with the stage it failed in and the reason in ``msg`` (the
+documented fields; the walkthrough's client treats any state but ``running`` as
+the end and reads ``deploy_verify``, which says ``is_deployed: false``); after
+a success, and when no deployment was started, it answers an error
+(``DEPLOY_TASK_NOT_FOUND``).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from typing import Any, Optional
 from voyager.encoding import decode_host_password
 from voyager.sim.cluster import ClusterState, default_storage_policy, is_ipv4
 from voyager.sim.errors import SimError, form_error
+from voyager.sim.faults import INJECTED
 from voyager.sim.network import BOND_MODES, VLAN_MGT, VLAN_STORAGE, VLAN_VM
 from voyager.sim.passwords import hash_password
 
@@ -184,26 +191,42 @@ class Deployer:
             return False
         if rec["fail"]:
             rec["result"] = "failed"
-            rec["error"] = "deploy_zbs failed (fail-job fault DEPLOY_CLUSTER)"
+            rec["error"] = self._failure_reason(rec)
         else:
             self._finish(rec)
             rec["result"] = "ok"
         return True
+
+    def _failure_reason(self, rec: dict[str, Any]) -> str:
+        """What a real deployment failing in ``deploy_zbs`` reports: the host and the disk."""
+        planned = rec["hosts"][-1]
+        host = self.world.hosts.get(planned["ip"])
+        drive = next((d["drive"] for d in (host.disks if host else []) if d.get("function") == "data"), "sdb")
+        return (f"deploy_zbs failed on host {planned['hostname']} ({planned['ip']}): zbs-chunkd did not "
+                f"become ready within 300s, disk /dev/{drive} reported I/O errors while formatting {INJECTED}")
+
+    @staticmethod
+    def _stage_at(elapsed: float) -> int:
+        """The 1-based stage running ``elapsed`` real seconds into the deployment."""
+        t = 0.0
+        for k, (_, duration) in enumerate(STAGES):
+            t += duration
+            if elapsed < t:
+                return k + 1
+        return len(STAGES)
 
     def status(self, query: str) -> dict[str, Any]:
         rec = self.record
         host = None
         if rec:
             host = next((h for h in rec["hosts"] if query in (h["ip"], h["host_ip"], h["host_ip"].split("%")[0])), None)
-        if not rec or host is None or rec["result"] is not None:
+        if not rec or host is None or rec["result"] == "ok":
             raise SimError("DEPLOY_TASK_NOT_FOUND", "no deploying task for this host", status=200)
-        elapsed = self.world.clock.elapsed_real(rec["started_at"])
-        t, stage = 0.0, len(STAGES)
-        for k, (_, duration) in enumerate(STAGES):
-            t += duration
-            if elapsed < t:
-                stage = k + 1
-                break
+        if rec["result"] == "failed":
+            stage = self._stage_at(FAIL_AT)
+            return {"current_stage": stage, "msg": rec.get("error"), "stage_info": STAGES[stage - 1][0],
+                    "state": "failed", "total_stages": len(STAGES)}
+        stage = self._stage_at(self.world.clock.elapsed_real(rec["started_at"]))
         return {"current_stage": stage, "msg": None, "stage_info": STAGES[stage - 1][0], "state": "running",
                 "total_stages": len(STAGES)}
 

@@ -19,6 +19,15 @@ drop-chunk      the image/volume name       that chunk upload fails (500), the
                                              chunk stays in ``to_upload``
 ==============  ==========================  ====================================
 
+A failed job (``GET /api/v2/jobs/{id}``) has the shape API-FACTS.md
+documents: ``state: failed``, ``error_code``, ``error_msg`` and one
+``task_list`` entry ``{name, state: failed, error_code, msg}`` for the step that
+failed, with the reason text of :data:`JOB_FAILURES` (what the real step would
+report) and :data:`INJECTED` appended so a rehearsal's report shows that the
+failure was injected. A failed deployment answers ``deploy_status`` with
+``state: failed``, the stage it failed in and the reason in ``msg``
+(:mod:`voyager.sim.deployer`).
+
 Faults are deterministic: rules are consulted in the order given, the first
 matching rule with hits left fires, and a rule is spent after COUNT hits.
 ``/__sim__/`` paths are never faulted. Faults are configuration, not state: they
@@ -32,6 +41,38 @@ from dataclasses import dataclass
 
 KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk")
 HTTP_KINDS = ("http-500", "http-reset", "slow")
+
+
+INJECTED = "(simulated: fail-job fault)"
+
+# job description -> (failing step, error_code, reason template); fields: {name}
+# (the job's resource), {host} (a host of the cluster), {vip} (the VIP asked for)
+JOB_FAILURES: dict[str, tuple[str, str, str]] = {
+    "NETWORK_CREATE_VDS": ("create_ovs_bridge", "ENETWORK_OVS_TIMEOUT",
+                           "failed to create OVS bridge for VDS {name} on host {host}: ovs-vsctl: "
+                           "timed out waiting for ovsdb-server (unix:/var/run/openvswitch/db.sock)"),
+    "UPDATE_VIP": ("assign_management_vip", "EVIP_ADDRESS_IN_USE",
+                   "management VIP {vip} could not be assigned on host {host}: "
+                   "arping reports the address in use by another MAC address"),
+    "UPDATE_DNS": ("apply_dns_config", "ESETTING_APPLY_TIMEOUT",
+                   "failed to apply the DNS configuration on host {host}: "
+                   "writing /etc/resolv.conf timed out after 60s"),
+    "UPDATE_NTP": ("apply_ntp_config", "ENTP_SERVICE_RESTART",
+                   "failed to apply the NTP configuration on host {host}: chronyd did not restart within 60s"),
+    "VM_CREATE": ("create_vm_domain", "EVM_INSUFFICIENT_RESOURCE",
+                  "failed to create VM {name}: no host has enough free memory for the VM"),
+    "VM_UPDATE": ("update_vm_nics", "EVM_GUEST_AGENT_TIMEOUT",
+                  "failed to update VM {name}: the guest agent did not answer within 120s"),
+}
+DEFAULT_JOB_FAILURE = ("run_job", "EJOB_TASK_FAILED", "task of job {description} failed on host {host}: "
+                       "worker exited with status 1")
+
+
+def job_failure(description: str, **fields: str) -> tuple[str, str, str]:
+    """``(failing step, error_code, reason)`` of a job failed by a ``fail-job`` fault."""
+    step, code, template = JOB_FAILURES.get(description, DEFAULT_JOB_FAILURE)
+    values = {"name": "-", "host": "-", "vip": "-", "description": description, **fields}
+    return step, code, f"{template.format_map(values)} {INJECTED}"
 
 
 class FaultSpecError(ValueError):

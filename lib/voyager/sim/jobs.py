@@ -7,7 +7,9 @@ when the job completes (``create_vds``, ``vm_create`` ...), with JSON-able
 arguments so that a job survives a restart. Whether it fails is decided when it
 is created (``fail-job`` fault), so faults stay deterministic; an effect may
 also refuse at completion time (a :class:`SimError`), which fails the job with
-that message.
+that message. A failed job carries its reason as API-FACTS.md documents it:
+``error_code`` / ``error_msg`` on the job and a failed ``task_list`` entry
+(``name``, ``state``, ``error_code``, ``msg``) for the step that failed.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import uuid
 from typing import Any, Callable, Optional
 
 from voyager.sim.errors import SimError
+from voyager.sim.faults import job_failure
 
 PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
 
@@ -83,18 +86,33 @@ class JobTable:
 
     def _finish(self, job: dict[str, Any]) -> None:
         if job["fail"]:
-            job["state"] = FAILED
-            job["error"] = f"simulated failure of {job['description']} (fail-job fault)"
+            self._fail(job, *job_failure(job["description"], **self._failure_fields(job)))
             return
         args = dict(job["args"])
         args["_at"] = job["ctime"] + self.world.clock.wall(job["pending_for"] + job["processing_for"])
         try:
             self.effects[job["effect"]](args)
         except SimError as exc:
-            job["state"] = FAILED
-            job["error"] = exc.msg
+            self._fail(job, job["effect"], exc.ec, exc.msg)
             return
         job["state"] = DONE
+
+    @staticmethod
+    def _fail(job: dict[str, Any], step: str, code: str, reason: str) -> None:
+        job.update(state=FAILED, error=reason, error_code=code, failed_step=step)
+
+    def _failure_fields(self, job: dict[str, Any]) -> dict[str, str]:
+        """Names for a fault's reason text: the job's resource, a cluster host, the VIP asked for."""
+        resource = next(iter(job["resources"].values()), {}) if job["resources"] else {}
+        cluster = self.world.cluster
+        host = self.world.hosts.get(cluster.master_ip) if cluster is not None else None
+        fields = {"name": str(resource.get("name") or resource.get("vm_name") or "-")}
+        if host is not None:
+            fields["host"] = f"{host.hostname} ({host.mgmt_ip})"
+        vip = (job["args"].get("body") or {}).get("management_vip") if isinstance(job["args"], dict) else None
+        if vip:
+            fields["vip"] = str(vip)
+        return fields
 
     def get(self, job_id: str) -> Optional[dict[str, Any]]:
         return self.jobs.get(job_id)
@@ -118,8 +136,11 @@ class JobTable:
             "event": job["event"],
         }
         if job["state"] == FAILED:
-            out["error_code"] = "JOB_FAILED"
+            code = job.get("error_code") or "EJOB_TASK_FAILED"
+            out["error_code"] = code
             out["error_msg"] = job["error"]
+            out["task_list"] = [{"name": job.get("failed_step") or job["effect"], "state": FAILED,
+                                 "error_code": code, "msg": job["error"]}]
         return out
 
     def to_state(self) -> dict[str, Any]:

@@ -29,11 +29,10 @@ import ipaddress
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from voyager.clients import ApiError
 from voyager.encoding import encode_host_password
 from voyager.plan import cells
 from voyager.plan.model import Host, Plan
-from voyager.waiters import wait_deploy
+from voyager.waiters import read_deploy_status, read_through, wait_deploy
 
 DEFAULT_HOST_PASSWORD = cells.DEFAULT_HOST_PASSWORD_AFTER_DEPLOY
 HOST_USERS = ("root", "smartx")
@@ -271,14 +270,12 @@ def deploy_verify(fisheye_anon) -> dict[str, Any]:
 
 
 def deploy_status(fisheye_anon, host_ip: str) -> dict[str, Any]:
-    """The running deployment's status, or ``{}`` when none runs (the API then
-    answers an error, which is the normal answer outside a deployment)."""
-    try:
-        data = fisheye_anon.deployment("GET", "/api/v2/deployment/host/deploy_status",
-                                       params={"host_ip": host_ip}, idempotent=True)
-    except ApiError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The deployment's status through ``host_ip``, or ``{}`` when none runs (the
+    API then answers an error, which is the normal answer outside a deployment).
+    A 5xx answer or a reset is not "none runs": it is ridden out
+    (``voyager.waiters.read_through``) and raises only if it persists."""
+    status = read_through(f"读取部署状态（经由主机 {host_ip}）", lambda: read_deploy_status(fisheye_anon, host_ip))
+    return {} if status.get("state") == "ended" and "answer" in status else status
 
 
 TRIGGERED = "已触发集群部署"
@@ -315,5 +312,7 @@ def ensure_deployed(fisheye_anon, host_ip: str, payload: dict[str, Any], *,
 
 def follow(fisheye_anon, host_ip: str, *, timeout: float = 7200.0) -> dict[str, Any]:
     """Follow ``deploy_status`` stage by stage (``voyager.waiters.wait_deploy``)
-    until the deployment ends; returns ``deploy_verify`` (raises unless deployed)."""
+    until the deployment ends; returns ``deploy_verify``. Transient errors while
+    following are ridden out; a failed deployment raises ``WaitFailed`` naming the
+    last stage seen, the reason and the time really waited."""
     return wait_deploy(fisheye_anon, host_ip, timeout=timeout)
