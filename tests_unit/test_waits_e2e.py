@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from test_suites_e2e import SUITES, run_suites, sim_status
+from e2e_support import SUITES, run_suites, sim_status
 from voyager.sim.deployer import FAIL_AT
 from voyager.sim.jobs import DURATIONS as JOB_DURATIONS
 
