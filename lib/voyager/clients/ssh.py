@@ -221,9 +221,18 @@ class SSHClient:
                     chan.sendall(data)
                 except socket.timeout:
                     raise _CommandTimeout() from None
+                except OSError:
+                    if not chan.closed:
+                        raise
+                    # The program ended without reading all of its stdin and the server closed the
+                    # channel (sshd does not wait for our EOF). Like ssh(1), drop the rest: the exit
+                    # status and output collected below say what happened.
+                    LOG.debug("%s: %s ended before reading its stdin", self.target, shown)
             chan.shutdown_write()
             out, err = self._collect(chan, deadline)
             status = chan.recv_exit_status()
+            if status == -1:  # paramiko's "none received": the connection ended before the command did
+                raise paramiko.SSHException("connection closed before the command's exit status")
         except _CommandTimeout:
             error = TransportError(f"命令在 {timeout} 秒内没有结束：{shown}（{self.target}）(command timed out)",
                                    target=self.target)
