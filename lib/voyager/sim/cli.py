@@ -37,7 +37,8 @@ def register(subparsers) -> None:
                      help=f"时间倍率：真实耗时 × 倍率 = 模拟耗时；0 = 立即完成（默认 {DEFAULT_SPEED}）")
     sim.add_argument("--state", metavar="FILE", help="状态文件：每次变化后保存，启动时读取")
     sim.add_argument("--faults", metavar="SPEC", default="",
-                     help="注入故障 KIND:TARGET:COUNT[,...]（fail-job / http-500 / http-reset / slow / drop-chunk）")
+                     help="注入故障 KIND:TARGET:COUNT[,...]（fail-job / http-500 / http-reset / slow / drop-chunk / "
+                          "ssh-fail / ssh-drop；HTTP 目标可带方法，如 'http-500:POST /api/v2/network/vds:1'）")
     sim.add_argument("--bind-plan-ips", action="store_true",
                      help="另外监听规划中的 127.x 地址的 80/443/22 端口（需要权限，失败时跳过）")
     sim.add_argument("--host-overrides", metavar="JSON", default=None,
