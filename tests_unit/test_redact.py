@@ -164,7 +164,7 @@ def test_short_password_is_not_redacted_by_value_but_in_secret_fields():
     r.add_plan(plan)
     assert r.knows("ab12")
     assert r.redact("table ab12 cell") == "table ab12 cell"  # no by-value redaction
-    assert r.redact("ADMIN user") == "ADMIN user"  # the demo BMC password, 5 characters
+    assert r.redact("ADMIN user") == "ADMIN user"  # the BMC user name is no secret
     assert "ab12" not in r.redact('{"password": "ab12"}')
     assert "ab12" not in r.redact("password=ab12")
     assert r.redact_obj({"ssh_password": "ab12"}) == {"ssh_password": MASK}
