@@ -96,12 +96,21 @@ class _FirstUsePolicy(paramiko.MissingHostKeyPolicy):
         LOG.info("首次连接 %s，已记录 SSH 主机密钥 %s %s (trust on first use)", hostname, key.get_name(), fp)
 
 
+class _RegisteredParts(Secret):
+    """Stdin made of secrets already registered with the redactor and ordinary words
+    (``user:password``): registered whole, its fragments would mask the user name
+    wherever pytest output shows it."""
+
+    __slots__ = ()
+
+
 def _stdin_bytes(stdin: Any) -> bytes:
     __tracebackhide__ = True
     if stdin is None:
         return b""
     if isinstance(stdin, Secret):
-        REDACTOR.add_secret(stdin)  # in case the command echoes it
+        if not isinstance(stdin, _RegisteredParts):
+            REDACTOR.add_secret(stdin)  # in case the command echoes it
         stdin = stdin.reveal()
     if isinstance(stdin, str):
         return stdin.encode("utf-8")
@@ -289,7 +298,7 @@ class SSHClient:
             self._sudo_nopass = self.run("sudo -n true", timeout=min(timeout, 30.0)).ok
         if self._sudo_nopass:
             return self.run(f"sudo -n {cmd}", stdin=stdin, timeout=timeout)
-        feed = Secret(self._password.reveal() + "\n" + _stdin_bytes(stdin).decode("utf-8", "replace"))
+        feed = _RegisteredParts(self._password.reveal() + "\n" + _stdin_bytes(stdin).decode("utf-8", "replace"))
         return self.run(f"sudo -S -p '' {cmd}", stdin=feed, timeout=timeout)
 
     def change_password(self, user: str, new: Secret, *, timeout: float = 60.0) -> CommandResult:
@@ -302,7 +311,7 @@ class SSHClient:
         if "\n" in new.reveal() or "\r" in new.reveal():
             raise ValueError(f"{user} 的新密码包含换行符，chpasswd 无法设置 (password contains a newline)")
         REDACTOR.add_secret(new)
-        line = Secret(f"{user}:{new.reveal()}\n")
+        line = _RegisteredParts(f"{user}:{new.reveal()}\n")
         result = self.sudo("chpasswd", stdin=line, timeout=timeout)
         result.check(f"修改 {self.ip} 上 {user} 的密码")
         if user == self.user:
