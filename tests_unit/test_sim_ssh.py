@@ -229,7 +229,7 @@ def test_ssh_drop_fault_cuts_the_connection(sim, plan, faults, tmp_path):
     with SSHClient(Endpoints.simulated(sim.endpoints, plan), host.mgmt_ip, "smartx", Secret(HOST_PASSWORD),
                    known_hosts=tmp_path / "known_hosts") as ssh:
         assert ssh.run("whoami").ok
-        with pytest.raises(TransportError, match="SSH"):
+        with pytest.raises(TransportError, match="SSH 命令执行失败.*chpasswd"):
             ssh.change_password("root", Secret("Root-New-1"))
         assert can_login(sim, host.mgmt_ip, "root", HOST_PASSWORD)  # the command never ran
         ssh.change_password("root", Secret("Root-New-1"))  # reconnects; the rule is spent

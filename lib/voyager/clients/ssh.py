@@ -250,7 +250,8 @@ class SSHClient:
             raise error from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            error = TransportError(f"SSH 命令执行失败（{self.target}）：{REDACTOR.redact_exception(exc)}"
+            why = REDACTOR.redact_exception(exc) if str(exc) else f"连接已断开（{type(exc).__name__}）"
+            error = TransportError(f"SSH 命令执行失败（{self.target}）：{why}：{shown}"
                                    f" (SSH channel failed)", target=self.target)
             RECORDER.record_ssh(target=self.target, command=shown, exit_status=None, elapsed=time.monotonic() - t0,
                                 stdin_bytes=len(data), error=str(error), started=started)
