@@ -262,7 +262,8 @@ def test_show_piped_into_head(demo_plan_file):
     """The shell pipeline of the issue: the first line, then a quiet end."""
     proc = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m voyager plan show "
                                          f"'{demo_plan_file}' | head -1; echo rc=$?"],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO / "lib")))
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "lib")))
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("规划表: ") and lines[-1] in ("rc=0", "rc=141")
     assert proc.stderr == ""

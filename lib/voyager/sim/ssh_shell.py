@@ -436,5 +436,5 @@ def normalize(cwd: str, name: str, home: str) -> str:
     return posixpath.normpath(posixpath.join(cwd, name)).replace("//", "/")
 
 
-__all__: list[Any] = ["ConnectionDropped", "ExitScript", "Proc", "Shell", "ShellSyntaxError", "Stdin", "UsageError", "normalize",
-                      "parse", "tokenize", "extract_heredocs"]
+__all__: list[Any] = ["ConnectionDropped", "ExitScript", "Proc", "Shell", "ShellSyntaxError", "Stdin", "UsageError",
+                      "generic_failure", "normalize", "parse", "tokenize", "extract_heredocs"]
