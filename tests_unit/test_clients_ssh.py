@@ -14,6 +14,7 @@ from voyager.clients.ssh import key_fingerprint
 from voyager.evidence import RECORDER
 from voyager.plan.demo import build_demo_plan
 from voyager.plan.model import MASK, Secret
+from voyager.redact import REDACTOR
 from voyager.waiters import wait_installer_log
 
 IP = "127.10.20.11"
@@ -230,6 +231,10 @@ def test_change_password_passes_passwords_on_stdin_only(server, tmp_path):
     text = RECORDER.to_text("ssh-chpasswd")
     for secret in (LOGIN, new.reveal(), "Second#Pass2"):
         assert secret not in text
+    # the passwords are secrets, the user names are not (not even as fragments in pytest output)
+    assert REDACTOR.redact_fragments("修改 127.10.20.11 上 smartx 的密码（user smartx）") == \
+        "修改 127.10.20.11 上 smartx 的密码（user smartx）"
+    assert "Second#Pass2" not in REDACTOR.redact_fragments("chpasswd smartx:Second#Pass2")
 
 
 def test_sudo_without_password_when_allowed(tmp_path):

@@ -51,12 +51,23 @@ def test_check_json_shape(demo_plan_file, capsys):
         assert f["severity"] in ("error", "warning", "info")
 
 
+def test_demo_passes_strict(demo_plan_file, capsys):
+    """演示规划表通过 plan check --sim --strict（没有任何警告）。"""
+    code, out, _ = run(capsys, "check", demo_plan_file, "--sim", "--strict", "--json")
+    assert (code, json.loads(out)) == (0, {"ok": True, "findings": []})
+
+
 def test_strict_fails_on_warnings(demo_plan_file, capsys):
-    # the demo's BMC password (template default "ADMIN") is too short to redact
+    wb = openpyxl.load_workbook(demo_plan_file)
+    wb[C.HOSTS]["G3"] = "ADMIN"  # the template's BMC password: too short to redact by value
+    wb.save(demo_plan_file)
     code, out, _ = run(capsys, "check", demo_plan_file, "--sim", "--strict", "--json")
     data = json.loads(out)
     assert code == 2 and data["ok"] is False
-    assert {f["severity"] for f in data["findings"]} == {"warning"}
+    assert {(f["severity"], f["rule"], f["cell"]) for f in data["findings"]} == {
+        ("warning", "password.short", "主机规划!G3")}
+    code, _, _ = run(capsys, "check", demo_plan_file, "--sim")
+    assert code == 0  # a warning fails only --strict
 
 
 def _break(path: Path) -> Path:
@@ -224,9 +235,38 @@ def test_console_entry_point(tmp_path):
     new = subprocess.run([sys.executable, "-m", "voyager", "plan", "new", str(demo), "--demo"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert new.returncode == 0, new.stderr
-    check = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(demo), "--sim"],
+    check = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(demo), "--sim", "--strict"],
                            capture_output=True, text=True, env=env, timeout=60)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.returncode == 0, check.stdout + check.stderr  # voyager plan new --demo && check --sim --strict
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["plan", "show", "{demo}"], 141), (["plan", "check", "{demo}", "--sim"], 141),
+    (["plan", "show", "{demo}", "--json"], 141),
+    (["--help"], 0),  # argparse itself ignores a failed write of the help text
+])
+def test_output_to_a_closed_pipe_ends_quietly(demo_plan_file, argv, code):
+    """``voyager plan show … | head -1``：读端已关闭时安静结束（退出码 141 = 128 + SIGPIPE），不打印错误。"""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: every write fails (EPIPE)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "voyager", *[a.format(demo=demo_plan_file) for a in argv]],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(REPO / "lib")))
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (code, "")
+
+
+def test_show_piped_into_head(demo_plan_file):
+    """The shell pipeline of the issue: the first line, then a quiet end."""
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m voyager plan show "
+                                         f"'{demo_plan_file}' | head -1; echo rc=$?"],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "lib")))
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("规划表: ") and lines[-1] in ("rc=0", "rc=141")
+    assert proc.stderr == ""
 
 
 def test_readme_example_is_the_actual_output(real_template, capsys):

@@ -164,7 +164,7 @@ def test_short_password_is_not_redacted_by_value_but_in_secret_fields():
     r.add_plan(plan)
     assert r.knows("ab12")
     assert r.redact("table ab12 cell") == "table ab12 cell"  # no by-value redaction
-    assert r.redact("ADMIN user") == "ADMIN user"  # the demo BMC password, 5 characters
+    assert r.redact("ADMIN user") == "ADMIN user"  # the BMC user name is no secret
     assert "ab12" not in r.redact('{"password": "ab12"}')
     assert "ab12" not in r.redact("password=ab12")
     assert r.redact_obj({"ssh_password": "ab12"}) == {"ssh_password": MASK}
@@ -453,3 +453,105 @@ def test_client_frames_hold_no_bare_secret(tmp_path):
     assert "3 failed" in output, output[-2000:]
     assert "UnreachableError" in output and "bad credentials" in output
     _assert_no_fragments(output, [P64])
+
+
+# -- code is not a secret (issue 8 item 9) --------------------------------------------------------------
+@pytest.mark.parametrize("line", [
+    "    if not password:\n        raise StepError(f\"规划表未填写集群管理员密码（{cell}）\")",
+    "def login(self, user: str, password: Secret) -> dict[str, Any]:",
+    "def __init__(self, endpoints: Endpoints, ip: str, user: str, password: Secret,",
+    "    self._token: Optional[Secret] = None",
+    "def login(self, username: Any, password: Any, source: Any = \"LOCAL\") -> str:",
+    "        token = self._new_token()",
+    "    token = token[7:].strip()",
+    "    password = require_str(params, \"password\")",
+    "    client.connect(self.ip, port=22, username=self.user, password=self._password.reveal(), sock=sock,",
+    "    login(user, password=password, token=self.token)",
+    "    DEFAULT_HOST_PASSWORD = cells.DEFAULT_HOST_PASSWORD_AFTER_DEPLOY",
+    "    user, password = plan.cluster.admin_user or \"root\", plan.cluster.admin_password",
+    "    return password == default",
+    "    elif token == \"session\":",
+    "    self._token = None",
+    "mutation createRootUser($root_password: String!, $now: DateTime!) { password: $root_password }",
+    "chpasswd: cannot lock /etc/passwd; try again later.",
+    '{"username": "root", "password": "", "email": "root@test.com"}',
+])
+def test_source_code_and_messages_are_not_garbled(line):
+    """脱敏只替换密码和令牌的值：回溯中的源码（raise StepError、password: Secret、赋值与调用）原样保留。"""
+    r = Redactor()
+    r.add_secrets([P8, P64, "Root-Pass#1", "x7$Qm!2zK-Tk"])
+    assert r.redact(line) == line
+    # pieces of a secret are masked in pytest output; these secrets share no 6 characters with code
+    # (P64 does: it contains '"pass" ', so a fragment of it is masked wherever the text shows one)
+    r = Redactor()
+    r.add_secrets(["Root-Pass#1", "x7$Qm!2zK-Tk"])
+    assert r.redact_fragments(line) == line
+
+
+@pytest.mark.parametrize("text, hidden", [
+    ("password: hunter22", "hunter22"),
+    ("password = hunter22", "hunter22"),
+    ("login ok token=abc123, user=root", "abc123"),
+    ("x-smartx-token: Abc123def", "Abc123def"),
+    ("Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig", "eyJhbGciOi"),
+    ("token=eyJhbGciOi.eyJzdWIi.sig&x=1", "eyJhbGciOi"),
+    ("    if not password:\n        password = hunter22", "hunter22"),
+    ("password: Secret42", "Secret42"),
+    ("password=None2", "None2"),
+    ("token: self_made-token", "self_made-token"),
+])
+def test_values_beside_code_shapes_are_still_masked(text, hidden):
+    out = Redactor().redact(text)
+    assert hidden not in out and MASK in out
+
+
+def test_a_registered_secret_is_masked_even_where_code_is_kept():
+    r = Redactor()
+    r.add_secret("Root-Pass#1")
+    assert r.redact("    check(password=Root-Pass#1)") == f"    check(password={MASK})"
+    assert r.redact("password: Secret  # was Root-Pass#1") == f"password: Secret  # was {MASK}"
+
+
+CODE_TRACEBACK_TEST = '''
+from conftest import PW
+from voyager.plan.model import Secret
+
+
+class StepError(Exception):
+    pass
+
+
+def check(user: str, password: Secret, token=None) -> None:
+    expected = PW["p64"]
+    if not password:
+        raise StepError("no password")
+    if password.reveal() != expected:
+        raise StepError(f"wrong password {password.reveal()} for {user}")
+
+
+def test_step_error_traceback():
+    check("root", password=Secret(PW["hosts"][0]), token=None)
+'''
+
+
+def test_pytest_traceback_keeps_the_source_and_hides_the_secret(tmp_path):
+    """pytest 的失败回溯（--tb=long -l）保留源码行（raise StepError、password: Secret），只隐藏密码本身。"""
+    pw_file = tmp_path / "passwords.json"
+    pw_file.write_text(json.dumps({"hosts": HOST_PASSWORDS, "p64": P64}), encoding="utf-8")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    (proj / "test_code.py").write_text(CODE_TRACEBACK_TEST, encoding="utf-8")
+    env = dict(os.environ, VOYAGER_TEST_PASSWORDS=str(pw_file), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               PYTHONPATH=os.pathsep.join([str(LIB), str(proj)]))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long", "-l",
+                          "test_code.py"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+    output = run.stdout + run.stderr
+    assert "1 failed" in output, output[-3000:]
+    for source in ('        raise StepError("no password")',
+                   '>           raise StepError(f"wrong password {password.reveal()} for {user}")',
+                   "def check(user: str, password: Secret, token=None) -> None:",
+                   "    if not password:", "    if password.reveal() != expected:"):
+        assert source in output, source
+    assert f"StepError: wrong password {MASK} for root" in output
+    _assert_no_fragments(output, HOST_PASSWORDS + [P64])

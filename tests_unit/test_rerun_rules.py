@@ -160,6 +160,13 @@ def test_corrupt_simulator_state_is_one_clear_line(project):
     assert "模拟器状态文件" in text and "sim-world.json" in text
 
 
+def test_bad_fault_spec_is_one_clear_line(project):
+    result = project("--sim-faults", "fail-job:VDS")
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret not in (0, 3) and "INTERNALERROR" not in text and "Traceback" not in text
+    assert "fail-job:VDS" in text and "KIND:TARGET:COUNT" in text
+
+
 def test_stale_temp_files_are_removed_at_start(project):
     project.state.mkdir(parents=True)
     stale = project.state / ".run-state.json.abc123.tmp"

@@ -88,7 +88,7 @@ def test_host_uuids_are_deterministic_from_the_plan(plan):
 def test_the_state_file_holds_no_secret(plan, tmp_path):
     secret = "S3cret-Pw!"
     plan.cluster.admin_password = type(plan.cluster.admin_password)(secret)
-    for host in plan.hosts:  # the demo's BMC password equals its user name (ADMIN): make it distinct
+    for host in plan.hosts:  # a BMC password of its own for this test (the demo's is a vendor default)
         host.bmc_password = type(host.bmc_password)("Bmc-Pw-0!")
     state = tmp_path / "sim.json"
     with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
@@ -140,13 +140,15 @@ def test_voyager_sim_prints_its_endpoints_and_serves_until_terminated(tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    status = subprocess.run([sys.executable, "-m", "voyager", "sim", "status", "--state", str(state)], cwd=REPO,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "lib")), capture_output=True, text=True,
-                            timeout=60)
-    assert status.returncode == 0
-    assert json.loads(status.stdout) == {"deployed": False, "hosts": 3, "vds": 0, "vlans": 0, "images": 0, "vms": 0,
-                                         "organizations": 0, "datacenters": 0, "connected_clusters": 0,
-                                         "uploads_in_progress": 0}
+    counts = {"deployed": False, "hosts": 3, "vds": 0, "vlans": 0, "images": 0, "vms": 0, "organizations": 0,
+              "datacenters": 0, "connected_clusters": 0, "uploads_in_progress": 0}
+    # both orders of the shared option: voyager sim status --state F / voyager sim --state F status
+    for argv in (["sim", "status", "--state", str(state)], ["sim", "--state", str(state), "status"]):
+        status = subprocess.run([sys.executable, "-m", "voyager", *argv], cwd=REPO,
+                                env=dict(os.environ, PYTHONPATH=str(REPO / "lib")), capture_output=True, text=True,
+                                timeout=60)
+        assert (status.returncode, status.stderr) == (0, ""), argv
+        assert json.loads(status.stdout) == counts, argv
 
 
 @pytest.mark.parametrize("args,message", [
@@ -157,6 +159,8 @@ def test_voyager_sim_prints_its_endpoints_and_serves_until_terminated(tmp_path):
     (["sim", "--plan", "demo", "--speed", "-1"], "--speed"),
     (["sim", "--plan", "demo", "--host-overrides", "{"], "JSON"),
     (["sim", "status", "--state", "/nonexistent/state.json"], "不存在"),
+    (["sim", "--state", "/nonexistent/state.json", "status"], "不存在"),
+    (["sim", "status"], "请用 --state 指定模拟器状态文件"),
 ])
 def test_cli_usage_errors(args, message, capsys):
     """In-process (the entry point itself is run as a process above): exit 2, one Chinese line, no traceback."""

@@ -14,6 +14,7 @@ from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.faults import FaultSpecError, Faults, parse_faults
 from voyager.sim.testing import SimHttp, deployed
+from voyager.sim.walkthrough import WalkError
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
@@ -144,6 +145,39 @@ def test_fault_grammar():
             parse_faults(bad)
 
 
+def test_fault_grammar_methods_and_ssh_kinds():
+    rules = parse_faults("http-500:POST /api/v2/network/vds:1,slow:get /api/v2/jobs/*:2,"
+                         "ssh-fail:chpasswd*:1,ssh-drop:sudo -n chpasswd:2")
+    assert [(r.kind, r.method, r.pattern, r.count) for r in rules] == [
+        ("http-500", "POST", "/api/v2/network/vds", 1), ("slow", "GET", "/api/v2/jobs/*", 2),
+        ("ssh-fail", None, "chpasswd*", 1), ("ssh-drop", None, "sudo -n chpasswd", 2)]
+    assert parse_faults("http-reset:/api/v3/users:setupRoot:1")[0].method is None
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("http-500:FETCH /api/v2/network/vds:1", "'FETCH' 不是 HTTP 方法"),
+    ("http-500:POST api/v2/network/vds:1", "以 / 开头的路径"),
+    ("http-500:POST:1", "以 / 开头的路径"),
+    ("ssh-fail:chpasswd:0", "COUNT 必须是正整数"),
+    ("ssh-drop:chpasswd", "缺少冒号分隔的 TARGET 或 COUNT"),
+    ("ssh-oops:chpasswd:1", "未知的故障类型 'ssh-oops'"),
+])
+def test_bad_fault_specs_name_the_rule(spec, says):
+    """错误的故障规则给出中文说明，并写出有问题的那一条规则和正确格式。"""
+    with pytest.raises(FaultSpecError) as exc:
+        parse_faults(f"fail-job:VM_CREATE:1,{spec}")
+    message = str(exc.value)
+    assert says in message and repr(spec) in message and "KIND:TARGET:COUNT" in message
+
+
+def test_http_fault_with_a_method_spares_other_methods():
+    faults = Faults("http-500:POST /api/v2/network/vds:1,http-reset:/api/v2/network/vds:1")
+    assert faults.take_http("/api/v2/network/vds", "GET") == "http-reset"  # the method-less rule
+    assert faults.take_http("/api/v2/network/vds", "GET") is None
+    assert faults.take_http("/api/v2/network/vds", "post") == "http-500"
+    assert faults.take_http("/api/v2/network/vds", "POST") is None
+
+
 def test_faults_fire_count_times_in_order():
     faults = Faults("fail-job:VM_*:1,fail-job:VM_CREATE:1")
     assert faults.take("fail-job", "VM_CREATE") and faults.take("fail-job", "VM_CREATE")
@@ -160,6 +194,24 @@ def test_http_500_fault(plan):
             assert r.status_code == 500 and r.json()["ec"] == "REST_UNKNOWN_ERROR"
         assert http.deploy_api("GET", H1, "/api/v2/deployment/host").status_code == 200
         assert http.sim("/__sim__/state")["hosts"] == 3  # never faulted
+
+
+def test_http_500_on_post_fails_the_vds_creation_once_while_gets_pass(plan):
+    """http-500:POST /api/v2/network/vds:1 只让一次 VDS 创建失败，同一路径的 GET 不受影响；再次创建成功且只有一个业务 VDS。"""
+    with Simulator(plan, speed=0, ssh=False, faults="http-500:POST /api/v2/network/vds:1") as sim:
+        http, walk = deployed(sim, plan, configure=False)
+        with pytest.raises(WalkError, match="POST /api/v2/network/vds .*HTTP 500"):
+            walk.configure()  # root, VIP, DNS, NTP, IPMI, then the business VDS
+        vip = plan.cluster.vip
+        http.token = walk.token
+        for _ in range(3):
+            names = [v["name"] for v in http.get(vip, "/api/v2/network/vds").json()["data"]]
+            assert plan.networks.business.vds not in names
+        hosts = {h["management_ip"]: h for h in walk.v2(vip, "GET", "/api/v2/hosts")}
+        walk.business_network(vip, hosts)
+        names = [v["name"] for v in http.get(vip, "/api/v2/network/vds").json()["data"]]
+        assert names.count(plan.networks.business.vds) == 1
+        assert sim.faults.summary()[0]["fired"] == 1
 
 
 def test_http_500_fault_shapes_per_api(plan):

@@ -9,10 +9,14 @@ import pytest
 
 from sim_tower_support import HOST_PASSWORD, TOWER, TOWER_PASSWORD, VIP, TowerHttp
 from sim_support import plan  # noqa: F401 (fixture)
-from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
+from voyager.clients import CommandError, Endpoints, SSHClient, TransportError
+from voyager.plan.model import Secret
+from voyager.sim import Simulator, ssh as sim_ssh
+from voyager.sim.clock import Clock, ManualClock
+from voyager.sim.faults import Faults
 from voyager.sim.installer import INSTALL
 from voyager.sim.testing import SharedSim, SimHttp, deployed
+from voyager.sim.world import World
 
 INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
                "/usr/share/smartx/tower/installer/binary/installer deploy &")
@@ -144,6 +148,94 @@ def test_password_change_with_passwd(fresh, plan):
     assert can_login(fresh, ip, "smartx", "Smartx-Pw-2") and not can_login(fresh, ip, "smartx", "Smartx-Pw-1")
 
 
+def test_stdin_written_after_the_command_ended_is_accepted(fresh, plan):
+    """程序未读取标准输入就退出（非 root 运行 chpasswd）时，客户端随后写入的标准输入照常被接受，不报 Socket is closed。"""
+    ip = plan.hosts[0].mgmt_ip
+    with connect(fresh, ip, "smartx", HOST_PASSWORD) as client:
+        i, o, e = client.exec_command("chpasswd", timeout=30)
+        assert o.channel.recv_exit_status() == 1  # the program has ended before we write anything
+        i.write("root:Root-New-1\n")  # the channel still takes it, as sshd's pipe would
+        i.channel.shutdown_write()
+        assert e.read().decode() == "chpasswd: cannot lock /etc/passwd; try again later.\n"
+    assert can_login(fresh, ip, "root", HOST_PASSWORD)
+
+
+def test_client_tolerates_a_channel_closed_before_its_stdin(fresh, plan, monkeypatch, tmp_path):
+    """服务端在程序退出后立即关闭通道（真实 sshd 的行为）时，SSHClient 仍返回程序的退出码和 stderr，而不是传输错误。"""
+    monkeypatch.setattr(sim_ssh, "STDIN_LINGER", 0.0)  # close at once, as OpenSSH's sshd does
+    exec_command = paramiko.Channel.exec_command
+
+    def slow_writer(chan, command):  # the client's stdin arrives only after the channel was closed
+        exec_command(chan, command)
+        deadline = time.monotonic() + 10
+        while not chan.closed and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert chan.closed
+
+    monkeypatch.setattr(paramiko.Channel, "exec_command", slow_writer)
+    ip = plan.hosts[0].mgmt_ip
+    with SSHClient(Endpoints.simulated(fresh.endpoints, plan), ip, "smartx", Secret(HOST_PASSWORD),
+                   known_hosts=tmp_path / "known_hosts") as ssh:
+        result = ssh.run("chpasswd", stdin=Secret("root:Root-New-1\n"))
+        assert (result.exit_status, result.stderr) == (1, "chpasswd: cannot lock /etc/passwd; try again later.\n")
+        monkeypatch.setattr(paramiko.Channel, "exec_command", exec_command)
+        assert ssh.run("whoami").stdout == "smartx\n"  # the session is still usable
+
+
+# -- SSH faults --------------------------------------------------------------------------------------------
+@pytest.fixture
+def faults(sim):
+    """Set the shared simulator's faults for one test (faults are configuration, not restored state)."""
+    saved = sim.world.faults
+
+    def use(spec: str) -> Faults:
+        sim.world.faults = Faults(spec)
+        return sim.world.faults
+
+    yield use
+    sim.world.faults = saved
+
+
+def test_ssh_fail_fault_fails_one_password_change(sim, plan, faults, tmp_path):
+    """ssh-fail:chpasswd*:1 让一次改密失败（非零退出码、真实的 chpasswd 报错），密码不变；下一次改密成功。"""
+    rules = faults("ssh-fail:chpasswd*:1")
+    host = plan.hosts[0]
+    with SSHClient(Endpoints.simulated(sim.endpoints, plan), host.mgmt_ip, "smartx", Secret(HOST_PASSWORD),
+                   known_hosts=tmp_path / "known_hosts") as ssh:
+        with pytest.raises(CommandError, match="退出码 1") as failed:
+            ssh.change_password("root", Secret("Root-New-1"))
+        assert "pam_chauthtok() failed" in str(failed.value) and "Root-New-1" not in str(failed.value)
+        assert can_login(sim, host.mgmt_ip, "root", HOST_PASSWORD)  # no effect
+        ssh.change_password("root", Secret("Root-New-1"))  # the rule is spent
+    assert can_login(sim, host.mgmt_ip, "root", "Root-New-1")
+    assert rules.summary() == [{"kind": "ssh-fail", "target": "chpasswd*", "method": None, "count": 1, "fired": 1}]
+
+
+def test_ssh_fail_fault_matches_outer_commands_first(sim, plan, faults):
+    """SSH 故障按简单命令匹配，外层先试：sudo 本身匹配时 sudo 失败；其他程序失败时打印 Input/output error。"""
+    faults("ssh-fail:sudo *:1,ssh-fail:hostname:1")
+    with connect(sim, plan.hosts[0].mgmt_ip, "smartx", HOST_PASSWORD) as client:
+        status, _, err = sh(client, "sudo whoami")
+        assert status == 1 and err.startswith("sudo: PAM account management error")
+        assert sh(client, "sudo whoami") == (0, "root\n", "")
+        assert sh(client, "echo a; hostname; echo b") == (0, "a\nb\n", "hostname: Input/output error\n")
+        assert sh(client, "hostname")[1] == plan.hosts[0].name + "\n"
+
+
+def test_ssh_drop_fault_cuts_the_connection(sim, plan, faults, tmp_path):
+    """ssh-drop:<命令>:1 在命令开始时切断 SSH 连接：命令不执行，客户端得到传输错误（可重试），重连后正常。"""
+    faults("ssh-drop:chpasswd:1")
+    host = plan.hosts[0]
+    with SSHClient(Endpoints.simulated(sim.endpoints, plan), host.mgmt_ip, "smartx", Secret(HOST_PASSWORD),
+                   known_hosts=tmp_path / "known_hosts") as ssh:
+        assert ssh.run("whoami").ok
+        with pytest.raises(TransportError, match="SSH 命令执行失败.*chpasswd"):
+            ssh.change_password("root", Secret("Root-New-1"))
+        assert can_login(sim, host.mgmt_ip, "root", HOST_PASSWORD)  # the command never ran
+        ssh.change_password("root", Secret("Root-New-1"))  # reconnects; the rule is spent
+    assert can_login(sim, host.mgmt_ip, "root", "Root-New-1")
+
+
 # -- the CloudTower VM ------------------------------------------------------------------------------------------
 def test_cloudtower_vm_installer_over_ssh(plan):
     clock = ManualClock(speed=0)
@@ -233,3 +325,21 @@ def test_bind_on_the_planned_address_itself(sim, plan):
     with client:
         assert sh(client, "hostname")[1] == host.name + "\n"
         assert client.get_transport().get_remote_server_key() == sim._ssh.host_key(host.mgmt_ip)
+
+
+def test_ssh_front_end_stops_at_once(plan):
+    """SSH 监听的停止不再等待轮询间隔：启动/停止 5 次共用时远小于 1 秒（旧实现每次至少 0.2 秒）。"""
+    world = World(plan, clock=Clock(0))
+    ips = [h.mgmt_ip for h in plan.hosts]
+    stopping = 0.0
+    for _ in range(5):
+        frontend = sim_ssh.SSHFrontend(world)
+        ports = frontend.start(ips)
+        with socket.create_connection(("127.0.0.1", ports[ips[0]]), timeout=3):
+            pass  # the listener accepts (and refuses: the host is not deployed)
+        listeners = list(frontend._listeners)
+        t0 = time.monotonic()
+        frontend.stop()
+        stopping += time.monotonic() - t0
+        assert len(listeners) == len(ips) and not any(listener.thread.is_alive() for listener in listeners)
+    assert stopping < 0.5

@@ -8,9 +8,10 @@ import pytest
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import ssh_machines
 from voyager.sim.clock import Clock
+from voyager.sim.faults import Faults
 from voyager.sim.ssh_commands import PROGRAMS
 from voyager.sim.ssh_machines import Session
-from voyager.sim.ssh_shell import Shell, Stdin, parse
+from voyager.sim.ssh_shell import ConnectionDropped, Shell, Stdin, parse
 from voyager.sim.world import World
 
 HOST = "127.10.20.11"
@@ -174,3 +175,33 @@ def test_passwd(world):
     assert run(world, "passwd nobody", user="root")[2] == "passwd: Unknown user name 'nobody'.\n"
     assert run(world, "passwd --stdin root", stdin="\n", user="root")[0] == 1
     assert "Stdin-Pass-1" not in str(world.to_state())
+
+
+# -- SSH faults ----------------------------------------------------------------------------------------------
+def test_ssh_fail_fault_prints_what_the_real_program_prints_and_changes_nothing(world):
+    """ssh-fail 让匹配的命令失败：非零退出码、真实程序的报错（chpasswd / passwd 的 PAM 错误），账户不变。"""
+    world.faults = Faults("ssh-fail:chpasswd:1,ssh-fail:passwd*:1,ssh-fail:/usr/bin/whoami:1")
+    status, out, err = run(world, "sudo chpasswd", stdin="root:New-Root-1\nsmartx:New-Smartx-1\n")
+    assert (status, out) == (1, "")
+    assert err == ("chpasswd: (user root) pam_chauthtok() failed, error:\nAuthentication token manipulation error\n"
+                   "chpasswd: (line 1, user root) password not changed\n"
+                   "chpasswd: (user smartx) pam_chauthtok() failed, error:\nAuthentication token manipulation error\n"
+                   "chpasswd: (line 2, user smartx) password not changed\n")
+    assert world.check_login(HOST, "root", PW) and world.check_login(HOST, "smartx", PW)
+    status, out, err = run(world, "echo Stdin-Pass-1 | passwd --stdin root", user="root")
+    assert (status, out, err) == (1, "Changing password for user root.\n",
+                                  "passwd: Authentication token manipulation error\n")
+    assert world.check_login(HOST, "root", PW)
+    assert run(world, "/usr/bin/whoami") == (1, "", "whoami: Input/output error\n")
+    assert run(world, "sudo chpasswd", stdin="root:New-Root-1\n") == (0, "", "")  # every rule is spent
+    assert [r["fired"] for r in world.faults.summary()] == [1, 1, 1]
+
+
+def test_ssh_drop_fault_stops_the_command_line(world):
+    """ssh-drop：连接在匹配的命令开始时中断（也在 sh -c 和 sudo 里），该命令及其后的命令都不执行。"""
+    world.faults = Faults("ssh-drop:missing-tool*:1,ssh-drop:chpasswd:1")
+    assert run(world, "missing-tool -x") == (127, "", "bash: missing-tool: command not found\n")  # never runs
+    with pytest.raises(ConnectionDropped, match="chpasswd"):
+        run(world, "sudo sh -c 'chpasswd; echo after'", stdin="root:New-Root-1\n")
+    assert world.check_login(HOST, "root", PW)
+    assert [r["fired"] for r in world.faults.summary()] == [0, 1]

@@ -15,8 +15,8 @@ from voyager.state import STATE_FILE, PlanChangedError, SecretInStateError, open
 
 def secret_forms(plan):
     """Every form of every plan secret; a secret shorter than MIN_VALUE_LEN
-    (the demo's BMC password ADMIN is also the BMC user name) only by its
-    encoded forms, as the redactor does."""
+    (a short password may also be an ordinary word) only by its encoded forms,
+    as the redactor does."""
     forms = set()
     for s in plan.secrets():
         value = s.reveal()

@@ -131,8 +131,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sim-speed", dest="voyager_sim_speed", type=float, default=None,
                     metavar="S", help="模拟器时间倍率，0 = 立即完成（默认：模拟器的默认速度）。")
     group.addoption("--sim-faults", dest="voyager_sim_faults", default="", metavar="SPEC",
-                    help="模拟器故障注入，KIND:TARGET:COUNT 逗号分隔，"
-                         "例如 fail-job:NETWORK_CREATE_VDS:1。")
+                    help="模拟器故障注入，KIND:TARGET:COUNT 逗号分隔，COUNT = 生效次数。"
+                         "KIND：fail-job（任务描述，如 NETWORK_CREATE_VDS、DEPLOY_CLUSTER）；"
+                         "http-500 / http-reset / slow（[方法 ]路径通配，如 'http-500:POST /api/v2/network/vds:1'，"
+                         "不写方法则所有方法）；drop-chunk（镜像名通配）；"
+                         "ssh-fail（SSH 命令通配，命令失败，如 ssh-fail:chpasswd*:1）；"
+                         "ssh-drop（SSH 命令通配，连接中断）。")
     group.addoption("--sim-host", dest="voyager_sim_hosts", action="append", default=[],
                     metavar="IP:KEY=VALUE",
                     help="让一台模拟主机与规划不同（可重复）：IP:missing_nics=ens224[,ens192]"
@@ -227,7 +231,7 @@ class VoyagerRun:
                                         accept_changes=opts.plan_changed == "accept")
             self.ledger = Ledger.load(self.state_dir, self.plan.fingerprint())
             if opts.sim:
-                check_sim_state(self.state_dir)
+                check_sim_setup(self.state_dir, opts.sim_faults)
         except (PlanChangedError, ValueError) as exc:
             self.lock.release()
             raise pytest.UsageError(str(exc)) from None
@@ -332,10 +336,14 @@ class VoyagerRun:
         self.lf_applied = True
 
 
-def check_sim_state(state_dir: Path) -> None:
-    """A simulator world file that cannot be loaded is a clear error at start
-    (ValueError, Chinese, naming the file), not an error in every test."""
+def check_sim_setup(state_dir: Path, faults: str) -> None:
+    """A bad ``--sim-faults`` spec or a simulator world file that cannot be
+    loaded is a clear error at start (ValueError, Chinese, naming the rule or the
+    file), not an error in every test."""
+    from voyager.sim.faults import parse_faults
     from voyager.sim.persistence import StateFileError, load_state
+
+    parse_faults(faults)  # FaultSpecError (a ValueError) quotes the bad rule
 
     path = Path(state_dir) / "sim-world.json"
     if not path.exists():

@@ -11,6 +11,14 @@
   ``root_password``, ``repeat``, cookies ...) whose values are masked in dicts,
   JSON, headers and query strings whatever the value.
 
+Only values are replaced, never code: tracebacks show source lines, and an
+unquoted ``key: value`` / ``key=value`` is left alone when it is source code —
+the "value" is on the next line (``if not password:`` / ``raise ...``), a Python
+word, an annotation type (``password: Secret``), a call or subscript, a
+reference to another sensitive name (``password=password``) or an attribute
+assigned with spaces (``password = plan.cluster.admin_user``); ``chpasswd`` is a
+program, not a key. Registered secrets are still replaced by value everywhere.
+
 A secret shorter than :data:`MIN_VALUE_LEN` characters is not replaced by value
 (that would mangle ordinary text: ``ADMIN`` is also a word); it is still masked
 wherever it sits under a sensitive key, and its encoded forms (which are long and
@@ -46,6 +54,7 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 _SENSITIVE_SUFFIXES = ("password", "passwd", "token", "secret")
+_NOT_SENSITIVE = frozenset({"chpasswd"})  # a program ("chpasswd: cannot lock /etc/passwd"), not a field
 
 # Structural patterns. A key is matched as a whole token (possessive: no backtracking,
 # linear time on any input) that must end with a sensitive word (fixed-width
@@ -58,14 +67,28 @@ _QUOTED = re.compile(r"(?P<q>[\"'])(?P<key>" + _TOKEN + r")(?P=q)(?P<sep>\s*+:\s
 # \"key\": \"value\" (JSON embedded in a JSON string)
 _ESCAPED_QUOTED = re.compile(r'\\"(?P<key>' + _TOKEN + r')\\"(?P<sep>\s*+:\s*+)\\"(?P<val>(?:(?!\\").)*+)\\"',
                              re.IGNORECASE)
-# key='value', key: "value" (keyword-argument reprs, YAML-ish lines)
-_BARE_QUOTED = re.compile(r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>\s*+[:=]\s*+)" + _VALUE_IN, re.IGNORECASE)
-# key=value, key: value (headers, query strings, key=value log lines)
+# key='value', key: "value" (keyword-argument reprs, YAML-ish lines). Unquoted keys and their
+# values share a line: the separator is horizontal space only, so ``if not password:`` never
+# takes the next line's first word for its value.
+_BARE_QUOTED = re.compile(r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>[ \t]*+[:=][ \t]*+)" + _VALUE_IN,
+                          re.IGNORECASE)
+# key=value, key: value (headers, query strings, key=value log lines); see _is_code for the
+# source-code shapes (``password: Secret``, ``token = self._new_token()``) that are kept.
 _BARE = re.compile(
-    r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>\s*+[:=]\s*+)(?!Secret\()(?![\"'\s])"
-    r"(?P<val>(?:(?:Bearer|Basic|Token)\s++)?[^\s&,;'\"<>()\[\]{}]++)",
+    r"(?<![\w.-])(?P<key>" + _TOKEN + r")(?P<sep>[ \t]*+[:=][ \t]*+)(?!Secret\()(?![\"'\s=])"
+    r"(?P<val>(?:(?:Bearer|Basic|Token)[ \t]++)?[^\s&,;'\"<>()\[\]{}]++)",
     re.IGNORECASE,
 )
+_DOTTED_NAME = re.compile(r"\$?+[A-Za-z_][A-Za-z0-9_]*+(?:\.[A-Za-z_][A-Za-z0-9_]*+)*+")  # $: GraphQL variables
+# Python words that never are a value: keywords and constants (a value is masked even when it
+# is one of these only when it is quoted, and then _BARE does not apply)
+_PY_WORDS = frozenset({"None", "True", "False", "and", "or", "not", "in", "is", "if", "else", "for", "lambda",
+                       "return", "raise", "yield", "await", "async", "with", "as", "from", "import", "del",
+                       "pass", "assert", "while", "def", "class", "try", "except", "finally"})
+# annotation types seen after ``name:`` in signatures and dataclasses
+_TYPE_NAMES = frozenset({"Secret", "str", "bytes", "int", "bool", "float", "dict", "list", "tuple", "set",
+                         "Any", "Optional", "Union", "Mapping", "Sequence", "Iterable", "Callable", "object",
+                         "String"})  # GraphQL: ($root_password: String!)
 # Cookie: a=b; c=d  (the whole header value)
 _COOKIE = re.compile(r"(?<![\w-])(?P<key>set-cookie|cookies?)(?P<sep>\s*+:\s*+)(?P<val>[^\r\n]++)", re.IGNORECASE)
 # The opening of a quoted value under a key ("key": " / key=' / \"key\": \"), for a window
@@ -80,7 +103,7 @@ def is_sensitive_key(key: Any) -> bool:
     if not isinstance(key, str):
         return False
     k = key.strip().lower()
-    return k in SENSITIVE_KEYS or k.endswith(_SENSITIVE_SUFFIXES)
+    return k not in _NOT_SENSITIVE and (k in SENSITIVE_KEYS or k.endswith(_SENSITIVE_SUFFIXES))
 
 
 def _py_escapes(s: str) -> set[str]:
@@ -293,9 +316,32 @@ class Redactor:
         return f"{type(exc).__name__}: {self.redact(str(exc))}"
 
 
+def _is_code(m: re.Match[str]) -> bool:
+    """True when a bare ``key: value`` / ``key = value`` match is a line of source code (a
+    traceback shows the source around each frame) rather than data: the "value" is a Python
+    word, an annotation type, a call or subscript, a reference to another sensitive name
+    (``password=password``, ``token=self._token``), or an attribute assigned with spaces around
+    ``=`` (``password = plan.cluster.admin_user``, which no header or query string has). Secret
+    values themselves are still replaced by value wherever they appear."""
+    value, sep = m.group("val"), m.group("sep")
+    after = m.string[m.end("val"):m.end("val") + 1]
+    if value in _PY_WORDS or after in ("(", "["):
+        return True
+    if sep.strip() == ":" and value.rstrip("!") in _TYPE_NAMES:
+        return True
+    if _DOTTED_NAME.fullmatch(value) is None:
+        return False
+    if is_sensitive_key(value.rsplit(".", 1)[-1]):
+        return True
+    return "." in value and sep.strip() == "=" and sep[0] in " \t" and sep[-1] in " \t"
+
+
 def _mask_value(m: re.Match[str]) -> str:
-    """Mask the ``val`` group when ``key`` is sensitive; keep everything else."""
-    if not is_sensitive_key(m.group("key")) or m.group("val") == MASK:
+    """Mask the ``val`` group when ``key`` is sensitive; keep everything else (an empty value,
+    and source code for the bare pattern: see :func:`_is_code`)."""
+    if not is_sensitive_key(m.group("key")) or m.group("val") in (MASK, ""):
+        return m.group(0)
+    if m.re is _BARE and _is_code(m):
         return m.group(0)
     start, end = m.span("val")
     base = m.start()

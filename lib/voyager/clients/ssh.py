@@ -96,12 +96,21 @@ class _FirstUsePolicy(paramiko.MissingHostKeyPolicy):
         LOG.info("首次连接 %s，已记录 SSH 主机密钥 %s %s (trust on first use)", hostname, key.get_name(), fp)
 
 
+class _RegisteredParts(Secret):
+    """Stdin made of secrets already registered with the redactor and ordinary words
+    (``user:password``): registered whole, its fragments would mask the user name
+    wherever pytest output shows it."""
+
+    __slots__ = ()
+
+
 def _stdin_bytes(stdin: Any) -> bytes:
     __tracebackhide__ = True
     if stdin is None:
         return b""
     if isinstance(stdin, Secret):
-        REDACTOR.add_secret(stdin)  # in case the command echoes it
+        if not isinstance(stdin, _RegisteredParts):
+            REDACTOR.add_secret(stdin)  # in case the command echoes it
         stdin = stdin.reveal()
     if isinstance(stdin, str):
         return stdin.encode("utf-8")
@@ -221,9 +230,18 @@ class SSHClient:
                     chan.sendall(data)
                 except socket.timeout:
                     raise _CommandTimeout() from None
+                except OSError:
+                    if not chan.closed:
+                        raise
+                    # The program ended without reading all of its stdin and the server closed the
+                    # channel (sshd does not wait for our EOF). Like ssh(1), drop the rest: the exit
+                    # status and output collected below say what happened.
+                    LOG.debug("%s: %s ended before reading its stdin", self.target, shown)
             chan.shutdown_write()
             out, err = self._collect(chan, deadline)
             status = chan.recv_exit_status()
+            if status == -1:  # paramiko's "none received": the connection ended before the command did
+                raise paramiko.SSHException("connection closed before the command's exit status")
         except _CommandTimeout:
             error = TransportError(f"命令在 {timeout} 秒内没有结束：{shown}（{self.target}）(command timed out)",
                                    target=self.target)
@@ -232,7 +250,8 @@ class SSHClient:
             raise error from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            error = TransportError(f"SSH 命令执行失败（{self.target}）：{REDACTOR.redact_exception(exc)}"
+            why = REDACTOR.redact_exception(exc) if str(exc) else f"连接已断开（{type(exc).__name__}）"
+            error = TransportError(f"SSH 命令执行失败（{self.target}）：{why}：{shown}"
                                    f" (SSH channel failed)", target=self.target)
             RECORDER.record_ssh(target=self.target, command=shown, exit_status=None, elapsed=time.monotonic() - t0,
                                 stdin_bytes=len(data), error=str(error), started=started)
@@ -280,7 +299,7 @@ class SSHClient:
             self._sudo_nopass = self.run("sudo -n true", timeout=min(timeout, 30.0)).ok
         if self._sudo_nopass:
             return self.run(f"sudo -n {cmd}", stdin=stdin, timeout=timeout)
-        feed = Secret(self._password.reveal() + "\n" + _stdin_bytes(stdin).decode("utf-8", "replace"))
+        feed = _RegisteredParts(self._password.reveal() + "\n" + _stdin_bytes(stdin).decode("utf-8", "replace"))
         return self.run(f"sudo -S -p '' {cmd}", stdin=feed, timeout=timeout)
 
     def change_password(self, user: str, new: Secret, *, timeout: float = 60.0) -> CommandResult:
@@ -293,7 +312,7 @@ class SSHClient:
         if "\n" in new.reveal() or "\r" in new.reveal():
             raise ValueError(f"{user} 的新密码包含换行符，chpasswd 无法设置 (password contains a newline)")
         REDACTOR.add_secret(new)
-        line = Secret(f"{user}:{new.reveal()}\n")
+        line = _RegisteredParts(f"{user}:{new.reveal()}\n")
         result = self.sudo("chpasswd", stdin=line, timeout=timeout)
         result.check(f"修改 {self.ip} 上 {user} 的密码")
         if user == self.user:

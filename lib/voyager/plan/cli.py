@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
     new = sub.add_parser("new", help="生成一份模板布局的新规划表",
                          description="生成与 SmartX 规划设计表模板布局相同的新工作簿；--demo 填入完整的演示规划"
-                                     "（地址均在 127.0.0.0/8，密码为模板默认值）")
+                                     "（地址均在 127.0.0.0/8，密码为模板默认值，带外密码为厂商常见默认值）")
     new.add_argument("out", metavar="OUT.xlsx", help="输出文件")
     new.add_argument("--demo", action="store_true", help="填入演示规划")
     new.add_argument("--hosts", type=int, default=None, metavar="N", help="演示规划的主机数量 3-16（默认 3）")
@@ -68,6 +68,8 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except (PlanError, UsageError) as exc:
             print(f"错误: {exc}", file=sys.stderr)
             return EXIT_FINDINGS
+        except BrokenPipeError:
+            raise  # stdout's reader left (`| head`): voyager.cli ends quietly
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             print(f"错误: 无法访问文件{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -206,8 +208,8 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise UsageError(f"文件已存在: {out}；为避免覆盖已填写的规划表，请换一个文件名或加 --force")
     new_template(out, demo=args.demo, hosts=hosts)
     if args.demo:
-        print(f"已生成演示规划表 {out}：{hosts} 台主机，所有地址在 127.0.0.0/8，密码为模板默认值。"
-              f"检查: voyager plan check {out} --sim")
+        print(f"已生成演示规划表 {out}：{hosts} 台主机，所有地址在 127.0.0.0/8，"
+              f"密码为模板默认值（带外密码为厂商常见默认值）。检查: voyager plan check {out} --sim")
     else:
         print(f"已生成空白规划表 {out}（SmartX 规划设计表布局）。填写后运行: voyager plan check {out}")
     return EXIT_OK

@@ -5,7 +5,9 @@ prints one JSON line ``{"http": ..., "https": ..., "ssh": {ip: port}}`` on stdou
 and serves until interrupted (Ctrl-C or SIGTERM). ``PLAN`` is a workbook or
 ``demo`` / ``demo:N`` for the built-in loopback demo plan with N hosts.
 
-``voyager sim status --state FILE`` prints the counts saved with the state.
+``voyager sim status --state FILE`` (or ``voyager sim --state FILE status``: the
+shared option may stand on either side of the subcommand) prints the counts saved
+with the state.
 
 Exit codes: 0 = success, 2 = bad input (one Chinese error line on stderr).
 """
@@ -35,9 +37,10 @@ def register(subparsers) -> None:
     sim.add_argument("--plan", metavar="PLAN", help="规划设计表 .xlsx，或 demo / demo:N（内置演示规划，N 台主机）")
     sim.add_argument("--speed", type=float, default=DEFAULT_SPEED,
                      help=f"时间倍率：真实耗时 × 倍率 = 模拟耗时；0 = 立即完成（默认 {DEFAULT_SPEED}）")
-    sim.add_argument("--state", metavar="FILE", help="状态文件：每次变化后保存，启动时读取")
+    _add_state_option(sim, "状态文件：每次变化后保存，启动时读取", default=None)
     sim.add_argument("--faults", metavar="SPEC", default="",
-                     help="注入故障 KIND:TARGET:COUNT[,...]（fail-job / http-500 / http-reset / slow / drop-chunk）")
+                     help="注入故障 KIND:TARGET:COUNT[,...]（fail-job / http-500 / http-reset / slow / drop-chunk / "
+                          "ssh-fail / ssh-drop；HTTP 目标可带方法，如 'http-500:POST /api/v2/network/vds:1'）")
     sim.add_argument("--bind-plan-ips", action="store_true",
                      help="另外监听规划中的 127.x 地址的 80/443/22 端口（需要权限，失败时跳过）")
     sim.add_argument("--host-overrides", metavar="JSON", default=None,
@@ -47,8 +50,14 @@ def register(subparsers) -> None:
     sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
     status = sub.add_parser("status", help="打印状态文件中的计数（JSON）",
                             description="打印模拟器状态文件中的计数：deployed、hosts、vds、vlans 等")
-    status.add_argument("--state", metavar="FILE", required=True, help="模拟器状态文件")
+    # SUPPRESS: without its own --state, status keeps the one given before it (voyager sim --state F status)
+    _add_state_option(status, "模拟器状态文件（也可写在 status 之前）", default=argparse.SUPPRESS)
     status.set_defaults(func=_guard(cmd_status))
+
+
+def _add_state_option(parser: argparse.ArgumentParser, help_text: str, *, default) -> None:
+    """``--state FILE``, shared by ``voyager sim`` and ``voyager sim status``."""
+    parser.add_argument("--state", metavar="FILE", default=default, help=help_text)
 
 
 def _guard(command):
@@ -130,6 +139,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from voyager.sim.persistence import StateFileError, status_from_file
 
+    if not getattr(args, "state", None):
+        raise UsageError("请用 --state 指定模拟器状态文件，例如: voyager sim status --state sim-world.json")
     try:
         print(json.dumps(status_from_file(Path(args.state))))
     except StateFileError as exc:

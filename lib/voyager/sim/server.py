@@ -122,7 +122,7 @@ class SimApp:
             drain(request)
             return json_response({"message": f"nothing answers on {ip}:{port} (simulated connection refused)"},
                                  502, {UNREACHABLE_HEADER: "1"})
-        fault = self.world.faults.take_http(request.path)
+        fault = self.world.faults.take_http(request.path, request.method)
         if fault == "http-reset":
             self._reset(request)
         if fault == "slow" and self.stopping.wait(self.slow_seconds()):

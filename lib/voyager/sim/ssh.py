@@ -11,6 +11,15 @@ in when); each ``exec`` request runs through :class:`voyager.sim.ssh_shell.Shell
 and answers its output and exit status; an interactive ``shell`` request gets
 a minimal line-by-line prompt.
 
+Standard input is that of a real sshd: the data a client sends is the
+command's stdin, read as the program reads it. When a command ends the server
+sends its output, exit status and EOF, then keeps the channel open until the
+client's EOF (at most ``STDIN_LINGER`` seconds) before closing it, so the
+stdin a client writes right after ``exec`` is accepted even when the program
+exits without reading it (as a pipe would hold it) instead of racing the
+channel's close. An ``ssh-drop`` fault (:mod:`voyager.sim.faults`) cuts the
+whole connection when its command starts: no output, no exit status.
+
 Host keys (ECDSA P-256, one per machine) are generated at start; with a state
 file they are kept beside it (``<state file>.ssh-host-keys``, mode 0600) so a
 rerun presents the same keys to clients that recorded them.
@@ -20,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import selectors
 import socket
 import threading
 from pathlib import Path
@@ -29,14 +39,14 @@ import paramiko
 
 from voyager.sim.ssh_commands import PROGRAMS
 from voyager.sim.ssh_machines import Session
-from voyager.sim.ssh_shell import Shell, Stdin
+from voyager.sim.ssh_shell import ConnectionDropped, Shell, Stdin
 from voyager.fsutil import atomic_write
 
 log = logging.getLogger("voyager.sim")
 
 LOOPBACK = "127.0.0.1"
-ACCEPT_POLL = 0.2  # seconds between checks for stop() while waiting for connections
 STDIN_TIMEOUT = 60.0  # a command reading stdin waits this long for the client's EOF
+STDIN_LINGER = 2.0  # after a command ended, the channel waits this long for the client's EOF
 SERVER_VERSION = "SSH-2.0-OpenSSH_8.2"
 TRANSPORT_LOG = "voyager.sim.ssh.transport"
 logging.getLogger(TRANSPORT_LOG).setLevel(logging.CRITICAL)
@@ -115,12 +125,19 @@ class _Server(paramiko.ServerInterface):
                 channel.send_exit_status(255)
                 return
             stdin = Stdin(reader=lambda: _read_to_eof(channel))
-            status, out, err = Shell(session, PROGRAMS).run(command, stdin)
+            try:
+                status, out, err = Shell(session, PROGRAMS).run(command, stdin)
+            except ConnectionDropped as exc:
+                log.debug("SSH connection to %s dropped at %r (ssh-drop fault)", self.ip, str(exc))
+                channel.get_transport().close()
+                return
             if out:
                 channel.sendall(out.encode("utf-8"))
             if err:
                 channel.sendall_stderr(err.encode("utf-8"))
             channel.send_exit_status(status)
+            channel.shutdown_write()
+            _read_to_eof(channel, STDIN_LINGER)  # stdin the program did not read, as a pipe holds it
         except (OSError, EOFError, paramiko.SSHException):
             log.debug("SSH exec channel to %s failed", self.ip, exc_info=True)
         finally:
@@ -143,7 +160,11 @@ class _Server(paramiko.ServerInterface):
                 if text.strip() in ("exit", "logout"):
                     channel.send_exit_status(0)
                     break
-                status, out, err = shell.run(text, Stdin(""))
+                try:
+                    status, out, err = shell.run(text, Stdin(""))
+                except ConnectionDropped:
+                    channel.get_transport().close()
+                    return
                 channel.sendall((out + err).replace("\n", "\r\n").encode("utf-8"))
         except (OSError, EOFError, paramiko.SSHException):
             log.debug("SSH shell channel to %s failed", self.ip, exc_info=True)
@@ -151,8 +172,9 @@ class _Server(paramiko.ServerInterface):
             _close(channel)
 
 
-def _read_to_eof(channel: paramiko.Channel) -> str:
-    channel.settimeout(STDIN_TIMEOUT)
+def _read_to_eof(channel: paramiko.Channel, timeout: float = STDIN_TIMEOUT) -> str:
+    """The client's data until its EOF (or close), waiting at most ``timeout`` seconds per read."""
+    channel.settimeout(timeout)
     data = bytearray()
     try:
         while True:
@@ -161,7 +183,7 @@ def _read_to_eof(channel: paramiko.Channel) -> str:
                 break
             data += chunk
     except socket.timeout:
-        log.debug("SSH stdin: no EOF from the client within %.0f s", STDIN_TIMEOUT)
+        log.debug("SSH stdin: no EOF from the client within %.0f s", timeout)
     return data.decode("utf-8", "replace")
 
 
@@ -208,8 +230,17 @@ class _Transport(paramiko.Transport):
         if threading.current_thread() is self:
             self._release()
 
+    def close(self) -> None:
+        super().close()
+        # paramiko wakes a thread blocked in accept() only when the peer hangs up;
+        # wake it when we close too, so stop() does not wait out accept's timeout
+        with self.lock:
+            self.server_accept_cv.notify_all()
+
 
 class _Listener:
+    """Accepts connections for machine ``ip``; :meth:`stop` wakes it at once (a self-pipe)."""
+
     def __init__(self, frontend: "SSHFrontend", ip: str, host: str, port: int):
         self.frontend = frontend
         self.ip = ip
@@ -221,8 +252,9 @@ class _Listener:
         except OSError:
             self.sock.close()
             raise
-        self.sock.settimeout(ACCEPT_POLL)  # accept() wakes up to notice stop()
+        self.sock.setblocking(False)  # accepted only when the selector says a connection waits
         self.port = self.sock.getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._accept, name=f"voyager-sim-ssh-{ip}", daemon=True)
 
@@ -231,27 +263,41 @@ class _Listener:
         return self
 
     def _accept(self) -> None:
-        while not (self.stopped.is_set() or self.frontend.stopping.is_set()):
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small SSH packets leave at once
-            if self.frontend.world.machine(self.ip, 22) is None:
-                conn.close()  # nothing listens there yet: a refused connection
-                continue
-            self.frontend.spawn(self.frontend.serve, conn, self.ip)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not (self.stopped.is_set() or self.frontend.stopping.is_set()):
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready:
+                    return
+                try:
+                    conn, _ = self.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue  # the client gave up before we accepted
+                except OSError:
+                    return
+                self._serve(conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.setblocking(True)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small SSH packets leave at once
+        if self.frontend.world.machine(self.ip, 22) is None:
+            conn.close()  # nothing listens there yet: a refused connection
+            return
+        self.frontend.spawn(self.frontend.serve, conn, self.ip)
 
     def stop(self) -> None:
         self.stopped.set()
-        self.thread.join(timeout=2 * ACCEPT_POLL + 1)
         try:
-            self.sock.close()
+            self._wake_w.send(b"x")
         except OSError:
             pass
+        self.thread.join(timeout=2)
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 class SSHFrontend:

@@ -3,7 +3,9 @@
 Each program is ``fn(proc, args) -> exit status``; it reads ``proc.stdin``,
 writes ``proc.write`` / ``proc.error`` and reaches the machine through
 ``proc.session`` (files, accounts, hostname). Messages and exit statuses follow
-GNU coreutils / shadow-utils / sudo on openEuler.
+GNU coreutils / shadow-utils / sudo on openEuler. ``@program(..., failure=fn)``
+declares how the program fails when an ``ssh-fail`` fault hits it (what the
+real program prints when PAM or the system refuses; no effect on the machine).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ Program = Callable[[Proc, list[str]], int]
 PROGRAMS: dict[str, Program] = {}
 
 
-def program(*names: str) -> Callable[[Program], Program]:
+def program(*names: str, failure: Program | None = None) -> Callable[[Program], Program]:
     def register(fn: Program) -> Program:
+        if failure is not None:
+            fn.failure = failure  # type: ignore[attr-defined]
         for name in names:
             PROGRAMS[name] = fn
         return fn
@@ -419,7 +423,12 @@ def _nohup(proc: Proc, args: list[str]) -> int:
     return status
 
 
-@program("sudo")
+def _sudo_failure(proc: Proc, args: list[str]) -> int:
+    proc.error("sudo: PAM account management error: Authentication service cannot retrieve authentication info")
+    return 1
+
+
+@program("sudo", failure=_sudo_failure)
 def _sudo(proc: Proc, args: list[str]) -> int:
     session = proc.session
     read_password = non_interactive = False
@@ -473,7 +482,15 @@ def _sudo(proc: Proc, args: list[str]) -> int:
 
 
 # -- accounts -----------------------------------------------------------------------------------------
-@program("passwd")
+def _passwd_failure(proc: Proc, args: list[str]) -> int:
+    names = [a for a in args if not a.startswith("-")]
+    proc.write(f"Changing password for user {names[0] if names else proc.user}.\n")
+    proc.stdin.read()  # passwd reads the new password before PAM refuses it
+    proc.error("passwd: Authentication token manipulation error")
+    return 1
+
+
+@program("passwd", failure=_passwd_failure)
 def _passwd(proc: Proc, args: list[str]) -> int:
     session = proc.session
     use_stdin = "--stdin" in args
@@ -507,7 +524,17 @@ def _passwd(proc: Proc, args: list[str]) -> int:
     return 0
 
 
-@program("chpasswd")
+def _chpasswd_failure(proc: Proc, args: list[str]) -> int:
+    lines = [line for line in proc.stdin.read().splitlines() if line.strip()]
+    for n, line in enumerate(lines or [":"], start=1):
+        user = line.partition(":")[0]
+        proc.error(f"chpasswd: (user {user}) pam_chauthtok() failed, error:\n"
+                   f"Authentication token manipulation error\n"
+                   f"chpasswd: (line {n}, user {user}) password not changed")
+    return 1
+
+
+@program("chpasswd", failure=_chpasswd_failure)
 def _chpasswd(proc: Proc, args: list[str]) -> int:
     if any(a in ("-e", "--encrypted") for a in args):
         raise UsageError("chpasswd: encrypted passwords are not supported by the voyager simulator")

@@ -10,6 +10,13 @@ substitution. Built-in programs live in :mod:`voyager.sim.ssh_commands`;
 machine-specific programs (the CloudTower installer) in
 :mod:`voyager.sim.ssh_machines`. An unknown program fails like bash does:
 ``bash: foo: command not found``, exit status 127.
+
+SSH faults (:mod:`voyager.sim.faults`) are applied to every simple command
+before it runs (:meth:`Shell.execute`, so also to what ``sudo``, ``sh -c`` and
+``nohup`` run): ``ssh-fail`` runs the program's ``failure`` instead (declared
+with the program, see :func:`voyager.sim.ssh_commands.program`; by default
+``NAME: Input/output error``, exit status 1) and ``ssh-drop`` raises
+:class:`ConnectionDropped`, on which the SSH server cuts the connection.
 """
 from __future__ import annotations
 
@@ -27,6 +34,10 @@ _REDIRECTS = {">", ">>", "<", ">&", "<<<", "&>", ">|"}
 
 class ShellSyntaxError(Exception):
     pass
+
+
+class ConnectionDropped(Exception):
+    """An ``ssh-drop`` fault hit this command: the connection is cut, nothing more runs."""
 
 
 class ExitScript(Exception):
@@ -388,6 +399,14 @@ class Shell:
             else:
                 proc.error(f"bash: {name}: command not found")
             return 127
+        fault = self.session.world.faults.take_ssh(" ".join(words))
+        if fault == "ssh-drop":
+            raise ConnectionDropped(" ".join(words))
+        if fault == "ssh-fail":
+            failure = getattr(program, "failure", None)
+            if failure is None:
+                return generic_failure(proc, name)
+            program = failure
         try:
             return int(program(proc, words[1:]))
         except ExitScript:
@@ -395,6 +414,12 @@ class Shell:
         except UsageError as exc:
             proc.error(str(exc))
             return exc.status
+
+
+def generic_failure(proc: Proc, name: str) -> int:
+    """What an ``ssh-fail`` fault makes of a program that declares no failure of its own."""
+    proc.error(f"{posixpath.basename(name)}: Input/output error")
+    return 1
 
 
 class UsageError(Exception):
@@ -411,5 +436,5 @@ def normalize(cwd: str, name: str, home: str) -> str:
     return posixpath.normpath(posixpath.join(cwd, name)).replace("//", "/")
 
 
-__all__: list[Any] = ["ExitScript", "Proc", "Shell", "ShellSyntaxError", "Stdin", "UsageError", "normalize",
-                      "parse", "tokenize", "extract_heredocs"]
+__all__: list[Any] = ["ConnectionDropped", "ExitScript", "Proc", "Shell", "ShellSyntaxError", "Stdin", "UsageError",
+                      "generic_failure", "normalize", "parse", "tokenize", "extract_heredocs"]
