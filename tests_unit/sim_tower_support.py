@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
+from voyager.sim.backend.clock import ManualClock
 from voyager.sim.testing import deployed
-from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
+from voyager.sim.tower.models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
 
 TOWER = "127.10.20.2"
 VIP = "127.10.20.10"

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from voyager.plan.demo import build_demo_plan
-from voyager.sim.clock import Clock, ManualClock
-from voyager.sim.hosts import build_hosts, link_local, speed_bits
-from voyager.sim.world import World
+from voyager.sim.backend.clock import Clock, ManualClock
+from voyager.sim.backend.hosts import build_hosts, link_local, speed_bits
+from voyager.sim.backend.world import World
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from contextlib import contextmanager
 import pytest
 
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
-from voyager.sim.deployer import TOTAL
-from voyager.sim.installer import INSTALL, SUCCESS_LINE
+from voyager.sim.backend.clock import ManualClock
+from voyager.sim.backend.deployer import TOTAL
+from voyager.sim.backend.installer import INSTALL, SUCCESS_LINE
 from sim_support import http, plan, shared, sim  # noqa: F401 (fixtures)
+from voyager.sim.backend.vms import BOOT, OS_INSTALL
 from voyager.sim.testing import SimHttp, deployed
-from voyager.sim.vms import BOOT, OS_INSTALL
 from voyager.sim.walkthrough import Walk
 
 VIP = "127.10.20.10"

@@ -10,8 +10,8 @@ import pytest
 from sim_tower_support import HOST_PASSWORD, TOWER, TOWER_PASSWORD, VIP, TowerHttp
 from sim_support import plan  # noqa: F401 (fixture)
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
-from voyager.sim.installer import INSTALL
+from voyager.sim.backend.clock import ManualClock
+from voyager.sim.backend.installer import INSTALL
 from voyager.sim.testing import SharedSim, SimHttp, deployed
 
 INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "

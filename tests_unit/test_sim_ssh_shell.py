@@ -6,12 +6,12 @@ import dataclasses
 import pytest
 
 from voyager.plan.demo import build_demo_plan
-from voyager.sim import ssh_machines
-from voyager.sim.clock import Clock
-from voyager.sim.ssh_commands import PROGRAMS
-from voyager.sim.ssh_machines import Session
-from voyager.sim.ssh_shell import Shell, Stdin, parse
-from voyager.sim.world import World
+from voyager.sim.backend.clock import Clock
+from voyager.sim.backend.world import World
+from voyager.sim.ssh import machines as ssh_machines
+from voyager.sim.ssh.commands import PROGRAMS
+from voyager.sim.ssh.machines import Session
+from voyager.sim.ssh.shell import Shell, Stdin, parse
 
 HOST = "127.10.20.11"
 PW = "P@ssw0rd!123"

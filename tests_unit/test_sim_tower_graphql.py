@@ -7,7 +7,7 @@ import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
 from sim_tower_support import ALERT_FILTER, QUERIES, alert_rule_update, sim, tower  # noqa: F401 (fixtures)
-from voyager.sim.tower_alerts import notice_threshold
+from voyager.sim.tower.alerts import notice_threshold
 
 
 def error(body):

@@ -8,10 +8,10 @@ import pytest
 from sim_support import plan  # noqa: F401 (fixture)
 from sim_tower_support import TOWER, VIP, TowerHttp, sim, timed_tower, tower, tower_up  # noqa: F401 (fixtures)
 from voyager.sim import Simulator
-from voyager.sim.faults import Faults
+from voyager.sim.backend.faults import Faults
 from voyager.sim.testing import SimHttp, deployed
-from voyager.sim.tower_rest import TowerRestFrontend
-from voyager.sim.tower_schema import FIELDS
+from voyager.sim.tower.rest import TowerRestFrontend
+from voyager.sim.tower.schema import FIELDS
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
