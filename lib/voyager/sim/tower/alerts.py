@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
+from voyager.sim.tower.common import TowerError, cuid
+
 SEVERITIES = ("CRITICAL", "NOTICE", "INFO")
 
 # (name, object, message, [(severity, default value)])
@@ -82,8 +84,6 @@ class AlertRules:
     def _ensure(self) -> None:
         if self.rules:
             return
-        from voyager.sim.tower.models import cuid
-
         for name, obj, message, thresholds in CATALOGUE:
             self.rules.append({
                 "id": cuid(), "name": name, "object": obj, "message": message, "disabled": False,
@@ -96,8 +96,6 @@ class AlertRules:
         return not rule["name"].startswith(_NOT_FOR_SMTX) and rule["object"] not in _SKS_OBJECTS
 
     def cluster_connected(self, cluster: dict[str, Any]) -> None:
-        from voyager.sim.tower.models import cuid
-
         self._ensure()
         for rule in self.rules:
             if self.applies_to_cluster(rule) and not any(
@@ -117,8 +115,6 @@ class AlertRules:
     def update(self, where: Any, data: Any) -> dict[str, Any]:
         """``updateGlobalAlertRule(where: {id}, data: {thresholds, disabled,
         alert_rules: {update: [{where: {id}, data: {...}}]}})``."""
-        from voyager.sim.tower.models import TowerError
-
         if not isinstance(where, dict) or not isinstance(data, dict):
             raise TowerError('Variables "$where" and "$data" are required objects.', code="BAD_USER_INPUT")
         rule = self.get(where.get("id"))
@@ -169,8 +165,6 @@ class AlertRules:
 
 
 def _fail(message: str):
-    from voyager.sim.tower.models import TowerError
-
     raise TowerError(message, code="BAD_USER_INPUT")
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from voyager.sim.tower.common import TowerError, cuid
+
 TIME_UNITS = ("DAY", "HOUR", "MINUTE", "MONTH")
 GRAPH_TYPES = ("AREA", "STACK")
 METRIC_TYPES = ("BOTTOMK", "NORMAL", "TOPK")
@@ -22,8 +24,6 @@ NETWORK_TYPES = ("ACCESS", "MANAGEMENT", "MIGRATION", "STORAGE", "STORAGE_ACCESS
 
 
 def _error(message: str, *, status: int = 400, code: str = "VALIDATION"):
-    from voyager.sim.tower.models import TowerError
-
     return TowerError(message, status=status, code=code)
 
 
@@ -54,8 +54,6 @@ class Dashboards:
             raise _error('"time_span" must be a positive integer')
         if any(v["cluster_id"] == cluster["id"] and v["name"] == name for v in self.views):
             raise _error(f"View with name {name} already exists in cluster {cluster['id']}", code="VIEW_DUPLICATE")
-        from voyager.sim.tower.models import cuid
-
         view = {"id": cuid(), "local_id": cuid(), "cluster_id": cluster["id"], "name": name,
                 "time_unit": unit, "time_span": span}
         self.views.append(view)
@@ -112,8 +110,6 @@ class Dashboards:
         instance_ids = params.get("instance_ids") or []
         if not isinstance(instance_ids, list) or not all(isinstance(i, str) for i in instance_ids):
             raise _error('"instance_ids" must be a list of strings')
-        from voyager.sim.tower.models import cuid
-
         graph = {"id": cuid(), "local_id": cuid(), "cluster_id": cluster["id"], "view_id": view["id"],
                  "title": title, "type": graph_type, "resource_type": resource_type,
                  "metric_name": metric_name, "metric_type": metric_type, "metric_count": count,

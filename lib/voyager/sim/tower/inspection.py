@@ -17,6 +17,8 @@ import zipfile
 from typing import Any, Optional
 from xml.sax.saxutils import escape
 
+from voyager.sim.tower.common import CONNECTED
+
 JOB_SECONDS = 180.0
 EXPORT_SECONDS = 30.0
 FORMATS = ("word",)
@@ -86,8 +88,6 @@ class Inspector:
         return self.tower.clock
 
     def _cluster_by_local_id(self, local_id: str) -> Optional[dict[str, Any]]:
-        from voyager.sim.tower.models import CONNECTED
-
         return next((c for c in self.tower.clusters
                      if c["local_id"] == local_id and c["connect_state"] == CONNECTED), None)
 

@@ -22,9 +22,8 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.fisheye.base import drain
 from voyager.sim.tower.inspection import InspectorError
-from voyager.sim.web.frontend import BadJson, Frontend, json_response
+from voyager.sim.web.frontend import BadJson, Frontend, drain, json_response
 
 PREFIX = "/api/inspector/api"
 HTTP_STATUS = {3: 400, 5: 404, 9: 400, 16: 401}

@@ -29,7 +29,6 @@ by it. Callers hold ``world.lock`` (the front-ends do); mutating methods call
 """
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import string
 import uuid
@@ -37,8 +36,11 @@ from typing import Any, Optional
 
 from voyager.sim.backend import passwords
 from voyager.sim.tower.alerts import AlertRules
+from voyager.sim.tower.common import (CONNECTED, EXECUTING, FAILED, INITIALIZING, PENDING, SUCCESSED,  # noqa: F401
+                                      TowerError, cuid, iso)
 from voyager.sim.tower.dashboards import Dashboards
 from voyager.sim.tower.inspection import Inspector
+from voyager.sim.tower.packages import PackageUploads
 from voyager.sim.tower.topology import Topology
 
 DEFAULT_ROOT_PASSWORD = "HC!r0cks"
@@ -50,9 +52,6 @@ ENCODED_DEFAULT_ROOT_PASSWORD = (
 ROOT_USERNAME = "root"
 TRIAL_DAYS = 90
 
-PENDING, EXECUTING, SUCCESSED, FAILED = "PENDING", "EXECUTING", "SUCCESSED", "FAILED"
-INITIALIZING, CONNECTED = "INITIALIZING", "CONNECTED"
-
 # task key -> (pending, executing) real seconds
 TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "CONNECT_CLUSTER": (3.0, 45.0),
@@ -61,32 +60,6 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "MOVE_NODE_TOPO": (1.0, 3.0),
 }
 DEFAULT_TASK_DURATION = (1.0, 3.0)
-
-_B36 = string.digits + string.ascii_lowercase
-
-
-class TowerError(Exception):
-    """A CloudTower rule refused a request. REST renders ``{message, status, path,
-    code}``; GraphQL renders ``errors[0].message`` (+ ``extensions.code``).
-    ``message`` never contains a secret."""
-
-    def __init__(self, message: str, *, status: int = 400, code: Optional[str] = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-
-def cuid() -> str:
-    """A CloudTower-style id: 25 lowercase base-36 characters starting with ``c``."""
-    return "c" + "".join(secrets.choice(_B36) for _ in range(24))
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds -> ``2025-09-30T18:30:42.192Z``."""
-    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
 
 def require_str(data: dict[str, Any], field: str, *, allow_empty: bool = False) -> str:
     value = data.get(field)
@@ -115,8 +88,6 @@ class TowerBackend:
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
         self.inspector = Inspector(self)
-        from voyager.sim.tower.packages import PackageUploads  # imports this module's helpers
-
         self.packages = PackageUploads(self)
 
     # -- plumbing ----------------------------------------------------------------

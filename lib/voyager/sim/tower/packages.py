@@ -26,9 +26,8 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.fisheye.base import drain
-from voyager.sim.tower.models import TowerError, cuid, iso
-from voyager.sim.web.frontend import BadJson, Frontend, json_response
+from voyager.sim.tower.common import TowerError, cuid, iso
+from voyager.sim.web.frontend import BadJson, Frontend, drain, json_response
 
 PREFIX = "/api/ovm-operator/api/v3"
 UPLOAD_RESOURCE_TYPES = ("CLOUDTOWER_APPLICATION_PACKAGE", "ELF_IMAGE", "CONTENT_LIBRARY_IMAGE", "SVT_IMAGE")

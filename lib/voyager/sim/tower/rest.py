@@ -21,12 +21,11 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.fisheye.base import drain
 from voyager.sim.tower.models import TowerError
 from voyager.sim.tower.schema import FIELDS
 from voyager.sim.tower.views import TowerView
 from voyager.sim.tower.where import WhereError, query
-from voyager.sim.web.frontend import BadJson, Frontend, json_response
+from voyager.sim.web.frontend import BadJson, Frontend, drain, json_response
 
 REQUEST_ID_HEADER = "x-tower-request-id"
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from voyager.sim.tower.common import TowerError, cuid
+
 MAX_RACK_HEIGHT = 60
 
 
 def _error(message: str, *, status: int = 400, code: str = "VALIDATION"):
-    from voyager.sim.tower.models import TowerError
-
     return TowerError(message, status=status, code=code)
 
 
@@ -50,8 +50,6 @@ class Topology:
         self.nodes: list[dict[str, Any]] = []
 
     def cluster_connected(self, cluster: dict[str, Any]) -> None:
-        from voyager.sim.tower.models import cuid
-
         if any(z["cluster_id"] == cluster["id"] for z in self.zones):
             return
         info = self.tower.cluster_info() or {}
@@ -95,8 +93,6 @@ class Topology:
         height = _int(params, "height", maximum=MAX_RACK_HEIGHT)
         if any(r["cluster_id"] == cluster["id"] and r["name"] == name for r in self.racks):
             raise _error(f"RackTopo with name {name} already exists", code="RACK_TOPO_DUPLICATE")
-        from voyager.sim.tower.models import cuid
-
         rack = {"id": cuid(), "local_id": cuid(), "cluster_id": cluster["id"], "zone_topo_id": zone["id"],
                 "name": name, "height": height}
         self.racks.append(rack)
@@ -131,8 +127,6 @@ class Topology:
         if not isinstance(capacity, dict):
             raise _error('"capacity" must be an object {row, column}')
         capacity = {"row": _int(capacity, "row", maximum=16), "column": _int(capacity, "column", maximum=16)}
-        from voyager.sim.tower.models import cuid
-
         brick = {"id": cuid(), "local_id": cuid(), "cluster_id": cluster["id"], "rack_topo_id": rack_id,
                  "name": name, "height": height, "position": position, "capacity": capacity}
         self.bricks.append(brick)
