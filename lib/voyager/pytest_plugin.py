@@ -32,6 +32,8 @@ from typing import Any, Optional
 
 import pytest
 
+from voyager.run_context import RUN_KEY, get_run
+
 USAGE = (
     "smtx-voyager 验收套件需要一份规划表或内置模拟器，请这样运行：\n"
     "  pytest suites/ --plan=规划设计表.xlsx          在真实集群上按规划表部署并验收\n"
@@ -143,13 +145,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # --------------------------------------------------------------------------- run context
-RUN_KEY = pytest.StashKey["VoyagerRun"]()
-
-
-def get_run(config: pytest.Config) -> "VoyagerRun":
-    return config.stash[RUN_KEY]
-
-
 class VoyagerRun:
     """Everything the plugin knows about the current suite run."""
 
