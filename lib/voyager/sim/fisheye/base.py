@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 from werkzeug.wrappers import Request, Response
 
 from voyager.sim.backend.errors import SimError, form_error
-from voyager.sim.web.frontend import BadJson, Frontend, json_response
+from voyager.sim.web.frontend import BadJson, Frontend, drain, json_response
 
 TOKEN_HEADER = "x-smartx-token"
 GRPC_CODES = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "FAILED_PRECONDITION": 9,
@@ -78,15 +78,6 @@ def str_arg(request: Request, name: str) -> str:
     if not raw:
         raise form_error(name, "this query parameter is required")
     return raw
-
-
-def drain(request: Request) -> None:
-    """Read what is left of the body so that a keep-alive connection stays in sync."""
-    try:
-        while request.stream.read(1 << 20):
-            pass
-    except Exception:  # noqa: BLE001 - a broken client connection is not our problem
-        pass
 
 
 class SmartxFrontend(Frontend):

@@ -19,8 +19,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
 from voyager.sim.backend.errors import SimError, form_error
-from voyager.sim.fisheye.base import drain, int_arg, locked, ok, str_arg
+from voyager.sim.fisheye.base import int_arg, locked, ok, str_arg
 from voyager.sim.fisheye.core import FisheyeFrontend
+from voyager.sim.web.frontend import drain
 
 
 class FisheyeImages(FisheyeFrontend):

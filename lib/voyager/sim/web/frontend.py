@@ -57,6 +57,15 @@ def json_response(obj: Any, status: int = 200, headers: Optional[dict[str, str]]
     return resp
 
 
+def drain(request: Request) -> None:
+    """Read what is left of the body so that a keep-alive connection stays in sync."""
+    try:
+        while request.stream.read(1 << 20):
+            pass
+    except Exception:  # noqa: BLE001 - a broken client connection is not our problem
+        pass
+
+
 class Frontend:
     """Base class of every HTTP front-end. See the module docstring."""
 
@@ -99,4 +108,4 @@ class Frontend:
             raise BadJson(f"invalid JSON: {exc.__class__.__name__}") from None
 
 
-__all__ = ["BadJson", "Frontend", "MethodNotAllowed", "json_response"]
+__all__ = ["BadJson", "Frontend", "MethodNotAllowed", "drain", "json_response"]

@@ -24,8 +24,7 @@ from typing import Callable, Optional
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.fisheye.base import drain
-from voyager.sim.web.frontend import Frontend, json_response
+from voyager.sim.web.frontend import Frontend, drain, json_response
 from voyager.sim.web.listener import Listener
 
 log = logging.getLogger("voyager.sim")
