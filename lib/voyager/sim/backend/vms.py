@@ -136,6 +136,7 @@ class VmTable:
     def _effect_create(self, args: dict[str, Any]) -> None:
         vm = dict(args["vm"])
         vm["create_time"] = int(args["_at"])
+        vm["last_shutdown_time"] = vm["create_time"]  # a new VM counts as shut down at its creation (capture)
         self.vms[vm["uuid"]] = vm
         if vm.pop("wanted_status") == RUNNING:
             self._boot(vm, args["_at"])
@@ -257,6 +258,20 @@ class VmTable:
     def image_in_use(self, path: str) -> int:
         return sum(1 for vm in self.vms.values() for d in vm["disks"] if d["type"] == "cdrom" and d["path"] == path)
 
+    @staticmethod
+    def _guest_storage(vm: dict[str, Any]) -> dict[str, Any]:
+        """What the guest agent reports of the VM's disks (walkthrough step 04): its block
+        devices and an installed system's /boot and / on the first one."""
+        disks = [d for d in vm["disks"] if d["type"] == "disk"]
+        size = sum(d["size"] for d in disks)
+        boot = 466569216
+        mounts = [{"path": "/boot", "size": boot, "type": "ext4", "used": 128922624},
+                  {"path": "/", "size": max(disks[0]["size"] * 93 // 100 - boot, 0), "type": "ext4",
+                   "used": 8683937792}] if disks else []
+        return {"disks": [{"name": f"/dev/vd{chr(97 + i)}", "serial": d["serial"][:20], "size": d["size"], "used": None}
+                          for i, d in enumerate(disks)],
+                "mount_points": mounts, "size": size, "storage_pools": [], "used": None}
+
     def render(self, vm: dict[str, Any]) -> dict[str, Any]:
         ga = self.ga_running(vm)
         now = self.world.clock.now()
@@ -271,10 +286,12 @@ class VmTable:
                                "name": f"ens{4 + k}"})
         guest_info = {
             "dns_servers": [], "expired": not ga, "ga_state": "Running" if ga else "NotRunning",
-            "ga_version": 4000000 if ga else None, "gateway_ips": ["::"] if ga else [],
+            "ga_version": 4000000 if ga else 0, "gateway_ips": ["::"] if ga else [],
             "hostname": "localhost.localdomain" if ga else "", "kernel_info": KERNEL if ga else "",
             "mounted": False, "nics": guest_nics if ga else [], "os_version": OS_VERSION if ga else "",
-            "update_time": int(now) if ga else None, "vip": None,
+            "storage": self._guest_storage(vm) if ga else {"disks": [], "mount_points": [], "size": 0,
+                                                             "storage_pools": [], "used": None},
+            "update_time": int(now), "vip": None,
         }
         nics = [{k: v for k, v in n.items() if k not in ("ip_address", "subnet_mask")} for n in vm["nics"]]
         for n, src in zip(nics, vm["nics"]):
