@@ -42,6 +42,65 @@ def load_spec() -> Optional[dict[str, Any]]:
     return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 
 
+
+_DROP = ("nullable", "discriminator", "example", "xml", "externalDocs", "deprecated", "readOnly", "writeOnly")
+
+
+def to_jsonschema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as a JSON-Schema (2020-12) one: ``$ref`` to ``#/$defs/<name>``,
+    ``nullable: true`` as ``anyOf [schema, null]`` — also beside ``allOf``/``$ref``, where
+    ``openapi-schema-validator`` ignores it."""
+    if isinstance(node, list):
+        return [to_jsonschema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "$ref":
+            out[key] = "#/$defs/" + value.rsplit("/", 1)[-1]
+        elif key == "properties":
+            out[key] = {name: to_jsonschema(schema) for name, schema in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = to_jsonschema(value)
+        else:
+            out[key] = value
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def validator(spec: dict[str, Any], schema: dict[str, Any]):
+    """A jsonschema validator of ``schema`` (an OpenAPI schema of ``spec``)."""
+    from jsonschema import Draft202012Validator
+
+    defs = spec.setdefault("_jsonschema_defs", {name: to_jsonschema(s)
+                                                  for name, s in spec["components"]["schemas"].items()})
+    return Draft202012Validator({"$defs": defs, **to_jsonschema(schema)})
+
+
+def operation(spec: dict[str, Any], op: str) -> dict[str, Any]:
+    return spec["paths"][f"/{op}"]["post"]
+
+
+def request_schema(spec: dict[str, Any], op: str) -> dict[str, Any]:
+    return operation(spec, op)["requestBody"]["content"]["application/json"]["schema"]
+
+
+def response_schema(spec: dict[str, Any], op: str, status: int) -> Optional[dict[str, Any]]:
+    answer = operation(spec, op)["responses"].get(str(status))
+    return answer and answer["content"]["application/json"]["schema"]
+
+
+def deref(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its top-level ``$ref``/single ``allOf`` followed."""
+    while True:
+        name = _ref_name(schema)
+        if name is None:
+            return schema
+        schema = spec["components"]["schemas"][name]
+
 def _ref_name(schema: dict[str, Any]) -> Optional[str]:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
@@ -92,10 +151,61 @@ def order_fields(spec: dict[str, Any], entity: str) -> tuple[str, ...]:
     return tuple(sorted({v.rsplit("_", 1)[0] for v in values}))
 
 
+def served_operations() -> list[str]:
+    from voyager.sim.tower.rest import TowerRestFrontend
+
+    return sorted(r.rule.rsplit("/", 1)[-1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
+
+
+def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = ()) -> Any:
+    """A request schema as self-contained JSON Schema: ``$ref`` inlined, except that a
+    ``<Entity>WhereInput`` becomes ``{"x-where": entity}`` and an ``<Entity>OrderByInput``
+    ``{"x-order-by": entity}`` (the simulator checks those against ``WHERE``/``ORDER_BY``)."""
+    if isinstance(schema, list):
+        return [request_body(spec, item, seen) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    name = schema.get("$ref", "").rsplit("/", 1)[-1]
+    if name.endswith("WhereInput"):
+        return {"x-where": name[: -len("WhereInput")]}
+    if name.endswith("OrderByInput"):
+        return {"x-order-by": name[: -len("OrderByInput")]}
+    if name:
+        if name in seen:
+            raise ValueError(f"recursive request schema {name}")
+        return request_body(spec, to_jsonschema_inline(spec["components"]["schemas"][name]), seen + (name,))
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {prop: request_body(spec, sub, seen) for prop, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = request_body(spec, value, seen)
+        else:
+            out[key] = value
+    return out
+
+
+def to_jsonschema_inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """:func:`to_jsonschema` keeping ``$ref`` as in the spec (for :func:`request_body`)."""
+    converted = to_jsonschema(schema)
+    return _restore_refs(converted)
+
+
+def _restore_refs(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_restore_refs(v) for v in node]
+    if isinstance(node, dict):
+        return {k: ("#/components/schemas/" + v.rsplit("/", 1)[-1] if k == "$ref" else _restore_refs(v))
+                for k, v in node.items()}
+    return node
+
+
 def generate_spec_types(spec: dict[str, Any]) -> str:
     enums: dict[str, tuple[str, ...]] = {}
     where = {e: where_table(spec, e, enums) for e in ENTITIES}
     order = {e: order_fields(spec, e) for e in ENTITIES}
+    requests = {op: request_body(spec, to_jsonschema_inline(request_schema(spec, op)))
+                for op in served_operations()}
     version = spec.get("info", {}).get("version", "?")
     fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
     return (
@@ -106,11 +216,14 @@ def generate_spec_types(spec: dict[str, Any]) -> str:
         f"``WHERE[entity][field] = (type, family)``: type is ``String``/``Int``/``Float``/``Boolean``, an enum\n"
         f"of ``ENUMS`` or (family ``R``/``M``) the related entity; the family names the field's filters\n"
         f"(``FAMILIES``). ``ORDER_BY[entity]`` are the fields ``orderBy: <field>_ASC|_DESC`` takes.\n"
+        f"``REQUESTS[operation]`` is the JSON Schema of each served REST operation's request body\n"
+        f"(``{{\"x-where\": entity}}`` / ``{{\"x-order-by\": entity}}`` stand for the where/orderBy inputs).\n"
         f'"""\n\n'
         f"FAMILIES = {fmt(FAMILIES)}\n\n"
         f"ENUMS = {fmt(enums)}\n\n"
         f"WHERE = {fmt(where)}\n\n"
-        f"ORDER_BY = {fmt(order)}\n"
+        f"ORDER_BY = {fmt(order)}\n\n"
+        f"REQUESTS = {fmt(requests)}\n"
     )
 
 

@@ -215,10 +215,8 @@ class TowerBackend:
         ip = require_str(params, "ip")
         username = require_str(params, "username")
         password = require_str(params, "password")
-        dc_id = params.get("datacenter_id")
-        if dc_id is None:
-            raise TowerError('"datacenter_id" is required', code="VALIDATION")
-        if self.datacenter(dc_id) is None:
+        dc_id = params.get("datacenter_id")  # optional in the spec: a cluster may belong to no datacenter
+        if dc_id is not None and self.datacenter(dc_id) is None:
             raise TowerError(f"Datacenter {dc_id} not found", status=404, code="DATACENTER_NOT_FOUND")
         if any(c["ip"] == ip for c in self.clusters):
             raise TowerError(f"Cluster with ip {ip} already exists", code="CLUSTER_DUPLICATE")

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from voyager.sim.tower.models import TowerError
 from voyager.sim.tower.schema import FIELDS
+from voyager.sim.tower.validation import check_request
 from voyager.sim.tower.views import TowerView
 from voyager.sim.tower.where import WhereError, query
 from voyager.sim.web.frontend import BadJson, Frontend, drain, json_response
@@ -46,9 +47,16 @@ _MUTATIONS = ("create-datacenter", "connect-cluster", "create-view", "create-gra
               "create-brick-topo", "move-node-topo")
 
 
+# connect-cluster answers the cluster as the capture of walkthrough step 05 shows it: the
+# fields the spec requires of a Cluster, plus hypervisor and labels (no local_id, settings…).
+CONNECT_ANSWER = ("id", "name", "hypervisor", "version", "architecture", "connect_state", "dns", "ip",
+                  "ntp_servers", "recommended_cpu_models", "total_cpu_models", "type", "labels")
+
+
 def _rules() -> list[Rule]:
     ops = ["login", *_LISTS, *_DERIVED, *_MUTATIONS]
-    return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops]
+    return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops] + [
+        Rule("/v2/api/<path:operation>", methods=["POST"], endpoint="op_not_served")]
 
 
 def error_body(path: str, exc: TowerError) -> dict[str, Any]:
@@ -78,6 +86,7 @@ class TowerRestFrontend(Frontend):
                     body = self.json_body(request, default={})
                 except BadJson as exc:
                     raise TowerError(f"request body is not valid JSON ({exc})", code="INVALID_JSON") from None
+                check_request(request.path.rsplit("/", 1)[-1], body)
                 result = fn(body)
                 self.tower.save_new_ids()
             except WhereError as exc:
@@ -103,6 +112,13 @@ class TowerRestFrontend(Frontend):
         if unknown:
             raise TowerError(f'property "{sorted(unknown)[0]}" is not allowed', code="VALIDATION")
         return query(items, body, FIELDS[op])
+
+    def op_not_served(self, request: Request, machine, operation: str) -> Response:
+        """An operation of the real API the simulator does not serve: a 404 ErrorBody."""
+        drain(request)
+        exc = TowerError(f"Cannot POST {request.path}: operation {operation} is not served by the simulator",
+                         status=404, code="NOT_FOUND")
+        return json_response(error_body(request.path, exc), 404, {REQUEST_ID_HEADER: str(uuid.uuid4())})
 
     # -- login -----------------------------------------------------------------------------
     def op_login(self, request: Request, machine) -> Response:
@@ -192,7 +208,8 @@ class TowerRestFrontend(Frontend):
         def one(params: Any) -> dict[str, Any]:
             view = TowerView(self.tower)  # taken first: rendering must not advance the new task
             cluster, task_id = self.tower.connect_cluster(params)
-            return {"task_id": task_id, "data": view.cluster(cluster)}
+            rendered = view.cluster(cluster)
+            return {"task_id": task_id, "data": {key: rendered[key] for key in CONNECT_ANSWER}}
 
         return self._call(request, lambda body: self._mirror(body, one))
 

@@ -76,8 +76,14 @@ FIELDS: dict[str, frozenset[str]] = {
         "qos_burst qos_max_bandwidth qos_min_bandwidth qos_priority subnetmask type vds vlan_id vm_nics"
     ),
     "get-vms": _fields(
-        "clock_offset cluster cpu cpu_model description entityAsyncStatus firmware guest_os_type ha host id "
-        "in_recycle_bin internal ips labels local_created_at local_id memory name nested_virtualization "
-        "node_ip os out_uninstall_usb protected status vcpu vm_disks vm_nics vm_tools_status win_opt"
+        "backup_plans bios_uuid clock_offset cloud_init_supported cluster cpu cpu_model cpu_usage deleted_at "
+        "description dns_servers entityAsyncStatus entity_filter_results firmware folder gpu_devices "
+        "guest_cpu_model guest_os_type guest_size_usage guest_used_size ha host hostname id in_recycle_bin "
+        "internal io_policy ips isolation_policy kernel_info labels last_shutdown_time local_created_at local_id "
+        "logical_size_bytes max_bandwidth max_bandwidth_policy max_iops max_iops_policy memory memory_usage name "
+        "nested_virtualization node_ip original_name os out_uninstall_usb pci_nics protected provisioned_size "
+        "size snapshot_plan snapshots status unique_logical_size unique_size usb_devices used_size "
+        "used_size_usage vcpu video_type vm_disks vm_nics vm_placement_group vm_tools_status vm_tools_version "
+        "vm_usage win_opt"
     ),
 }

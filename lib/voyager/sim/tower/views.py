@@ -282,8 +282,33 @@ class TowerView:
                     "os": "openEuler 20.03 (LTS-SP3)" if ga else None, "vm_nics": [], "vm_disks": [],
                     "labels": [], "entityAsyncStatus": None, "local_created_at": iso(record["create_time"])
                     if record.get("create_time") else None,
+                    **self._vm_details(v, record, ga),
                 })
         return out
+
+    def _vm_details(self, v: dict[str, Any], record: dict[str, Any], ga: bool) -> dict[str, Any]:
+        """The rest of the spec's Vm properties: sizes from the VM's disks, guest facts while its
+        agent runs, null for what the simulator does not measure (usage, I/O limits)."""
+        from voyager.sim.backend.vms import KERNEL
+
+        disks = [d for d in record.get("disks", []) if d.get("type") == "disk"]
+        size = sum(d["size"] for d in disks) if disks else None
+        shutdown = record.get("last_shutdown_time")
+        return {
+            "bios_uuid": v["uuid"], "cloud_init_supported": False, "guest_cpu_model": "host_passthrough",
+            "hostname": "localhost.localdomain" if ga else None, "kernel_info": KERNEL if ga else None,
+            "dns_servers": "" if ga else None, "vm_tools_version": "4.0.0" if ga else None,
+            "video_type": "CIRRUS", "io_policy": "RESTRICT_EACH_DISK", "max_bandwidth": None,
+            "max_bandwidth_policy": "DYNAMIC", "max_iops": None, "max_iops_policy": "DYNAMIC",
+            "size": size, "provisioned_size": size, "logical_size_bytes": size, "used_size": None,
+            "unique_size": None, "unique_logical_size": None, "used_size_usage": None, "guest_used_size": None,
+            "guest_size_usage": None, "cpu_usage": None, "memory_usage": None,
+            "last_shutdown_time": iso(shutdown) if shutdown else None, "deleted_at": None, "original_name": None,
+            "vm_usage": "CLOUDTOWER" if record.get("profile") == "cloudtower" else None,
+            "folder": None, "isolation_policy": None, "snapshot_plan": None, "backup_plans": [], "snapshots": [],
+            "gpu_devices": [], "usb_devices": [], "pci_nics": [], "entity_filter_results": [],
+            "vm_placement_group": [],
+        }
 
     def cluster_objects(self) -> dict[str, set[str]]:
         """Tower ids a graph of each connected cluster may connect to."""

@@ -228,3 +228,76 @@ def query(items: Iterable[dict[str, Any]], body: dict[str, Any] | None,
     if first is not None:
         selected = selected[:first]
     return selected
+
+
+# -- typed checks against the official spec (sim/tower/spec_types.py) ---------------------------
+_PYTHON_TYPES = {"String": (str,), "Int": (int,), "Float": (int, float), "Boolean": (bool,)}
+
+
+def _split_key(key: str, table: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    from voyager.sim.tower.spec_types import FAMILIES
+
+    if key in table and "" in FAMILIES[table[key][1]]:
+        return key, ""
+    for suffix in _SUFFIXES:
+        base = key[: -len(suffix)]
+        if key.endswith(suffix) and base in table and suffix in FAMILIES[table[base][1]]:
+            return base, suffix
+    raise WhereError(f'Unknown field "{key}" in where input')
+
+
+def _scalar_ok(value: Any, typ: str) -> bool:
+    from voyager.sim.tower.spec_types import ENUMS
+
+    if typ in ENUMS:
+        return isinstance(value, str) and value in ENUMS[typ]
+    if typ in ("Int", "Float") and isinstance(value, bool):
+        return False
+    return isinstance(value, _PYTHON_TYPES[typ])
+
+
+def check_where(where: Any, entity: str, path: str = "where") -> None:
+    """Reject a ``where`` that the spec's ``<entity>WhereInput`` does not allow: unknown
+    fields, values of the wrong type or outside their enum, a relation filter that is not an
+    object, ``AND``/``OR``/``NOT`` that are not arrays. Relations to entities the simulator
+    does not model are checked for being objects only."""
+    from voyager.sim.tower.spec_types import WHERE
+
+    if where is None:
+        return
+    if not isinstance(where, dict):
+        raise WhereError(f"{path} must be an object ({entity}WhereInput), got {type(where).__name__}")
+    table = WHERE[entity]
+    for key, value in where.items():
+        at = f"{path}.{key}"
+        if value is None:
+            continue
+        if key in ("AND", "OR", "NOT"):
+            if not isinstance(value, list):
+                raise WhereError(f"{at} must be an array of {entity}WhereInput")
+            for i, item in enumerate(value):
+                check_where(item, entity, f"{at}[{i}]")
+            continue
+        base, suffix = _split_key(key, table)
+        typ, family = table[base]
+        if family in ("R", "M"):
+            if typ in WHERE:
+                check_where(value, typ, at)
+            elif not isinstance(value, dict):
+                raise WhereError(f"{at} must be an object ({typ}WhereInput)")
+        elif suffix in ("_in", "_not_in"):
+            if not isinstance(value, list) or not all(_scalar_ok(v, typ) for v in value):
+                raise WhereError(f"{at} must be an array of {typ}")
+        elif not _scalar_ok(value, typ):
+            raise WhereError(f"{at}: {value!r} is not a valid {typ}")
+
+
+def check_order_by(value: Any, entity: str, path: str = "orderBy") -> None:
+    """``orderBy`` must be ``<field>_ASC`` / ``<field>_DESC`` of ``<entity>OrderByInput``."""
+    from voyager.sim.tower.spec_types import ORDER_BY
+
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.endswith(("_ASC", "_DESC")) or \
+            value.rsplit("_", 1)[0] not in ORDER_BY[entity]:
+        raise WhereError(f'{path}: invalid value {value!r} for {entity}OrderByInput')
