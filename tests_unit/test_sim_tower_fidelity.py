@@ -28,7 +28,7 @@ if SPEC is None:
     pytest.skip("../shared/reference 中没有 CloudTower OpenAPI 规范：跳过保真度测试", allow_module_level=True)
 
 from sim_support import plan  # noqa: E402,F401 (fixture)
-from sim_tower_support import TowerHttp, reset_tower, sim  # noqa: E402,F401 (fixture)
+from sim_tower_support import TowerHttp, reset_tower, sim, tower_up  # noqa: E402,F401 (fixture)
 from voyager.sim import Simulator  # noqa: E402
 from voyager.sim.testing import SharedSim  # noqa: E402
 from voyager.sim.tower import spec_types  # noqa: E402
@@ -280,8 +280,6 @@ def _fisheye(plan) -> dict[str, Any]:
         answers["setup-root-response.json"] = http.post(
             host, "/api/v3/users:setupRoot", token=None,
             json={"password": "Aa123456!", "repeat": "Aa123456!", "encrypted": False}).json()
-        from sim_tower_support import tower_up
-
         shared.restore("undeployed")
         http, walk = tower_up(s, plan)
         vm_uuid = walk.v2(plan.cluster.vip, "GET", "/api/v2/vms")[0]["uuid"]  # the CloudTower VM
