@@ -176,6 +176,8 @@ def _violations(op: str, ids: dict[str, Any], plan) -> Iterator[tuple[str, str, 
 
 
 def _error_body_ok(body: Any, status: int, op: str) -> bool:
+    """ErrorBody's shape. Its ``code`` is not checked against the spec's ErrorCode enum, which
+    lists only ``ResourceLocked`` while the real server answers other codes (API-FACTS)."""
     return (isinstance(body, dict) and {"message", "status", "path"} <= set(body)
             and isinstance(body["message"], str) and body["status"] == status
             and body["path"] == f"/v2/api/{op}" and set(body) <= {"message", "status", "path", "code", "props"})
