@@ -20,40 +20,60 @@ import pytest
 import requests
 
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
+from voyager.sim.backend.clock import ManualClock
 from voyager.sim.testing import deployed
-from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
+from voyager.sim.tower.models import ENCODED_DEFAULT_ROOT_PASSWORD, TowerBackend
 
 TOWER = "127.10.20.2"
 VIP = "127.10.20.10"
 TOWER_PASSWORD = "HC!r0cks"
 HOST_PASSWORD = "P@ssw0rd!123"
 
-QUERIES = {
-    "createRootUser": "mutation createRootUser($root_password: String!, $now: DateTime!) {\n  createUser(data: "
-                      "{name: \"root\", source: LOCAL, role: ROOT, username: \"root\", display_username: \"root\", "
-                      "password: $root_password, password_recover_qa: {enabled: false, items: []}, "
-                      "password_updated_at: $now}, effect: {encoded: true}) {\n    id\n    __typename\n  }\n}\n",
-    "createOrganization": "mutation createOrganization($data: OrganizationCreateInput!) {\n  createOrganization("
-                          "data: $data) {\n    id\n    __typename\n  }\n}\n",
-    "checkTowerIsSetup": "query checkTowerIsSetup {\n  organizations(first: 1) {\n    id\n    name\n    __typename\n"
-                         "  }\n  userCreated {\n    created\n    __typename\n  }\n}\n",
-    "updateCloudTowerNtpUrl": "mutation updateCloudTowerNtpUrl($data: NtpCommonUpdateInput!) {\n  "
-                              "updateCloudTowerNtpUrl(data: $data) {\n    ntp_service_url\n    __typename\n  }\n}\n",
-    "deployedLicense": "query deployedLicense {\n  deploys(first: 1) {\n    id\n    license {\n      id\n"
-                       "      license_serial\n      sign_date\n      expire_date\n      software_edition\n      type\n"
-                       "      __typename\n    }\n    __typename\n  }\n}\n",
-    "updateClusterSettings": "mutation updateClusterSettings($data: ClusterSettingsUpdateInput!, $where: "
-                             "ClusterSettingsWhereUniqueInput!) {\n  updateClusterSettings(where: $where, data: "
-                             "$data) {\n    id\n    default_storage_policy\n    __typename\n  }\n}\n",
-    "globalAlertRules": "query globalAlertRules($where: GlobalAlertRuleWhereInput, $orderBy: "
-                        "GlobalAlertRuleOrderByInput, $skip: Int, $first: Int) {\n  globalAlertRules(where: $where, "
-                        "orderBy: $orderBy, skip: $skip, first: $first) {\n    id\n    name\n  }\n  "
-                        "globalAlertRulesConnection(where: $where) {\n    aggregate {\n      count\n    }\n  }\n}\n",
-    "updateGlobalAlertRule": "mutation updateGlobalAlertRule($data: GlobalAlertRuleUpdateInput!, $where: "
-                             "GlobalAlertRuleWhereUniqueInput!) {\n  updateGlobalAlertRule(data: $data, where: "
-                             "$where) {\n    id\n    __typename\n  }\n}\n",
+# The walkthrough's GraphQL queries, verbatim (steps 04, 06, 07).
+WALKTHROUGH_QUERIES = {
+    "createRootUser": ("mutation createRootUser($root_password: String!, $now: DateTime!) {\n"
+        "  createUser(data: {name: \"root\", source: LOCAL, role: ROOT, username: \"root\", display_username: \"root\", password: $root_password, password_recover_qa: {enabled: false, items: []}, password_updated_at: $now}, effect: {encoded: true}) {\n"
+        "    id\n    __typename\n  }\n}\n"),
+    "createOrganization": ("mutation createOrganization($data: OrganizationCreateInput!) {\n"
+        "  createOrganization(data: $data) {\n    id\n    __typename\n  }\n}\n"),
+    "checkTowerIsSetup": ("query checkTowerIsSetup {\n  organizations(first: 1) {\n    id\n    name\n    __typename\n"
+        "  }\n  userCreated {\n    created\n    __typename\n  }\n}\n"),
+    "updateCloudTowerNtpUrl": ("mutation updateCloudTowerNtpUrl($data: NtpCommonUpdateInput!) {\n"
+        "  updateCloudTowerNtpUrl(data: $data) {\n    ntp_service_url\n    __typename\n  }\n}\n"),
+    "deployedLicense": ("query deployedLicense {\n  deploys(first: 1) {\n    id\n    license {\n      id\n"
+        "      license_serial\n      maintenance_end_date\n      maintenance_start_date\n"
+        "      max_chunk_num\n      max_cluster_num\n      max_vm_num\n      used_vm_num\n"
+        "      sign_date\n      expire_date\n      software_edition\n      type\n      vendor\n"
+        "      __typename\n    }\n    __typename\n  }\n}\n"),
+    "updateClusterSettings": ("mutation updateClusterSettings($data: ClusterSettingsUpdateInput!, $where: ClusterSettingsWhereUniqueInput!) {\n"
+        "  updateClusterSettings(where: $where, data: $data) {\n    id\n    default_ha\n"
+        "    default_ha_priority\n    enabled_iscsi\n    default_storage_policy\n"
+        "    default_storage_policy_replica_num\n    default_storage_policy_ec_k\n"
+        "    default_storage_policy_ec_m\n    default_storage_policy_thin_provision\n"
+        "    default_storage_encryption\n    __typename\n  }\n}\n"),
+    "globalAlertRules": ("query globalAlertRules($where: GlobalAlertRuleWhereInput, $orderBy: GlobalAlertRuleOrderByInput, $skip: Int, $first: Int) {\n"
+        "  globalAlertRules(where: $where, orderBy: $orderBy, skip: $skip, first: $first) {\n"
+        "    message\n    thresholds {\n      severity\n      __typename\n    }\n    object\n    id\n"
+        "    disabled\n    name\n    alert_rules {\n      id\n      customized\n      disabled\n"
+        "      thresholds {\n        severity\n        value\n        __typename\n      }\n"
+        "      __typename\n    }\n    __typename\n  }\n  globalAlertRulesConnection(where: $where) {\n"
+        "    aggregate {\n      count\n      __typename\n    }\n    __typename\n  }\n}\n"),
+    "updateGlobalAlertRule": ("mutation updateGlobalAlertRule($data: GlobalAlertRuleUpdateInput!, $where: GlobalAlertRuleWhereUniqueInput!) {\n"
+        "  updateGlobalAlertRule(data: $data, where: $where) {\n    id\n    disabled\n"
+        "    thresholds {\n      value\n      severity\n      __typename\n    }\n    alert_rules {\n"
+        "      id\n      disabled\n      customized\n      thresholds {\n        value\n"
+        "        severity\n        __typename\n      }\n      cluster {\n        id\n        name\n"
+        "        __typename\n      }\n      __typename\n    }\n    __typename\n  }\n}\n"),
+    "createUploadTask": ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n"
+        "  createUploadTask(data: $data) {\n    id\n    current_chunk\n    chunk_size\n    __typename\n"
+        "  }\n}\n"),
 }
+
+# What the tests send: the walkthrough's queries; globalAlertRules also selects each
+# per-cluster rule's cluster (the walkthrough reads it from updateGlobalAlertRule).
+QUERIES = {**WALKTHROUGH_QUERIES, "globalAlertRules": WALKTHROUGH_QUERIES["globalAlertRules"].replace(
+    "        value\n        __typename\n      }\n      __typename",
+    "        value\n        __typename\n      }\n      cluster {\n        id\n        name\n      }\n      __typename")}
 
 # The walkthrough's globalAlertRules filter (step 06).
 ALERT_FILTER = {"AND": [{"AND": [

@@ -22,7 +22,7 @@ from voyager.clients.adapter import IDEMPOTENT_METHODS, is_tls_eof
 from voyager.clients.errors import format_fingerprint
 from voyager.clients.http import _transport_error
 from voyager.plan.demo import build_demo_plan
-from voyager.sim.tls import make_certificate
+from voyager.sim.web.tls import make_certificate
 
 IP = "127.10.20.11"
 

@@ -9,8 +9,8 @@ import pytest
 from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
-from voyager.sim.deployer import STAGES, TOTAL
+from voyager.sim.backend.clock import ManualClock
+from voyager.sim.backend.deployer import STAGES, TOTAL
 from voyager.sim.testing import SharedSim, SimHttp
 from voyager.sim.walkthrough import Walk
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
+from voyager.sim.backend.clock import ManualClock
 from sim_support import http, plan, shared, sim  # noqa: F401 (fixtures)
 from voyager.sim.testing import SimHttp
 
@@ -78,9 +78,9 @@ def _fisheye_routes():
     """(method, concrete path, public) of every fisheye rule (converters filled with sample values)."""
     import re
 
-    from voyager.sim.fisheye import FisheyeCore
-    from voyager.sim.fisheye_images import FisheyeImages
-    from voyager.sim.fisheye_resources import FisheyeNetwork, FisheyeVms
+    from voyager.sim.fisheye.core import FisheyeCore
+    from voyager.sim.fisheye.images import FisheyeImages
+    from voyager.sim.fisheye.resources import FisheyeNetwork, FisheyeVms
 
     out = []
     for cls in (FisheyeCore, FisheyeNetwork, FisheyeVms, FisheyeImages):
@@ -145,7 +145,7 @@ def test_vip_answers_only_once_its_job_is_done(plan):
     clock = ManualClock(speed=1.0)
     with Simulator(plan, clock=clock, ssh=False) as sim:
         # deploy with the clock running, then set the VIP
-        from voyager.sim.deployer import TOTAL
+        from voyager.sim.backend.deployer import TOTAL
         from voyager.sim.walkthrough import Walk
         walk = Walk(sim.endpoints, plan)
         http = SimHttp(sim.endpoints)

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from voyager.plan.demo import build_demo_plan
-from voyager.sim.clock import Clock, ManualClock
-from voyager.sim.hosts import build_hosts, link_local, speed_bits
-from voyager.sim.world import World
+from voyager.sim.backend.clock import Clock, ManualClock
+from voyager.sim.backend.hosts import build_hosts, link_local, speed_bits
+from voyager.sim.backend.world import World
 
 
 @pytest.fixture
@@ -23,7 +23,12 @@ def scan_of(plan, ip="127.10.20.11", overrides=None):
 def test_scan_has_the_fields_of_the_real_capture(plan, shared_dir):
     sample = json.loads((shared_dir / "reference" / "api-samples" / "scan-host-response.json").read_text())["data"]
     scan = scan_of(plan)
-    assert set(sample) - set(scan) <= {"numa_info"}  # every top-level field of the capture
+    assert set(sample) <= set(scan)  # every top-level field of the capture
+    assert set(sample["cgroup_profile_env"]) == set(scan["cgroup_profile_env"])
+    node = scan["cgroup_profile_env"]["numa_info"]["numa_nodes"][0]
+    assert set(node) == set(sample["cgroup_profile_env"]["numa_info"]["numa_nodes"][0])
+    assert len(node["cpus"]) == scan["cpu"]["logical_cores"]
+    assert node["mem_size_mb"] == scan["cgroup_profile_env"]["memory_total"] // 2**20 > node["free_mem_mb"]
     assert set(sample["ifaces"][0]) == set(scan["ifaces"][0])
     assert set(sample["disks"][0]) == set(scan["disks"][0])
     assert set(sample["cpu"]) <= set(scan["cpu"]) | {"flags"}

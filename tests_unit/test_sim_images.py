@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from voyager.sim import Simulator, images
+from voyager.sim import Simulator
+from voyager.sim.backend import images
 from sim_support import http, plan, sim  # noqa: F401 (fixtures)
 from voyager.sim.testing import SharedSim, SimHttp, deployed
 

@@ -6,12 +6,12 @@ from contextlib import contextmanager
 import pytest
 
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
-from voyager.sim.deployer import TOTAL
-from voyager.sim.installer import INSTALL, SUCCESS_LINE
+from voyager.sim.backend.clock import ManualClock
+from voyager.sim.backend.deployer import TOTAL
+from voyager.sim.backend.installer import INSTALL, SUCCESS_LINE
 from sim_support import http, plan, shared, sim  # noqa: F401 (fixtures)
+from voyager.sim.backend.vms import BOOT, OS_INSTALL
 from voyager.sim.testing import SimHttp, deployed
-from voyager.sim.vms import BOOT, OS_INSTALL
 from voyager.sim.walkthrough import Walk
 
 VIP = "127.10.20.10"
@@ -242,6 +242,11 @@ def test_cloudtower_vm_lifecycle_and_installer(plan):
         vm = http.get(ip, f"/api/v2/vms/{vm_uuid}").json()["data"]
         assert vm["guest_info"]["ga_state"] == "Running" and vm["guest_info"]["os_version"].startswith("openEuler")
         assert vm["guest_os_type"] == "unknown"
+        guest = vm["guest_info"]  # as captured in step 04: numbers, and the guest's view of its disks
+        assert isinstance(guest["ga_version"], int) and isinstance(guest["update_time"], int)
+        assert [d["size"] for d in guest["storage"]["disks"]] == [d["size"] for d in vm["disks"] if d["type"] == "disk"]
+        assert {m["path"] for m in guest["storage"]["mount_points"]} == {"/boot", "/"}
+        assert vm["last_shutdown_time"] == vm["create_time"]
         nic = vm["nics"][0]
         put = {"nics": [{"vlan_uuid": nic["vlan_uuid"], "ovs": nic["ovs"], "model": "virtio", "mac_address": nic["mac_address"],
                          "mirror": False, "gateway": "127.10.20.1", "subnet_mask": "255.255.255.0", "ip_address": TOWER,

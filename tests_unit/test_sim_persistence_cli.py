@@ -14,7 +14,7 @@ import pytest
 from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
-from voyager.sim.persistence import StateFileError, load_state, status_from_file
+from voyager.sim.backend.persistence import StateFileError, load_state, status_from_file
 from voyager.sim.testing import SimHttp, deployed
 
 VIP = "127.10.20.10"

@@ -12,7 +12,7 @@ import requests
 
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
-from voyager.sim.faults import FaultSpecError, Faults, parse_faults
+from voyager.sim.backend.faults import FaultSpecError, Faults, parse_faults
 from voyager.sim.testing import SimHttp, deployed
 from voyager.sim.walkthrough import WalkError
 

@@ -11,12 +11,13 @@ from sim_tower_support import HOST_PASSWORD, TOWER, TOWER_PASSWORD, VIP, TowerHt
 from sim_support import plan  # noqa: F401 (fixture)
 from voyager.clients import CommandError, Endpoints, SSHClient, TransportError
 from voyager.plan.model import Secret
-from voyager.sim import Simulator, ssh as sim_ssh
-from voyager.sim.clock import Clock, ManualClock
-from voyager.sim.faults import Faults
-from voyager.sim.installer import INSTALL
+from voyager.sim import Simulator
+from voyager.sim.ssh import server as sim_ssh
+from voyager.sim.backend.clock import Clock, ManualClock
+from voyager.sim.backend.faults import Faults
+from voyager.sim.backend.installer import INSTALL
 from voyager.sim.testing import SharedSim, SimHttp, deployed
-from voyager.sim.world import World
+from voyager.sim.backend.world import World
 
 INSTALL_CMD = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
                "/usr/share/smartx/tower/installer/binary/installer deploy &")

@@ -6,13 +6,13 @@ import dataclasses
 import pytest
 
 from voyager.plan.demo import build_demo_plan
-from voyager.sim import ssh_machines
-from voyager.sim.clock import Clock
-from voyager.sim.faults import Faults
-from voyager.sim.ssh_commands import PROGRAMS
-from voyager.sim.ssh_machines import Session
-from voyager.sim.ssh_shell import ConnectionDropped, Shell, Stdin, parse
-from voyager.sim.world import World
+from voyager.sim.ssh import machines as ssh_machines
+from voyager.sim.backend.clock import Clock
+from voyager.sim.backend.faults import Faults
+from voyager.sim.ssh.commands import PROGRAMS
+from voyager.sim.ssh.machines import Session
+from voyager.sim.ssh.shell import ConnectionDropped, Shell, Stdin, parse
+from voyager.sim.backend.world import World
 
 HOST = "127.10.20.11"
 PW = "P@ssw0rd!123"

@@ -6,8 +6,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import ALERT_FILTER, QUERIES, alert_rule_update, sim, tower  # noqa: F401 (fixtures)
-from voyager.sim.tower_alerts import notice_threshold
+from graphql import parse
+from graphql.language import FieldNode
+
+from sim_tower_support import (ALERT_FILTER, QUERIES, WALKTHROUGH_QUERIES, alert_rule_update, sim,  # noqa: F401
+                               tower)
+from voyager.sim.tower.alerts import notice_threshold
 
 
 def error(body):
@@ -59,8 +63,10 @@ def test_organization_setup_and_check(tower):
 
 
 @pytest.mark.parametrize("payload, text", [
-    ({"operationName": "nosuchOp", "variables": {}, "query": "query nosuchOp { x }"}, "Unknown operation"),
-    ({"operationName": "checkTowerIsSetup", "variables": {}, "query": "query other { x }"}, "Unknown operation"),
+    ({"operationName": "nosuchOp", "variables": {}, "query": "query nosuchOp { x }"}, "Cannot query field 'x'"),
+    ({"operationName": "checkTowerIsSetup", "variables": {}, "query": "query other { userCreated { created } }"},
+     "Unknown operation"),
+    ({"operationName": "checkTowerIsSetup", "variables": {}, "query": "query checkTowerIsSetup {"}, "Syntax Error"),
     ({"operationName": "checkTowerIsSetup", "variables": {}}, "query string"),
     ({"operationName": "checkTowerIsSetup", "variables": [], "query": QUERIES["checkTowerIsSetup"]}, "Variables"),
     (["not", "an", "object"], "object"),
@@ -191,7 +197,7 @@ def test_update_global_alert_rule_as_the_walkthrough(tower, plan):
     (lambda v: v["where"].update(id="cnope"), "No GlobalAlertRule"),
     (lambda v: v["data"]["alert_rules"]["update"][0]["where"].update(id="cnope"), "No AlertRule"),
     (lambda v: v["data"]["thresholds"][0].update(severity="HUGE"), "SeverityEnum"),
-    (lambda v: v["data"]["thresholds"][0].update(value="80"), "number"),
+    (lambda v: v["data"]["thresholds"][0].update(value="80"), "Float cannot represent"),
     (lambda v: v["data"].update(thresholds=[]), "non-empty"),
     (lambda v: v["data"].update(bogus=1), "not defined"),
     (lambda v: v["data"]["alert_rules"]["update"][0]["data"].update(customized="yes"), "boolean"),
@@ -207,3 +213,100 @@ def test_update_global_alert_rule_errors_change_nothing(tower, plan, mutate, tex
     mutate(variables)
     assert text in error(tower.gql("updateGlobalAlertRule", variables))["message"]
     assert storage_rule(tower) == rule
+
+
+# -- the selection set decides the answer ----------------------------------------------------------------
+WALK_ALERT_VARIABLES = {"where": ALERT_FILTER, "orderBy": "id_ASC", "skip": 0, "first": 50}
+REDUCED_ALERT_QUERY = """query globalAlertRules($where: GlobalAlertRuleWhereInput, $first: Int) {
+  globalAlertRules(where: $where, first: $first) { id alert_rules { thresholds { value } } }
+}"""
+
+
+def _selection(query: str) -> dict:
+    """The selection tree of the query's operation: {field: subtree or None}."""
+    def tree(selection_set):
+        return {f.name.value: tree(f.selection_set) if f.selection_set else None
+                for f in selection_set.selections if isinstance(f, FieldNode)}
+    return tree(parse(query).definitions[0].selection_set)
+
+
+def _assert_shape(value, selection, where="data"):
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _assert_shape(item, selection, f"{where}[{i}]")
+        return
+    assert set(value) == set(selection), f"{where}: {sorted(value)} != {sorted(selection)}"
+    for key, sub in selection.items():
+        if sub is not None and value[key] is not None:
+            _assert_shape(value[key], sub, f"{where}.{key}")
+
+
+def test_walkthrough_alert_query_answers_exactly_its_selection(tower, plan):
+    """步骤 06 的 globalAlertRules 查询（原样）：返回的每一层字段恰好是查询所选的字段，
+    不多出 thresholds[].value、alert_rules[].cluster 等未选字段。"""
+    org = tower.setup()
+    tower.connect(plan, org)
+    query = WALKTHROUGH_QUERIES["globalAlertRules"]
+    data = tower.gql("globalAlertRules", WALK_ALERT_VARIABLES, query=query)["data"]
+    assert data["globalAlertRules"] and data["globalAlertRulesConnection"]["aggregate"]["count"] > 0
+    _assert_shape(data, _selection(query))
+    rule = next(r for r in data["globalAlertRules"] if r["name"] == "zbs_cluster_data_space_use_rate")
+    assert rule["thresholds"] == [{"severity": "CRITICAL", "__typename": "Thresholds"},
+                                  {"severity": "NOTICE", "__typename": "Thresholds"}]
+    assert rule["alert_rules"][0]["thresholds"][0] == {"severity": "CRITICAL", "value": 90, "__typename": "Thresholds"}
+
+
+def test_reduced_selection_gets_exactly_the_selected_fields(tower, plan):
+    """同一查询只选 id 与 alert_rules.thresholds.value 时，答复只含这些字段（数值按 JavaScript 写法，80 而非 80.0）。"""
+    org = tower.setup()
+    tower.connect(plan, org)
+    rules = tower.gql("globalAlertRules", {"where": ALERT_FILTER, "first": 3}, query=REDUCED_ALERT_QUERY)
+    rules = rules["data"]["globalAlertRules"]
+    assert len(rules) == 3
+    for rule in rules:
+        assert set(rule) == {"id", "alert_rules"}
+        assert all(set(t) == {"value"} for a in rule["alert_rules"] for t in a["thresholds"])
+        assert all(type(t["value"]) is int for a in rule["alert_rules"] for t in a["thresholds"])
+
+
+def test_typename_alone(tower):
+    """只选 __typename 也是合法查询，答复给出类型名。"""
+    out = tower.gql("checkTowerIsSetup", {}, auth=None, query="query checkTowerIsSetup { userCreated { __typename } }")
+    assert out == {"data": {"userCreated": {"__typename": "UserCreatedData"}}}
+
+
+@pytest.mark.parametrize("query, text", [
+    ("query globalAlertRules { globalAlertRules { id colour } }", "Cannot query field 'colour' on type 'GlobalAlertRule'"),
+    ("query globalAlertRules { globalAlertRules(colour: 1) { id } }", "Unknown argument 'colour'"),
+    ("query globalAlertRules { globalAlertRules }", "must have a selection of subfields"),
+    ("query globalAlertRules($where: NoSuchInput) { globalAlertRules(where: $where) { id } }", "Unknown type"),
+])
+def test_unknown_fields_and_arguments_are_validation_errors(tower, query, text):
+    """查询所选字段或参数在该类型上不存在时：data 为 null，errors 给出 GRAPHQL_VALIDATION_FAILED（先于鉴权检查）。"""
+    body = tower.gql("globalAlertRules", {}, auth=None, query=query)
+    err = error(body)
+    assert text in err["message"] and err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert err["locations"]
+
+
+@pytest.mark.parametrize("variables, text", [
+    ({"first": "50"}, "Int cannot represent non-integer value"),
+    ({"where": {"name_starts_with": 5}}, "String cannot represent a non string value"),
+    ({"where": {"object": "BOGUS"}}, "does not exist in 'AlertRuleObject' enum"),
+    ({"where": {"no_such_field": "x"}}, "is not defined by type 'GlobalAlertRuleWhereInput'"),
+    ({"orderBy": "colour_ASC"}, "does not exist in 'GlobalAlertRuleOrderByInput' enum"),
+])
+def test_wrong_variable_types_are_bad_user_input(tower, variables, text):
+    """变量类型不符（整数给字符串、where 字段类型或枚举值不对、where 字段不存在）：data 为 null，BAD_USER_INPUT。"""
+    tower.setup()
+    err = error(tower.gql("globalAlertRules", variables, query=WALKTHROUGH_QUERIES["globalAlertRules"]))
+    assert text in err["message"] and err["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_a_single_object_is_a_list_of_one_and_typename_in_variables_is_ignored(tower, plan):
+    """GraphQL 列表输入接受单个对象（AND: {...}）；变量里 Apollo 回传的 __typename 被忽略，其他未知键仍是错误。"""
+    org = tower.setup()
+    tower.connect(plan, org)
+    single = {"AND": {"name": "zbs_cluster_data_space_use_rate", "__typename": "GlobalAlertRuleWhereInput"}}
+    rules = tower.gql("globalAlertRules", {"where": single}, query=QUERIES["globalAlertRules"])["data"]
+    assert [r["name"] for r in rules["globalAlertRules"]] == ["zbs_cluster_data_space_use_rate"]

@@ -10,7 +10,7 @@ import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
 from sim_tower_support import TowerHttp, sim, timed_tower, tower  # noqa: F401 (fixtures)
-from voyager.sim.tower_inspector import EXPORT_SECONDS, ITEMS, JOB_SECONDS
+from voyager.sim.tower.inspection import EXPORT_SECONDS, ITEMS, JOB_SECONDS
 
 JOBS = "/api/inspector/api/v3/jobs"
 STATUS = "/api/inspector/api/v3/export/status"

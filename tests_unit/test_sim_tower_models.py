@@ -1,4 +1,4 @@
-"""CloudTower backend rules tested without HTTP (voyager.sim.tower_models and its parts)."""
+"""CloudTower backend rules tested without HTTP (voyager.sim.tower.models and its parts)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import pytest
 
 from sim_tower_support import timed_tower
 from voyager.plan.demo import build_demo_plan
-from voyager.sim.clock import Clock
-from voyager.sim.tower_models import (CONNECTED, ENCODED_DEFAULT_ROOT_PASSWORD, INITIALIZING, TowerBackend,
+from voyager.sim.backend.clock import Clock
+from voyager.sim.tower.models import (CONNECTED, ENCODED_DEFAULT_ROOT_PASSWORD, INITIALIZING, TowerBackend,
                                       TowerError, cuid, iso)
-from voyager.sim.world import World
+from voyager.sim.backend.world import World
 
 
 @pytest.fixture

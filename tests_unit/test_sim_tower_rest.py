@@ -8,10 +8,10 @@ import pytest
 from sim_support import plan  # noqa: F401 (fixture)
 from sim_tower_support import TOWER, VIP, TowerHttp, sim, timed_tower, tower, tower_up  # noqa: F401 (fixtures)
 from voyager.sim import Simulator
-from voyager.sim.faults import Faults
+from voyager.sim.backend.faults import Faults
 from voyager.sim.testing import SimHttp, deployed
-from voyager.sim.tower_rest import TowerRestFrontend
-from voyager.sim.tower_schema import FIELDS
+from voyager.sim.tower.rest import TowerRestFrontend
+from voyager.sim.tower.schema import FIELDS
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -69,7 +69,7 @@ def test_token_is_checked_raw_or_bearer(tower):
     assert tower.rest("get-organizations", auth=f"Bearer {token}").status_code == 200
 
 
-REST_OPERATIONS = sorted(r.rule.rsplit("/", 1)[1] for r in TowerRestFrontend.url_map.iter_rules())
+REST_OPERATIONS = sorted(r.rule.rsplit("/", 1)[1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
 LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-")]
 
 
@@ -110,9 +110,49 @@ def test_list_schemas_are_the_rendered_fields(ready):
 
 
 def test_unknown_operation_and_wrong_method(tower):
+    """模拟器未提供的操作返回 404 ErrorBody {message, status, path}；GET 一个已提供的操作是 405。"""
     tower.setup()
-    assert tower.rest("get-nothing").status_code == 404
+    resp = tower.rest("get-nothing")
+    assert resp.status_code == 404 and resp.headers.get("x-tower-request-id")
+    body = resp.json()
+    assert body["status"] == 404 and body["path"] == "/v2/api/get-nothing" and "get-nothing" in body["message"]
     assert tower.get("/v2/api/get-clusters").status_code == 405
+
+
+@pytest.mark.parametrize("op, where, field", [
+    ("get-clusters", {"connect_state": "BOGUS"}, "connect_state"),
+    ("get-tasks", {"status": "DONE"}, "status"),
+    ("get-hosts", {"cluster": "abc"}, "cluster"),
+    ("get-vms", {"id": 5}, "id"),
+    ("get-clusters", {"AND": {"id": "x"}}, "AND"),
+    ("get-clusters", {"id_in": ["a", 5]}, "id_in"),
+    ("get-hosts", {"cluster": {"connect_state": "NOPE"}}, "connect_state"),
+    ("get-datacenters", {"clusters_some": {"bogus": 1}}, "bogus"),
+])
+def test_where_values_are_checked_against_the_spec(tower, op, where, field):
+    """where 的取值按规范中的字段类型与枚举检查（枚举值错误、关系字段不是对象、id 不是字符串、AND 不是数组）：
+    即使列表为空也返回 400，消息点名该字段。"""
+    tower.setup()
+    resp = tower.rest(op, {"where": where})
+    assert resp.status_code == 400 and field in resp.json()["message"], resp.text
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"first": "5"}, "first"), ({"skip": True}, "skip"), ({"after": 5}, "after"), ({"orderBy": "colour_ASC"}, "orderBy"),
+])
+def test_list_paging_values_are_typed(tower, body, field):
+    """first/skip/last 必须是整数、after/before 是字符串、orderBy 是该实体的字段：否则 400 并点名该字段。"""
+    tower.setup()
+    resp = tower.rest("get-clusters", body)
+    assert resp.status_code == 400 and field in resp.json()["message"], resp.text
+
+
+def test_both_request_forms_are_checked(tower):
+    """数组形式与抓包客户端的单对象形式都按规范检查：缺少必填字段是 400。"""
+    org_id = tower.setup()
+    for body in ({"organization_id": org_id}, [{"organization_id": org_id}]):
+        resp = tower.rest("create-datacenter", body)
+        assert resp.status_code == 400 and "'name' is a required property" in resp.json()["message"]
 
 
 def test_https_serves_the_same_api(sim, tower):
@@ -181,6 +221,18 @@ def test_connect_cluster_response_and_task(tower, plan):
     assert task[0]["cluster"]["id"] == out[0]["data"]["id"] and task[0]["error_message"] is None
     dup = tower.rest("connect-cluster", body)
     assert dup.status_code == 400 and "already exists" in dup.json()["message"]
+
+
+def test_connect_cluster_answers_as_captured_and_takes_no_datacenter(tower, plan):
+    """connect-cluster 的答复与步骤 05 抓包一致（精简的集群对象，无 local_id、settings、datacenters）；
+    规范中 datacenter_id 是可选的：不带也能关联。"""
+    tower.setup()
+    out = tower.ok("connect-cluster", {"username": "root", "ip": VIP, "password": plan.cluster.admin_password.reveal()})
+    assert set(out["data"]) == {"id", "name", "hypervisor", "version", "architecture", "connect_state", "dns", "ip",
+                                "ntp_servers", "recommended_cpu_models", "total_cpu_models", "type", "labels"}
+    assert out["data"]["connect_state"] == "INITIALIZING" and out["task_id"]
+    cluster = tower.ok("get-clusters", {"where": {"id": out["data"]["id"]}})[0]
+    assert cluster["datacenters"] == [] and cluster["connect_state"] == "CONNECTED"
 
 
 @pytest.mark.parametrize("change, status, code", [

@@ -1,9 +1,9 @@
-"""CloudTower's where/orderBy/first/skip grammar (voyager.sim.tower_where)."""
+"""CloudTower's where/orderBy/first/skip grammar (voyager.sim.tower.where)."""
 from __future__ import annotations
 
 import pytest
 
-from voyager.sim.tower_where import WhereError, matches, order, query
+from voyager.sim.tower.where import WhereError, matches, order, query
 
 CLUSTERS = [
     {"id": "c1", "name": "alpha", "host_num": 3, "connect_state": "CONNECTED",

@@ -21,7 +21,7 @@ from voyager.encoding import encode_host_password
 from voyager.plan.demo import build_demo_plan
 from voyager.sim import Simulator
 from voyager.sim.testing import deployed
-from voyager.sim.tower_models import ENCODED_DEFAULT_ROOT_PASSWORD
+from voyager.sim.tower.models import ENCODED_DEFAULT_ROOT_PASSWORD
 from voyager.sim.walkthrough import Walk
 
 Q_LICENSE = ("query deployedLicense {\n  deploys(first: 1) {\n    id\n    license {\n      id\n      license_serial\n"

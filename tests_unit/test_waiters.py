@@ -10,9 +10,9 @@ from voyager.clients.ssh import CommandResult
 from voyager.plan.demo import build_demo_plan
 from voyager.redact import REDACTOR
 from voyager.sim import Simulator
-from voyager.sim.clock import ManualClock
-from voyager.sim.deployer import FAIL_AT, STAGES
-from voyager.sim.jobs import DURATIONS as JOB_DURATIONS
+from voyager.sim.backend.clock import ManualClock
+from voyager.sim.backend.deployer import FAIL_AT, STAGES
+from voyager.sim.backend.jobs import DURATIONS as JOB_DURATIONS
 from voyager.sim.testing import deployed
 from voyager.sim.walkthrough import Walk
 from voyager.waiters import (

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from e2e_support import SUITES, run_suites, sim_status
-from voyager.sim.deployer import FAIL_AT
-from voyager.sim.jobs import DURATIONS as JOB_DURATIONS
+from voyager.sim.backend.deployer import FAIL_AT
+from voyager.sim.backend.jobs import DURATIONS as JOB_DURATIONS
 
 pytestmark = pytest.mark.e2e
 

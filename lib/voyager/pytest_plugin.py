@@ -36,6 +36,8 @@ from typing import Any, Optional
 
 import pytest
 
+from voyager.run_context import RUN_KEY, get_run
+
 USAGE = (
     "smtx-voyager 验收套件需要一份规划表或内置模拟器，请这样运行：\n"
     "  pytest suites/ --plan=规划设计表.xlsx          在真实集群上按规划表部署并验收\n"
@@ -155,13 +157,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # --------------------------------------------------------------------------- run context
-RUN_KEY = pytest.StashKey["VoyagerRun"]()
-
-
-def get_run(config: pytest.Config) -> "VoyagerRun":
-    return config.stash[RUN_KEY]
-
-
 class VoyagerRun:
     """Everything the plugin knows about the current suite run."""
 
@@ -340,8 +335,8 @@ def check_sim_setup(state_dir: Path, faults: str) -> None:
     """A bad ``--sim-faults`` spec or a simulator world file that cannot be
     loaded is a clear error at start (ValueError, Chinese, naming the rule or the
     file), not an error in every test."""
-    from voyager.sim.faults import parse_faults
-    from voyager.sim.persistence import StateFileError, load_state
+    from voyager.sim.backend.faults import parse_faults
+    from voyager.sim.backend.persistence import StateFileError, load_state
 
     parse_faults(faults)  # FaultSpecError (a ValueError) quotes the bad rule
 

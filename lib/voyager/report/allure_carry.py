@@ -79,7 +79,6 @@ def write_carried(config: pytest.Config, carried: Iterable[Any]) -> int:
     from allure_commons.utils import host_tag, md5, now, platform_label, thread_tag, uuid4
 
     from voyager.redact import REDACTOR
-    from voyager.report.carryover import CATEGORY
 
     reporter = AllureReporter()
     count = 0
@@ -102,7 +101,7 @@ def write_carried(config: pytest.Config, carried: Iterable[Any]) -> int:
         result.labels = [Label(name=n, value=v) for n, v in ident.get("labels") or []]
         result.labels += [
             Label(name=CARRIED_LABEL, value="true"),
-            Label(name=LabelType.TAG, value=CATEGORY[c.outcome]),
+            Label(name=LabelType.TAG, value=c.category),
             Label(name=LabelType.HOST, value=host_tag()),
             Label(name=LabelType.THREAD, value=thread_tag()),
             Label(name=LabelType.FRAMEWORK, value="pytest"),

@@ -85,6 +85,11 @@ class Carried:
         return self.entry["outcome"]
 
     @property
+    def category(self) -> str:
+        """The report category of a carried check (``CATEGORY``)."""
+        return CATEGORY[self.outcome]
+
+    @property
     def title(self) -> str:
         doc = self.info.get("doc") or ""
         return doc.splitlines()[0] if doc else ""
@@ -273,7 +278,7 @@ class CarryOverPlugin:
         return self.started.strftime("%Y%m%d-%H%M%S-%f") + ".log"
 
     def _run(self):
-        from voyager.pytest_plugin import get_run
+        from voyager.run_context import get_run
 
         run = get_run(self.config)
         return run if run.active else None

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from voyager.sim.clock import DEFAULT_SPEED
+from voyager.sim.backend.clock import DEFAULT_SPEED
 
 EXIT_USAGE = 2
 
@@ -92,8 +92,8 @@ def load_plan(spec: str):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from voyager.sim.faults import FaultSpecError, parse_faults
-    from voyager.sim.persistence import StateFileError
+    from voyager.sim.backend.faults import FaultSpecError, parse_faults
+    from voyager.sim.backend.persistence import StateFileError
     from voyager.sim.simulator import DEFAULT_SLOW_SECONDS, Simulator
 
     if not args.plan:
@@ -137,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from voyager.sim.persistence import StateFileError, status_from_file
+    from voyager.sim.backend.persistence import StateFileError, status_from_file
 
     if not getattr(args, "state", None):
         raise UsageError("请用 --state 指定模拟器状态文件，例如: voyager sim status --state sim-world.json")

@@ -7,7 +7,7 @@ Everything listens on 127.0.0.1 (ephemeral ports); ``bind_plan_ips=True``
 additionally tries each planned 127.x address on 80/443 (and 22 when the SSH
 front-end offers ``bind(ip, port)``), skipping with a warning what cannot be
 bound (low ports need privileges). ``ssh=False`` serves HTTP only (tests that
-need no SSH); ``clock`` injects a :class:`~voyager.sim.clock.ManualClock`;
+need no SSH); ``clock`` injects a :class:`~voyager.sim.backend.clock.ManualClock`;
 ``slow_seconds`` is how long a ``slow`` fault delays its answer.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from voyager.plan.model import Plan
-from voyager.sim.clock import DEFAULT_SPEED, Clock
-from voyager.sim.faults import Faults
-from voyager.sim.server import Listener, SimApp, load_frontends
-from voyager.sim.tls import server_context
-from voyager.sim.world import World
+from voyager.sim.backend.clock import DEFAULT_SPEED, Clock
+from voyager.sim.backend.faults import Faults
+from voyager.sim.backend.world import World
+from voyager.sim.web.server import Listener, SimApp, load_frontends
+from voyager.sim.web.tls import server_context
 
 log = logging.getLogger("voyager.sim")
 
@@ -85,9 +85,9 @@ class Simulator:
         if not self.ssh_enabled:
             return
         try:
-            module = importlib.import_module("voyager.sim.ssh")
+            module = importlib.import_module("voyager.sim.ssh.server")
         except ModuleNotFoundError as exc:
-            if exc.name != "voyager.sim.ssh":
+            if exc.name != "voyager.sim.ssh.server":
                 raise
             return
         frontend_cls = getattr(module, "SSHFrontend", None)

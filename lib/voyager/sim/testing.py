@@ -9,7 +9,7 @@ only the first TLS request pays the handshake and urllib3's per-connection set-u
 through the same HTTP calls as the walkthrough. ``SharedSim`` lets the tests of
 a module share one started simulator: it is brought to each stage once over
 HTTP, and every test restores the stage it starts from
-(:meth:`voyager.sim.world.World.restore`, what a restart with a state file
+(:meth:`voyager.sim.backend.world.World.restore`, what a restart with a state file
 holding that stage would load) instead of deploying again.
 """
 from __future__ import annotations

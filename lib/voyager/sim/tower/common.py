@@ -1,0 +1,37 @@
+"""What every part of the CloudTower backend shares: the error type, ids,
+timestamps and the task / cluster states (imported by :mod:`voyager.sim.tower.models`
+and the parts it composes, so none of them imports another)."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from typing import Optional
+
+PENDING, EXECUTING, SUCCESSED, FAILED = "PENDING", "EXECUTING", "SUCCESSED", "FAILED"
+INITIALIZING, CONNECTED = "INITIALIZING", "CONNECTED"
+
+_B36 = string.digits + string.ascii_lowercase
+
+
+class TowerError(Exception):
+    """A CloudTower rule refused a request. REST renders ``{message, status, path,
+    code}``; GraphQL renders ``errors[0].message`` (+ ``extensions.code``).
+    ``message`` never contains a secret."""
+
+    def __init__(self, message: str, *, status: int = 400, code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+def cuid() -> str:
+    """A CloudTower-style id: 25 lowercase base-36 characters starting with ``c``."""
+    return "c" + "".join(secrets.choice(_B36) for _ in range(24))
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> ``2025-09-30T18:30:42.192Z``."""
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

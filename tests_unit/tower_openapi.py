@@ -1,0 +1,234 @@
+"""The official CloudTower OpenAPI spec (../shared/reference/cloudtower-api-4.6.0-openapi.json)
+as the simulator's tests use it (not a test module).
+
+* :func:`load_spec` — the spec, or ``None`` when ../shared is absent;
+* :func:`resolve` / :func:`openapi_to_jsonschema` — a schema with its ``$ref``\\ s resolved into a
+  JSON-Schema document, ``nullable`` honoured also beside ``allOf``/``$ref`` (which
+  ``openapi-schema-validator`` ignores there);
+* :func:`generate_spec_types` — the text of ``lib/voyager/sim/tower/spec_types.py`` (the typed
+  ``where``/``orderBy`` tables the simulator checks list requests against). Regenerate with
+  ``python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py``.
+"""
+from __future__ import annotations
+
+import json
+import pprint
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cloudtower-api-4.6.0-openapi.json"
+
+# The CloudTower entities whose lists the simulator serves (REST get-* and GraphQL).
+ENTITIES = ("Organization", "Datacenter", "Cluster", "Task", "Host", "Vds", "Vlan", "Vm", "View", "Graph",
+            "ZoneTopo", "RackTopo", "BrickTopo", "NodeTopo", "GlobalAlertRule", "AlertRule")
+
+_STRING_OPS = ("", "_contains", "_ends_with", "_gt", "_gte", "_in", "_lt", "_lte", "_not", "_not_contains",
+               "_not_ends_with", "_not_in", "_not_starts_with", "_starts_with")
+FAMILIES = {  # where-input family code -> the suffixes of a field's filters
+    "S": _STRING_OPS,
+    "O": ("", "_gt", "_gte", "_in", "_lt", "_lte", "_not", "_not_in"),
+    "B": ("", "_not"),
+    "E": ("", "_in", "_not", "_not_in"),
+    "R": ("",),
+    "M": ("_every", "_none", "_some"),
+}
+_SCALARS = {"string": "String", "integer": "Int", "number": "Float", "boolean": "Boolean"}
+
+
+def load_spec() -> Optional[dict[str, Any]]:
+    if not SPEC_PATH.is_file():
+        return None
+    return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+
+_DROP = ("nullable", "discriminator", "example", "xml", "externalDocs", "deprecated", "readOnly", "writeOnly")
+
+
+def to_jsonschema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as a JSON-Schema (2020-12) one: ``$ref`` to ``#/$defs/<name>``,
+    ``nullable: true`` as ``anyOf [schema, null]`` — also beside ``allOf``/``$ref``, where
+    ``openapi-schema-validator`` ignores it."""
+    if isinstance(node, list):
+        return [to_jsonschema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "$ref":
+            out[key] = "#/$defs/" + value.rsplit("/", 1)[-1]
+        elif key == "properties":
+            out[key] = {name: to_jsonschema(schema) for name, schema in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = to_jsonschema(value)
+        else:
+            out[key] = value
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def validator(spec: dict[str, Any], schema: dict[str, Any]):
+    """A jsonschema validator of ``schema`` (an OpenAPI schema of ``spec``)."""
+    from jsonschema import Draft202012Validator
+
+    defs = spec.setdefault("_jsonschema_defs", {name: to_jsonschema(s)
+                                                  for name, s in spec["components"]["schemas"].items()})
+    return Draft202012Validator({"$defs": defs, **to_jsonschema(schema)})
+
+
+def operation(spec: dict[str, Any], op: str) -> dict[str, Any]:
+    return spec["paths"][f"/{op}"]["post"]
+
+
+def request_schema(spec: dict[str, Any], op: str) -> dict[str, Any]:
+    return operation(spec, op)["requestBody"]["content"]["application/json"]["schema"]
+
+
+def response_schema(spec: dict[str, Any], op: str, status: int) -> Optional[dict[str, Any]]:
+    answer = operation(spec, op)["responses"].get(str(status))
+    return answer and answer["content"]["application/json"]["schema"]
+
+
+def deref(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its top-level ``$ref``/single ``allOf`` followed."""
+    while True:
+        name = _ref_name(schema)
+        if name is None:
+            return schema
+        schema = spec["components"]["schemas"][name]
+
+def _ref_name(schema: dict[str, Any]) -> Optional[str]:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        return _ref_name(schema["allOf"][0])
+    return None
+
+
+def _split(key: str, fields: set[str]) -> tuple[str, str]:
+    if key in fields:
+        return key, ""
+    for suffix in sorted({s for f in FAMILIES.values() for s in f if s}, key=len, reverse=True):
+        if key.endswith(suffix) and key[: -len(suffix)] in fields:
+            return key[: -len(suffix)], suffix
+    raise ValueError(f"cannot place where key {key}")
+
+
+def where_table(spec: dict[str, Any], entity: str, enums: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, str]]:
+    """``{field: (type, family)}`` of ``<entity>WhereInput``; type is a GraphQL scalar name, an enum
+    name (added to ``enums``) or, for a relation, the related entity's name."""
+    schemas = spec["components"]["schemas"]
+    props = schemas[f"{entity}WhereInput"]["properties"]
+    fields = set(schemas[entity]["properties"]) | {k for k in props if k not in ("AND", "OR", "NOT")}
+    suffixes: dict[str, set[str]] = {}
+    for key in props:
+        if key in ("AND", "OR", "NOT"):
+            continue
+        base, suffix = _split(key, set(schemas[entity]["properties"]) or fields)
+        suffixes.setdefault(base, set()).add(suffix)
+    table: dict[str, tuple[str, str]] = {}
+    for base, found in sorted(suffixes.items()):
+        family = next(code for code, ops in FAMILIES.items() if set(ops) == found)
+        prop = props[base if "" in found else base + sorted(found)[0]]
+        name = _ref_name(prop)
+        if name and name.endswith("WhereInput"):
+            typ = name[: -len("WhereInput")]
+        elif name:
+            enums[name] = tuple(schemas[name]["enum"])
+            typ = name
+        else:
+            typ = _SCALARS[prop["type"]]
+        table[base] = (typ, family)
+    return table
+
+
+def order_fields(spec: dict[str, Any], entity: str) -> tuple[str, ...]:
+    values = spec["components"]["schemas"][f"{entity}OrderByInput"]["enum"]
+    return tuple(sorted({v.rsplit("_", 1)[0] for v in values}))
+
+
+def served_operations() -> list[str]:
+    from voyager.sim.tower.rest import TowerRestFrontend
+
+    return sorted(r.rule.rsplit("/", 1)[-1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
+
+
+def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = ()) -> Any:
+    """A request schema as self-contained JSON Schema: ``$ref`` inlined, except that a
+    ``<Entity>WhereInput`` becomes ``{"x-where": entity}`` and an ``<Entity>OrderByInput``
+    ``{"x-order-by": entity}`` (the simulator checks those against ``WHERE``/``ORDER_BY``)."""
+    if isinstance(schema, list):
+        return [request_body(spec, item, seen) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    name = schema.get("$ref", "").rsplit("/", 1)[-1]
+    if name.endswith("WhereInput"):
+        return {"x-where": name[: -len("WhereInput")]}
+    if name.endswith("OrderByInput"):
+        return {"x-order-by": name[: -len("OrderByInput")]}
+    if name:
+        if name in seen:
+            raise ValueError(f"recursive request schema {name}")
+        return request_body(spec, to_jsonschema_inline(spec["components"]["schemas"][name]), seen + (name,))
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {prop: request_body(spec, sub, seen) for prop, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = request_body(spec, value, seen)
+        else:
+            out[key] = value
+    return out
+
+
+def to_jsonschema_inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """:func:`to_jsonschema` keeping ``$ref`` as in the spec (for :func:`request_body`)."""
+    converted = to_jsonschema(schema)
+    return _restore_refs(converted)
+
+
+def _restore_refs(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_restore_refs(v) for v in node]
+    if isinstance(node, dict):
+        return {k: ("#/components/schemas/" + v.rsplit("/", 1)[-1] if k == "$ref" else _restore_refs(v))
+                for k, v in node.items()}
+    return node
+
+
+def generate_spec_types(spec: dict[str, Any]) -> str:
+    enums: dict[str, tuple[str, ...]] = {}
+    where = {e: where_table(spec, e, enums) for e in ENTITIES}
+    order = {e: order_fields(spec, e) for e in ENTITIES}
+    requests = {op: request_body(spec, to_jsonschema_inline(request_schema(spec, op)))
+                for op in served_operations()}
+    version = spec.get("info", {}).get("version", "?")
+    fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
+    return (
+        f'"""Typed ``where`` / ``orderBy`` tables of the CloudTower entities the simulator lists, generated\n'
+        f"from the official CloudTower {version} OpenAPI spec (``<Entity>WhereInput``, ``<Entity>OrderByInput``)\n"
+        f"by ``python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py``; a test keeps it\n"
+        f"equal to the spec. Do not edit by hand.\n\n"
+        f"``WHERE[entity][field] = (type, family)``: type is ``String``/``Int``/``Float``/``Boolean``, an enum\n"
+        f"of ``ENUMS`` or (family ``R``/``M``) the related entity; the family names the field's filters\n"
+        f"(``FAMILIES``). ``ORDER_BY[entity]`` are the fields ``orderBy: <field>_ASC|_DESC`` takes.\n"
+        f"``REQUESTS[operation]`` is the JSON Schema of each served REST operation's request body\n"
+        f"(``{{\"x-where\": entity}}`` / ``{{\"x-order-by\": entity}}`` stand for the where/orderBy inputs).\n"
+        f'"""\n\n'
+        f"FAMILIES = {fmt(FAMILIES)}\n\n"
+        f"ENUMS = {fmt(enums)}\n\n"
+        f"WHERE = {fmt(where)}\n\n"
+        f"ORDER_BY = {fmt(order)}\n\n"
+        f"REQUESTS = {fmt(requests)}\n"
+    )
+
+
+if __name__ == "__main__":
+    loaded = load_spec()
+    if loaded is None:
+        sys.exit(f"{SPEC_PATH} not found")
+    sys.stdout.write(generate_spec_types(loaded))
