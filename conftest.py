@@ -4,6 +4,7 @@ are collected (``pytest tests_unit`` only sees its options)."""
 
 pytest_plugins = [
     "voyager.pytest_plugin",
+    "voyager.report.options",
     "fixtures.plan",
     "fixtures.state",
     "fixtures.clients",

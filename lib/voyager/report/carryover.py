@@ -17,7 +17,8 @@ exactly that earlier result, marked as carried over:
 * Allure, which listens to the runtest protocol instead, gets a result file per
   carried test through allure-commons (``voyager.report.allure_carry``), with
   the original history id, a ``carriedOver`` label and a ``沿用先前通过`` tag;
-* pytest-html gets a note column (only in such sessions) and a summary line.
+* pytest-html shows them with the run they come from (``voyager.report.html``)
+  and a summary line.
 
 Nothing is carried in a session without ``--lf``, under xdist, or for a test
 whose last outcome is failed, error, or a skip caused by a failed prerequisite.
@@ -222,21 +223,19 @@ def reports_for(carried: Carried) -> list[pytest.TestReport]:
     props = [(JUNIT_PROPERTY, "true"), ("voyager_carried_run", carried.run_started),
              ("voyager_carried_time", carried.finished)]
     marker = {"outcome": carried.outcome, "note": REDACTOR.redact(carried.note()),
-              "title": carried.title}
+              "title": carried.title, "run": carried.run_started}
     call_outcome = carried.outcome
     longrepr: Any = None
     if call_outcome == "skipped":
         longrepr = (location[0], location[1] if location[1] is not None else 0,
                     "Skipped: " + REDACTOR.redact(carried.note()))
-    extras = []
-    try:
-        from pytest_html import extras as html_extras
+    from voyager.report.check import details, esc
 
-        if carried.evidence:
-            name = f"原运行的接口与命令记录 evidence（{carried.run_started}）"
-            extras.append(html_extras.text(REDACTOR.redact(carried.evidence), name=name))
-    except ImportError:  # pragma: no cover - pytest-html is a dependency
-        pass
+    body = f'<p class="carried-note">{esc(MARK + REDACTOR.redact(carried.note()))}</p>'
+    if carried.evidence:
+        name = f"原运行的接口与命令记录 evidence（{carried.run_started}）"
+        body += details(name, f"<pre>{esc(REDACTOR.redact(carried.evidence))}</pre>", "evidence")
+    extras = [{"name": None, "format_type": "html", "content": body, "mime_type": None, "extension": None}]
     sections = [("沿用先前结果 carried over", REDACTOR.redact(carried.note_long()))]
     reports = []
     for when, outcome in (("setup", "passed"), ("call", call_outcome), ("teardown", "passed")):
@@ -263,8 +262,6 @@ class CarryOverPlugin:
         self.config = config
         self.started = datetime.now().astimezone()
         self.carried: list[Carried] = []
-        self.html_column = False
-        self._rerun_titles: Optional[dict[str, str]] = None
         self._rerun_count = 0
 
     # -- the run's identity, stored with every ledger entry ----------------------
@@ -298,7 +295,6 @@ class CarryOverPlugin:
     def emit(self, session: pytest.Session, run) -> None:
         selected = {item.nodeid for item in session.items}
         self._rerun_count = len(selected)
-        self._rerun_titles = {i.nodeid: describe_title(i) for i in session.items}
         self.carried = select(run.ledger, selected, scope_matcher(self.config), run.rootpath,
                               run.state_dir)
         hook = self.config.hook
@@ -334,32 +330,6 @@ class CarryOverPlugin:
 
     # -- pytest-html ------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_header(self, cells: list) -> None:
-        run = self._run()
-        if not self._wanted(run):
-            return
-        self.html_column = True
-        cells.insert(2, '<th class="col-voyager-note">说明 note</th>')
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_row(self, report, cells: list) -> None:
-        if not self.html_column or not cells:
-            return
-        marker = carried_marker(report)
-        if marker is not None:
-            text = html.escape(MARK + marker["note"]) + (
-                f"<br>{html.escape(marker['title'])}" if marker["title"] else "")
-            cell = f'<td class="col-voyager-note carried-over">{text}</td>'
-        else:
-            titles = self._rerun_titles or {}  # the tests this session runs
-            text = ""
-            if report.nodeid in titles:
-                title = titles[report.nodeid]
-                text = "本次重跑" + (f"：{html.escape(title)}" if title else "")
-            cell = f'<td class="col-voyager-note">{text}</td>'
-        cells.insert(2, cell)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
         if not self.carried:
             return
@@ -368,7 +338,7 @@ class CarryOverPlugin:
         rerun = self._rerun_count
         counts = f"通过 {passed}" + (f"，跳过 {skipped}" if skipped else "")
         line = (f"本次为 --lf 重跑：重跑 {rerun} 项；另有 {len(self.carried)} 项本次未重跑，"
-                f"沿用结果台账中先前运行的结果（{counts}），在“说明”列标注{MARK}。")
+                f"沿用结果台账中先前运行的结果（{counts}），在“所在运行”列标注“沿用”。")
         prefix.append(f"<p class=\"voyager-carryover\">{html.escape(line)}</p>")
 
 
