@@ -32,6 +32,9 @@ from typing import Any, Optional
 
 import pytest
 
+# the delivery report's options and its installation over pytest-html
+pytest_plugins = ["voyager.report.options"]
+
 USAGE = (
     "smtx-voyager 验收套件需要一份规划表或内置模拟器，请这样运行：\n"
     "  pytest suites/ --plan=规划设计表.xlsx          在真实集群上按规划表部署并验收\n"
@@ -325,9 +328,9 @@ def default_report_paths(config: pytest.Config, run: "VoyagerRun") -> None:
     ``--state-dir`` says; ``--html`` / ``--junitxml`` / ``--alluredir`` given by
     the engineer are respected. Runs before pytest-html's, junitxml's and
     allure's own ``pytest_configure`` (tryfirst)."""
-    from voyager.report.layout import apply_defaults
+    from voyager.report.layout import apply_defaults, reports_root
 
-    apply_defaults(config, run.rootpath / "reports" / safe_dirname(run.plan.cluster.name or ""))
+    apply_defaults(config, reports_root(config, run.rootpath) / safe_dirname(run.plan.cluster.name or ""))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -54,6 +54,36 @@ def severity_of(item: pytest.Item) -> str:
     return "critical"
 
 
+def story_of(item: pytest.Item) -> str:
+    return item.callspec.id if hasattr(item, "callspec") else ""
+
+
+def parameter_values(item: pytest.Item) -> dict[str, str]:
+    """Parameter values as their ids (``demo-node-01``, not a ``Host(...)`` repr)
+    when the check has one parameter."""
+    params = getattr(getattr(item, "callspec", None), "params", {}) or {}
+    return {name: story_of(item) for name in params} if len(params) == 1 else {}
+
+
+def readable_name(item: pytest.Item) -> str:
+    """The Chinese criterion, with the host / VLAN / group it ran for."""
+    title = describe_title(item) or item.name
+    story = story_of(item)
+    return f"{title}［{story}］" if story else title
+
+
+def voyager_labels(item: pytest.Item) -> list[tuple[str, str]]:
+    """epic = stage, feature = the check, story = host / VLAN / group, severity."""
+    stage = stage_of(item.nodeid)
+    title = describe_title(item) or item.name
+    labels = [("epic", f"{stage} {stage_name(stage)}"),
+              ("feature", feature_of(title, getattr(item, "originalname", item.name))),
+              ("severity", severity_of(item))]
+    if story_of(item):
+        labels.append(("story", story_of(item)))
+    return labels
+
+
 class AllureSteps:
     def __init__(self, config: pytest.Config):
         self.config = config
@@ -88,25 +118,14 @@ class AllureSteps:
     def describe(self, item: pytest.Item, result: Any) -> None:
         from allure_commons.model2 import Label
 
-        title = describe_title(item) or item.name
-        story = item.callspec.id if hasattr(item, "callspec") else ""
-        result.name = f"{title}［{story}］" if story else title
-        if hasattr(item, "callspec"):
-            ids = dict(zip(item.callspec.params, item.callspec.id.split("-"))) \
-                if len(item.callspec.params) == 1 or item.callspec.id.count("-") == len(item.callspec.params) - 1 \
-                else {}
-            for p in result.parameters:
-                if p.name in item.callspec.params:
-                    p.value = ids.get(p.name) or story
-        stage = stage_of(item.nodeid)
-        drop = {"epic", "feature", "story", "severity"}
-        result.labels = [label for label in result.labels if label.name not in drop]
-        result.labels += [Label(name="epic", value=f"{stage} {stage_name(stage)}"),
-                          Label(name="feature", value=feature_of(title, item.originalname
-                                                                 if hasattr(item, "originalname") else item.name)),
-                          Label(name="severity", value=severity_of(item))]
-        if story:
-            result.labels.append(Label(name="story", value=story))
+        result.name = readable_name(item)
+        shown = parameter_values(item)
+        for p in result.parameters:
+            if p.name in shown:
+                p.value = shown[p.name]
+        ours = voyager_labels(item)
+        result.labels = [label for label in result.labels if label.name not in dict(ours)]
+        result.labels += [Label(name=name, value=value) for name, value in ours]
 
     def add_steps(self, listener: Any, uuid: str, nodeid: str) -> None:
         from allure_commons.model2 import Status, TestStepResult

@@ -49,10 +49,14 @@ def _doc(item: pytest.Item) -> str:
     return inspect.cleandoc(getattr(getattr(item, "function", None), "__doc__", None) or "")
 
 
-def describe_title(item: pytest.Item) -> str:
-    """The acceptance criterion: the docstring's first paragraph, on one line."""
-    first = _doc(item).split("\n\n", 1)[0]
+def criterion(doc: str) -> str:
+    """The acceptance criterion: a docstring's first paragraph, on one line."""
+    first = inspect.cleandoc(doc or "").split("\n\n", 1)[0]
     return "".join(line.strip() for line in first.splitlines())
+
+
+def describe_title(item: pytest.Item) -> str:
+    return criterion(_doc(item))
 
 
 def describe_item(item: pytest.Item) -> dict[str, Any]:
@@ -87,8 +91,7 @@ class Carried:
 
     @property
     def title(self) -> str:
-        doc = self.info.get("doc") or ""
-        return doc.splitlines()[0] if doc else ""
+        return criterion(self.info.get("doc") or "")
 
     @property
     def run_started(self) -> str:
@@ -213,8 +216,10 @@ class EvidenceLogs:
 
 
 # --------------------------------------------------------------------------- synthetic reports
-def reports_for(carried: Carried) -> list[pytest.TestReport]:
-    """setup / call / teardown reports standing for the earlier result."""
+def reports_for(carried: Carried, earlier: Optional[list[dict[str, Any]]] = None) -> list[pytest.TestReport]:
+    """setup / call / teardown reports standing for the earlier result;
+    ``earlier`` = the delivery report's extras of that result (its facts and
+    evidence, ``voyager.report.history``), else its evidence log section."""
     from voyager.redact import REDACTOR, redact_report
 
     now = datetime.now().timestamp()
@@ -235,7 +240,10 @@ def reports_for(carried: Carried) -> list[pytest.TestReport]:
     if carried.evidence:
         name = f"原运行的接口与命令记录 evidence（{carried.run_started}）"
         body += details(name, f"<pre>{esc(REDACTOR.redact(carried.evidence))}</pre>", "evidence")
-    extras = [{"name": None, "format_type": "html", "content": body, "mime_type": None, "extension": None}]
+    if earlier:
+        body = f'<p class="carried-note">{esc(MARK + REDACTOR.redact(carried.note()))}</p>'
+    extras = [{"name": None, "format_type": "html", "content": body, "mime_type": None, "extension": None},
+              *(dict(e, content=REDACTOR.redact(e["content"])) for e in earlier or [])]
     sections = [("沿用先前结果 carried over", REDACTOR.redact(carried.note_long()))]
     reports = []
     for when, outcome in (("setup", "passed"), ("call", call_outcome), ("teardown", "passed")):
@@ -297,9 +305,13 @@ class CarryOverPlugin:
         self._rerun_count = len(selected)
         self.carried = select(run.ledger, selected, scope_matcher(self.config), run.rootpath,
                               run.state_dir)
+        from voyager.report.history import ReportHistory
+
+        history = ReportHistory.open(run.state_dir, run.plan.fingerprint()) if run.state_dir else None
         hook = self.config.hook
         for carried in self.carried:
-            for rep in reports_for(carried):
+            earlier = history.last_extras(carried.nodeid) if history is not None else []
+            for rep in reports_for(carried, earlier):
                 hook.pytest_runtest_logreport(report=rep)
         if self.carried:
             from voyager.report.allure_carry import write_carried

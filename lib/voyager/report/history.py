@@ -55,6 +55,15 @@ class ReportHistory:
     def runs(self) -> list[str]:
         return sorted(self.doc["runs"])
 
+    def last_extras(self, nodeid: str) -> list[dict[str, Any]]:
+        """The html extras (facts, attachments, evidence) of the check's last
+        recorded attempt, for a report that carries it over."""
+        attempts = self.doc["checks"].get(nodeid) or []
+        if not attempts:
+            return []
+        return [dict(e) for row in attempts[-1].get("rows") or [] for e in row.get("extras") or []
+                if e.get("format_type") == "html"][:1]
+
     def first_start(self) -> Optional[datetime]:
         starts = [r.get("started") for r in self.doc["runs"].values() if r.get("started")]
         return datetime.fromisoformat(min(starts)) if starts else None
@@ -107,8 +116,9 @@ def ledger_row(nodeid: str, entry: dict[str, Any]) -> dict[str, Any]:
     """A row for a check known only from the ledger."""
     outcome = LEDGER_OUTCOME.get(entry.get("outcome") or "", "Skipped")
     label_outcome = outcome if entry.get("outcome") in LEDGER_OUTCOME else "notrun"
-    doc = ((entry.get("report") or {}).get("doc") or "").split("\n\n", 1)[0]
-    title = "".join(line.strip() for line in doc.splitlines())
+    from voyager.report.carryover import criterion
+
+    title = criterion((entry.get("report") or {}).get("doc") or "")
     run = (entry.get("run") or {}).get("started") or entry.get("time") or ""
     cells = [check.result_cell(outcome).replace(f">{check.esc(check.outcome_label(outcome))}<",
                                                 f">{check.esc(check.outcome_label(label_outcome))}<"),

@@ -125,8 +125,7 @@ class HtmlReportPlugin:
         else:
             layout = get_layout(self.run.config)
             run_text = layout.run_id if layout is not None else ""
-        nodeid = report.nodeid + ("" if report.when in ("call", None) else f"::{report.when}")
-        cells[:] = [check.result_cell(outcome), check.check_cell(title or "", nodeid),
+        cells[:] = [check.result_cell(outcome), check.check_cell(title or "", report.nodeid),
                     check.run_cell(run_text), check.duration_cell(duration.group(1) if duration else "")]
 
     @pytest.hookimpl(optionalhook=True, trylast=True)

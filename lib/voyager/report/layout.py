@@ -85,7 +85,16 @@ def resolve_links(html_text: str, report_dir: Path, root: Path) -> str:
         target = Path(root) / match.group(1)
         return os.path.relpath(target, report_dir).replace(os.sep, "/")
 
-    return re.sub(re.escape(ARTIFACT_SCHEME) + r"([^\"'<>\s]+)", repl, html_text)
+    return re.sub(re.escape(ARTIFACT_SCHEME) + r"([^\\\"'<>\s]+)", repl, html_text)
+
+
+def reports_root(config: pytest.Config, rootpath: Path) -> Path:
+    """``--reports-dir`` (relative to the invocation dir), else ``<rootdir>/reports``."""
+    given = config.getoption("voyager_reports_dir", None)
+    if not given:
+        return Path(rootpath) / "reports"
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
 
 
 def get_layout(config: pytest.Config) -> Optional[ReportLayout]:

@@ -1,6 +1,6 @@
-"""Options of the delivery report (``--report-lang``) and its installation
-over pytest-html once every plugin is configured. Loaded from the root
-``conftest.py`` (``pytest_plugins``); inert unless a suite run is active."""
+"""Options of the delivery report (``--report-lang``, ``--reports-dir``) and its installation
+over pytest-html once every plugin is configured. Loaded with the suite
+plugin (its ``pytest_plugins``); inert unless a suite run is active."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +12,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("voyager")
     group.addoption("--report-lang", dest="voyager_report_lang", default="zh", choices=LANGUAGES,
                     help="交付报告的语言：zh（默认，中文）或 en。Language of the delivery report.")
+    group.addoption("--reports-dir", dest="voyager_reports_dir", metavar="DIR", default=None,
+                    help="交付物目录（默认：项目根目录下的 reports/）；其中每个集群一个文件夹。"
+                         "Where the deliverables go (default <rootdir>/reports).")
 
 
 @pytest.hookimpl(trylast=True)

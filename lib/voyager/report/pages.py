@@ -10,6 +10,7 @@ with its final result, the run it came from and earlier attempts collapsed.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -71,16 +72,21 @@ class DeliveryMixin:
             data["result"] = match.group(1)  # pytest-html's filters need the English outcome
 
     def _process_extras(self, report, test_id):
-        extras = super()._process_extras(report, test_id)
-        here = self._report_path.parent
-        return [dict(e, content=resolve_links(e["content"], here, self.layout.root))
-                if e.get("format_type") == "html" and isinstance(e.get("content"), str) else e
-                for e in extras]
+        # copies: both delivery reports process the same report objects
+        return [dict(e) for e in super()._process_extras(report, test_id)]
 
     def _generate_report(self, *args, **kwargs):
+        """Render with artifact links resolved relative to this report (the
+        kept data, and so the history, holds them unresolved)."""
         self.order_by_stage()
         self._template.globals["voyager"] = self.page_globals()
-        super()._generate_report(*args, **kwargs)
+        data = self._report.data
+        kept = data["tests"]
+        data["tests"] = json.loads(resolve_links(json.dumps(kept), self._report_path.parent, self.layout.root))
+        try:
+            super()._generate_report(*args, **kwargs)
+        finally:
+            data["tests"] = kept
 
     # -- ours ---------------------------------------------------------------------------------
     def tests(self) -> dict[str, list[dict[str, Any]]]:
