@@ -262,6 +262,7 @@ def test_failure_shows_cause_action_and_collapsed_traceback(scenario):
     assert "首先处理" in failure.text() and "--lf" in failure.text()
     traceback = vds["logs"].find("details", cls="traceback")
     assert traceback is not None and "open" not in traceback.attrs
+    assert "def test_business_vds" not in traceback.text()  # short by default (--tb=short)
     assert "Traceback" not in vds["extras"].text()  # the cause comes first, the traceback only collapsed
     # the facts recorded before the failure are shown
     facts = vds["extras"].find("table", cls="facts-table")

@@ -58,7 +58,7 @@ def duration_cell(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- facts
-def facts_table(rows: Sequence[Any]) -> str:
+def facts_table(rows: Sequence[Any], *, skipped: bool = False) -> str:
     """The check's expected-vs-found table (``voyager.report.facts.Fact`` rows
     or their dicts); notes follow the table."""
     rows = [r if isinstance(r, dict) else r.to_dict() for r in rows]
@@ -80,7 +80,7 @@ def facts_table(rows: Sequence[Any]) -> str:
     for r in notes:
         parts.append(f'<p class="fact-note"><b>{esc(t("facts.note"))}：</b>{esc(r["what"])}</p>')
     if not rows:
-        parts.append(f'<p class="fact-note none">{esc(t("facts.none"))}</p>')
+        parts.append(f'<p class="fact-note none">{esc(t("facts.skipped" if skipped else "facts.none"))}</p>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -124,7 +124,8 @@ def ledger_row(nodeid: str, entry: dict[str, Any]) -> dict[str, Any]:
                                                 f">{check.esc(check.outcome_label(label_outcome))}<"),
              check.check_cell(title, nodeid), check.run_cell(run[:19].replace("T", " ")),
              check.duration_cell(f"{float(entry.get('duration') or 0):.2f} s")]
-    body = check.facts_table([]) + (check.skip_block(entry["message"]) if entry.get("message") else "")
+    body = (check.skip_block(entry["message"]) if entry.get("message") else "") + check.facts_table(
+        [], skipped=outcome == "Skipped")
     return {"extras": [{"format_type": "html", "name": None, "content": body, "mime_type": None,
                         "extension": None}],
             "resultsTableRow": cells, "result": outcome, "log": ""}

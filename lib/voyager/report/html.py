@@ -162,6 +162,7 @@ class HtmlReportPlugin:
 
         facts = FACTS.rows(item.nodeid)
         parts = []
+        skipped = False
         for when in ("setup", "call", "teardown"):
             got = phases.get(when)
             if got is None:
@@ -174,8 +175,9 @@ class HtmlReportPlugin:
                 break
             if outcome == "skipped":
                 parts.append(check.skip_block(check.skip_reason(longrepr)))
+                skipped = True
                 break
-        parts.append(check.facts_table(facts))
+        parts.append(check.facts_table(facts, skipped=skipped))
         parts += [check.attachment_block(a.name, a.text, a.link) for a in pending(item)]
         parts.append(check.evidence_block(RECORDER.exchanges(item.nodeid), RECORDER.dropped(item.nodeid)))
         FACTS.clear(item.nodeid)

@@ -90,6 +90,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "facts.cell": ("规划单元格", "Plan cell"),
     "facts.ok": ("一致", "Match"),
     "facts.note": ("说明", "Note"),
+    "facts.skipped": ("检查被跳过，没有可比较的结果。", "The check was skipped: nothing to compare."),
     "facts.none": ("本检查没有记录期望与实际的对照。", "This check recorded no expected/found facts."),
     # -- failures and skips ----------------------------------------------------------------
     "fail.cause": ("失败原因", "Cause"),
