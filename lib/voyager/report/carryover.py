@@ -39,8 +39,6 @@ import pytest
 
 PLUGIN_NAME = "voyager-carryover"
 CATEGORY = {"passed": "沿用先前通过", "skipped": "沿用先前跳过"}
-VERB = {"passed": "通过", "skipped": "跳过"}
-MARK = "〔沿用〕"
 JUNIT_PROPERTY = "voyager_carried_over"
 
 
@@ -110,14 +108,16 @@ class Carried:
         return parts[0], None, ".".join(parts[1:])
 
     def note(self) -> str:
-        """The Chinese line every report shows for this test."""
-        text = f"本次未重跑：已于 {self.run_started} 的运行中{VERB[self.outcome]}"
-        details = [f"完成于 {self.finished}"]
+        """The line every report shows for this test (report language)."""
+        from voyager.report.i18n import t
+
+        text = t(f"carry.note.{self.outcome}", run=self.run_started)
+        details = [t("carry.finished", time=self.finished)]
         if self.outcome == "passed":
-            details.append(f"当时耗时 {float(self.entry.get('duration') or 0):.2f} 秒")
+            details.append(t("carry.took", seconds=f"{float(self.entry.get('duration') or 0):.2f}"))
         elif self.entry.get("message"):
-            details.append(f"原因：{self.entry['message']}")
-        return text + "（" + "，".join(details) + "）"
+            details.append(t("carry.reason", message=self.entry["message"]))
+        return text + t("carry.details", details=t("carry.sep").join(details))
 
     def note_long(self) -> str:
         """The note with where the result comes from (the HTML log, Allure attachment)."""
@@ -236,12 +236,12 @@ def reports_for(carried: Carried, earlier: Optional[list[dict[str, Any]]] = None
                     "Skipped: " + REDACTOR.redact(carried.note()))
     from voyager.report.check import details, esc
 
-    body = f'<p class="carried-note">{esc(MARK + REDACTOR.redact(carried.note()))}</p>'
-    if carried.evidence:
-        name = f"原运行的接口与命令记录 evidence（{carried.run_started}）"
+    from voyager.report.i18n import t
+
+    body = f'<p class="carried-note">{esc(t("carry.mark") + REDACTOR.redact(carried.note()))}</p>'
+    if carried.evidence and not earlier:  # the earlier report's extras hold its evidence already
+        name = t("carry.evidence", run=carried.run_started)
         body += details(name, f"<pre>{esc(REDACTOR.redact(carried.evidence))}</pre>", "evidence")
-    if earlier:
-        body = f'<p class="carried-note">{esc(MARK + REDACTOR.redact(carried.note()))}</p>'
     extras = [{"name": None, "format_type": "html", "content": body, "mime_type": None, "extension": None},
               *(dict(e, content=REDACTOR.redact(e["content"])) for e in earlier or [])]
     sections = [("沿用先前结果 carried over", REDACTOR.redact(carried.note_long()))]
@@ -348,9 +348,10 @@ class CarryOverPlugin:
         passed = sum(1 for c in self.carried if c.outcome == "passed")
         skipped = len(self.carried) - passed
         rerun = self._rerun_count
-        counts = f"通过 {passed}" + (f"，跳过 {skipped}" if skipped else "")
-        line = (f"本次为 --lf 重跑：重跑 {rerun} 项；另有 {len(self.carried)} 项本次未重跑，"
-                f"沿用结果台账中先前运行的结果（{counts}），在“所在运行”列标注“沿用”。")
+        from voyager.report.i18n import t
+
+        counts = t("carry.counts.passed", n=passed) + (t("carry.counts.skipped", n=skipped) if skipped else "")
+        line = t("carry.summary", rerun=rerun, carried=len(self.carried), counts=counts)
         prefix.append(f"<p class=\"voyager-carryover\">{html.escape(line)}</p>")
 
 

@@ -149,7 +149,7 @@ def evidence_block(exchanges: Sequence[Any], dropped: int = 0) -> str:
         return ""
     items = [details(e.summary(), f"<pre>{esc(e.to_text())}</pre>", "exchange") for e in exchanges]
     if dropped:
-        items.insert(0, f"<p>（较早的 {dropped} 条记录已省略 / {dropped} older records dropped）</p>")
+        items.insert(0, f"<p>{esc(t('evidence.dropped', n=dropped))}</p>")
     return details(t("evidence.summary", n=len(exchanges)), "".join(items), "evidence")
 
 

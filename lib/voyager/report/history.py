@@ -51,6 +51,11 @@ class ReportHistory:
             del attempts[:-MAX_ATTEMPTS]
         atomic_write(self.path, json.dumps(self.doc, ensure_ascii=False))
 
+    def known(self, ledger: Any) -> Optional[set[str]]:
+        """The suite's checks per the ledger (None when the ledger knows none)."""
+        entries = getattr(ledger, "entries", None) or {}
+        return set(entries) or None
+
     # -- reading ----------------------------------------------------------------------
     def runs(self) -> list[str]:
         return sorted(self.doc["runs"])
@@ -74,9 +79,10 @@ class ReportHistory:
         number after reruns), earlier attempts collapsed under the rows."""
         out: dict[str, list[dict[str, Any]]] = {}
         entries = dict(getattr(ledger, "entries", {}) or {})
+        known = self.known(ledger)
         for nodeid, attempts in self.doc["checks"].items():
-            if not attempts:
-                continue
+            if not attempts or (known is not None and nodeid not in known):
+                continue  # a check the suite no longer has
             final = attempts[-1]
             rows = json.loads(json.dumps(final["rows"]))  # a copy: the history stays as recorded
             n = len(attempts)
