@@ -101,11 +101,14 @@ def get_layout(config: pytest.Config) -> Optional[ReportLayout]:
     return config.stash.get(LAYOUT_KEY, None)
 
 
-def apply_defaults(config: pytest.Config, root: Path) -> ReportLayout:
+def apply_defaults(config: pytest.Config, root: Path) -> Optional[ReportLayout]:
     """Set the run's report paths unless the engineer gave them: per-run HTML
     (self-contained) and JUnit XML in the run folder, Allure results in the
     plan's results folder. Must run before pytest-html, junitxml and allure
-    read their options (the suite plugin's tryfirst ``pytest_configure``)."""
+    read their options (the suite plugin's tryfirst ``pytest_configure``).
+    ``--collect-only`` runs nothing and leaves no report."""
+    if config.option.collectonly:
+        return None
     layout = config.stash.get(LAYOUT_KEY, None) or ReportLayout.create(root)
     config.stash[LAYOUT_KEY] = layout
     opt = config.option

@@ -163,8 +163,9 @@ class CumulativeReport(DeliveryMixin, SelfContainedReport):
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        if self.history is not None:
+        if self.history is not None and self.tests():
             self.history.add_run(self.layout, self.started, datetime.now().astimezone(), self.tests())
+        if self.history is not None:
             merged = self.history.merged(self.voyager_run.ledger)
             self.tests().clear()
             self.tests().update(merged)
