@@ -125,7 +125,12 @@ def first_action(cause: str, facts: Iterable[Any]) -> str:
     return t("fail.fix_generic")
 
 
+MAX_CAUSE = 500  # characters of the cause shown first; the whole message is in the traceback
+
+
 def failure_block(cause: str, action: str, broken: bool = False) -> str:
+    if len(cause) > MAX_CAUSE:
+        cause = cause[:MAX_CAUSE] + t("fail.more")
     extra = f'<p class="broken">{esc(t("fail.broken"))}</p>' if broken else ""
     return (f'<div class="failure"><p><b>{esc(t("fail.cause"))}：</b></p>'
             f'<pre class="cause">{esc(cause)}</pre>'

@@ -99,6 +99,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                       "Check and correct plan cell {cell}, then rerun with --lf."),
     "fail.fix_generic": ("按上面的原因排除问题（接口与命令记录见下方），然后加 --lf 重跑。",
                          "Remove the cause above (requests and commands below), then rerun with --lf."),
+    "fail.more": ("…（完整信息见下方技术细节）", "… (the full message is in the technical details below)"),
     "fail.traceback": ("技术细节（traceback，供开发人员）", "Technical details (traceback, for developers)"),
     "fail.broken": ("工具自身出错（不是验收结论），请把本报告交给 smtx-voyager 维护者。",
                     "The tool itself failed (not an acceptance verdict); hand this report to the smtx-voyager maintainers."),
