@@ -4,7 +4,6 @@ are collected (``pytest tests_unit`` only sees its options)."""
 
 pytest_plugins = [
     "voyager.pytest_plugin",
-    "voyager.report.options",
     "fixtures.plan",
     "fixtures.state",
     "fixtures.clients",
