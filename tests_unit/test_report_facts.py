@@ -4,17 +4,21 @@ rows for checks known only from the ledger."""
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 from types import SimpleNamespace
 
 import pytest
 
-from html_support import fragment
+from html_support import fragment, parse, report_data
+from suite_project import suite_project
 from voyager.plan.model import Secret
 from voyager.redact import REDACTOR
 from voyager.report import check, facts, i18n
 from voyager.report.facts import FACTS
 from voyager.report.history import ReportHistory
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +132,40 @@ def test_history_rows_for_checks_known_only_from_the_ledger(tmp_path):
     assert a.find("td", cls="col-run").text() == "2026-01-02 03:04:05"
     b = merged["suites/test_01_x.py::test_b"][0]
     assert fragment(b["resultsTableRow"]).find("td", cls="col-result").text() == "未运行"
+
+
+# --------------------------------------------------------------------------- failed vs broken
+
+BROKEN_SUITE = '''
+from voyager.redact import RedactedError
+
+
+def test_wrong_read_back():
+    """读回的值与规划不一致时判为失败。"""
+    raise RedactedError("设置后读到的 VIP 为 127.0.0.9，应为 127.10.20.10（主机规划!I19）")
+
+
+def test_tool_bug():
+    """工具自身的错误判为 broken。"""
+    {}["missing"]
+'''
+
+
+def test_verification_failures_are_failed_tool_errors_broken(pytester, tmp_path):
+    suite_project(pytester, {"test_01_x.py": BROKEN_SUITE})
+    allure = tmp_path / "allure"
+    result = pytester.runpytest("suites", "--sim", "--state-dir", str(tmp_path / "st"), f"--alluredir={allure}")
+    result.assert_outcomes(failed=2)
+    status = {}
+    for f in allure.glob("*-result.json"):
+        r = json.loads(f.read_text(encoding="utf-8"))
+        status[r["fullName"].split("#")[-1]] = r["status"]
+    assert status == {"test_wrong_read_back": "failed", "test_tool_bug": "broken"}
+    page = parse((pytester.path / "reports" / "DEMO-SMTX-Cls01" / "report.html").read_text(encoding="utf-8"))
+    tests = report_data(page)["tests"]
+    extras = {n.split("::")[-1]: fragment("".join(e["content"] for r in rows for e in r["extras"]))
+              for n, rows in tests.items()}
+    wrong = extras["test_wrong_read_back"].find("div", cls="failure")
+    assert "127.10.20.10（主机规划!I19）" in wrong.text() and "核对并修正规划表 主机规划!I19" in wrong.text()
+    assert wrong.find("p", cls="broken") is None
+    assert extras["test_tool_bug"].find("p", cls="broken") is not None

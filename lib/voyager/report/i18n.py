@@ -145,6 +145,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stage.10": ("性能与可靠性测试", "Performance and reliability"),
     "stage.11": ("收尾清理", "Clean-up"),
     "stage.other": ("其他", "Other"),
+    # -- terminal -------------------------------------------------------------------------------------
+    "term.run": ("本次运行报告：{path}", "Report of this run: {path}"),
+    "term.cumulative": ("累计报告（交付用）：{path}", "Cumulative report (for delivery): {path}"),
     # -- allure --------------------------------------------------------------------------------------
     "allure.evidence": ("接口与命令记录", "Requests and commands"),
 }

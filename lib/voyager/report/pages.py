@@ -132,6 +132,11 @@ class DeliveryMixin:
                               end=datetime.now().astimezone(), kind=self.kind)
 
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_sep("-", t(f"term.{self.kind}", path=self._report_path.as_uri()))
+
+
 class RunReport(DeliveryMixin, SelfContainedReport):
     """This run's report, self-contained (the default)."""
 
@@ -171,10 +176,6 @@ class CumulativeReport(DeliveryMixin, SelfContainedReport):
             self.tests().update(merged)
             self.recount()
         super().pytest_sessionfinish(session)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter):
-        terminalreporter.write_sep("-", f"累计报告 cumulative report: {self._report_path.as_uri()}")
 
     def recount(self) -> None:
         for outcome in self._report.outcomes.values():
