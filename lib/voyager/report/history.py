@@ -20,6 +20,7 @@ from voyager.report.i18n import t
 
 LEDGER_OUTCOME = {"passed": "Passed", "failed": "Failed", "error": "Error", "skipped": "Skipped"}
 MAX_ATTEMPTS = 20
+SHOWN_IN_FULL = 3  # earlier attempts shown with their details in the cumulative report
 
 
 def history_path(state_dir: Path, fingerprint: str) -> Path:
@@ -109,12 +110,18 @@ def _worst(results: list[str]) -> str:
 
 
 def earlier_html(attempts: list[dict[str, Any]]) -> str:
+    """Earlier attempts, newest first, collapsed: the last ``SHOWN_IN_FULL``
+    with their facts, evidence and traceback, older ones as one line each."""
     parts = []
-    for a in reversed(attempts):
+    for i, a in enumerate(reversed(attempts)):
+        title = t("history.attempt", run=a["run"], outcome=check.outcome_label(a["result"]))
+        if i >= SHOWN_IN_FULL:
+            parts.append(f'<p class="attempt">{check.esc(title)}</p>')
+            continue
         inner = "".join(e.get("content") or "" for row in a.get("rows") or [] for e in row.get("extras") or []
                         if e.get("format_type") == "html")
         logs = "".join(row.get("log") or "" for row in a.get("rows") or [])
-        parts.append(f'<div class="attempt">{check.details(t("history.attempt", run=a["run"], outcome=check.outcome_label(a["result"])), inner + logs)}</div>')
+        parts.append(f'<div class="attempt">{check.details(title, inner + logs)}</div>')
     return check.details(t("history.summary", n=len(attempts)), "".join(parts), "history")
 
 
