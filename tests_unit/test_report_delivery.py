@@ -417,6 +417,7 @@ def test_unusual_passwords_leave_no_trace(tmp_path):
     values = [s.reveal() for s in plan.secrets() if len(s.reveal()) >= 6]
     assert set(UNUSUAL.values()) <= set(values)
     forms = {f for v in values for f in secret_forms(v)}
+    assert not list((tmp_path / "reports").rglob("*.xlsx"))  # no plan copy among the deliverables
     texts = {"stdout": first.stdout + first.stderr + second.stdout + second.stderr}
     for top in (tmp_path / "reports", tmp_path / "state"):
         for f in top.rglob("*"):

@@ -9,7 +9,8 @@ Before allure-pytest writes a suite check's result (its
   host / VLAN / group, severity (blocker for a stage gate, minor for an
   optional step, critical otherwise);
 * adds one step per API call / SSH command recorded for it
-  (``voyager.evidence``, redacted at capture) with the exchange attached;
+  (``voyager.evidence``, redacted at capture) with the exchange attached
+  (``skipped`` when it got no answer: evidence, not a verdict);
 * classes a verification failure (an assertion, a failed job or wait, an API
   refusing, a wrong read-back — the ``voyager`` errors) as ``failed``; only an
   error of the tool itself (any other exception) stays ``broken``.
@@ -128,7 +129,7 @@ class AllureSteps:
         result.labels += [Label(name=name, value=value) for name, value in ours]
 
     def add_steps(self, listener: Any, uuid: str, nodeid: str) -> None:
-        from allure_commons.model2 import Status, TestStepResult
+        from allure_commons.model2 import Status, StatusDetails, TestStepResult
         from allure_commons.types import AttachmentType
         from allure_commons.utils import uuid4
 
@@ -138,9 +139,13 @@ class AllureSteps:
         for e in RECORDER.exchanges(nodeid):
             step_uuid = uuid4()
             start = int(e.time * 1000)
-            status = Status.PASSED if e.error is None and e.status is not None else Status.FAILED
+            # an exchange is evidence, not a verdict: one without an answer (refused,
+            # reset, an SSH login the check expected to fail) is grey, never red
+            answered = e.error is None and e.status is not None
             step = TestStepResult(name=e.summary().split("] ", 1)[-1], start=start,
-                                  stop=start + int(e.elapsed * 1000), status=status)
+                                  stop=start + int(e.elapsed * 1000),
+                                  status=Status.PASSED if answered else Status.SKIPPED,
+                                  statusDetails=None if answered else StatusDetails(message=e.error or ""))
             logger.start_step(uuid, step_uuid, step)
             logger.attach_data(uuid4(), e.to_text(), name=t("allure.evidence"),
                                attachment_type=AttachmentType.TEXT, parent_uuid=step_uuid)
