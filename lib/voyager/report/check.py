@@ -173,7 +173,7 @@ def log_block(longreprtext: str, sections: Sequence[tuple[str, str]], failed: bo
         parts.append(details(t("fail.traceback"), f"<pre>{esc(REDACTOR.redact(longreprtext))}</pre>",
                              "traceback"))
     logs = [f"{esc(REDACTOR.redact(content))}" for header, content in sections
-            if header.startswith("Captured log") and content.strip()]
+            if header.startswith("Captured") and content.strip()]
     if logs:
         parts.append(details(t("log.captured"), f"<pre>{''.join(logs)}</pre>", "captured-log"))
     return "".join(parts)
