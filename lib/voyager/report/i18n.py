@@ -74,7 +74,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "outcome.xfailed": ("预期失败", "Expected failure"),
     "outcome.xpassed": ("意外通过", "Unexpected pass"),
     "outcome.rerun": ("重试", "Rerun"),
-    "outcome.retried": ("重试", "Retried"),
+    "outcome.retried": ("已重试", "Retried"),
     "outcome.notrun": ("未运行", "Not run"),
     # -- results table --------------------------------------------------------------
     "col.result": ("结果", "Result"),
