@@ -12,6 +12,7 @@ import pytest
 from voyager.clients import FisheyeClient
 from voyager.plan import cells
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps import config
 from voyager.steps.upload import ensure_svt_image
 
@@ -36,6 +37,9 @@ def test_fisheye_login(endpoints, plan: Plan):
     client = FisheyeClient(endpoints, plan.hosts[0].mgmt_ip)
     session = client.login(plan.cluster.admin_user or "root", plan.cluster.admin_password)
     try:
+        facts.record(f"用 {plan.cluster.admin_user or 'root'} 登录 fisheye", "已登录",
+                     "已登录" if client.logged_in else "未登录", cell=cells.ref(cells.HOSTS, cells.HOST_ADMIN_USER))
+        facts.record("登录响应 user_id", "非空", session.get("user_id") or "（没有）", ok=bool(session.get("user_id")))
         assert client.logged_in
         assert session.get("user_id"), f"登录响应中没有 user_id：{session!r}"
         LOG.info("已登录 fisheye，会话有效期至 %s", session.get("expire_time"))
@@ -57,6 +61,7 @@ def test_license_serial(fisheye, run_state, plan_path):
     run_state.set("cluster", "serial", serial)
     LOG.info("集群序列号 %s", serial)
     if plan_path is None:
+        facts.note(f"规划不来自文件，不写回 {cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)}")
         LOG.info("规划不来自文件，不写回 %s", cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL))
         return
     LOG.info(config.write_back_serial(plan_path, serial))
@@ -79,10 +84,15 @@ def test_ipmi_accounts_upserted(fisheye_vip, plan: Plan, host_uuids, ipmi_result
     """所有规划了带外地址的主机的 IPMI 账号已提交（upsert_accounts），每个节点都有返回结果。"""
     with_bmc = [h for h in plan.hosts if h.bmc_ip]
     if not with_bmc:
+        facts.note("规划表没有带外地址（主机规划 E 列），不配置 IPMI，没有可比较的结果")
         LOG.info("规划表没有带外地址（主机规划 E 列），不配置 IPMI")
         return
     results = config.upsert_ipmi(fisheye_vip, plan, host_uuids)
     ipmi_results.update(results)
+    for h in with_bmc:
+        got = results.get(host_uuids[h.mgmt_ip])
+        facts.record(f"{h.name} 的 upsert_accounts 结果", "有返回", got.get("outcome") if got else "没有返回",
+                     cell=f"主机规划!E{h.row}", ok=got is not None)
     missing = [h.name for h in with_bmc if host_uuids[h.mgmt_ip] not in results]
     assert not missing, f"upsert_accounts 没有返回这些节点的结果：{'、'.join(missing)}"
 
@@ -91,12 +101,14 @@ def test_ipmi_accounts_upserted(fisheye_vip, plan: Plan, host_uuids, ipmi_result
 def test_ipmi_account_valid(host, fisheye_vip, plan: Plan, host_uuids, ipmi_results, run_state):
     """该节点的 IPMI 账号有效（is_valid=true）：带外地址、用户名、密码与规划一致且可以登录。"""
     if not host.bmc_ip:
+        facts.note(f"{host.name} 没有规划带外地址（主机规划!E{host.row}），不检查 IPMI")
         LOG.info("%s 没有规划带外地址，不检查 IPMI", host.name)
         return
     uuid = host_uuids[host.mgmt_ip]
     result = ipmi_results.get(uuid)
     if result is None:  # a rerun of this row alone: upsert this node again
         result = config.upsert_ipmi(fisheye_vip, plan, host_uuids, hosts=[host]).get(uuid)
+    facts.record("IPMI 账号 is_valid", True, (result or {}).get("is_valid"), cell=f"主机规划!E{host.row}:G{host.row}")
     assert result is not None, f"{host.name} 的 IPMI 账号没有返回结果"
     run_state.merge("hosts", host.mgmt_ip, {"ipmi_valid": bool(result.get("is_valid"))})
     assert result.get("is_valid") is True, (
@@ -139,8 +151,11 @@ def test_host_passwords(host, ssh):
 def test_svt_uploaded(fisheye_vip, svt_iso):
     """提供了 SVT 虚拟机工具 ISO 时已上传到集群（分块上传完成，集群中可以看到该镜像）。"""
     if svt_iso is None:
+        facts.note("未提供 SVT ISO：可选步骤，没有要上传的文件")
         pytest.skip("未提供 SMTX_VMTOOLS-*.iso，不上传虚拟机工具")
-    LOG.info(ensure_svt_image(fisheye_vip, svt_iso))
+    done = ensure_svt_image(fisheye_vip, svt_iso)
+    facts.record(f"镜像 {svt_iso.path.name}", "集群中可以看到", done, ok=True)  # ensure_svt_image raises otherwise
+    LOG.info(done)
 
 
 @pytest.mark.dependency(depends=["test_vip"])
@@ -154,11 +169,19 @@ def test_cpu_compatibility(fisheye_vip):
     "test_vlans_count", "test_host_passwords", "test_cpu_compatibility"])
 def test_cluster_configured(run_state, plan: Plan):
     """集群配置完成：序列号、VIP、业务虚拟交换机与全部业务网络都已记入运行状态。"""
+    recorded = run_state.section("vlans")
+    facts.record("运行状态：集群序列号", "已记录", run_state.get("cluster", "serial") or "未记录",
+                 ok=bool(run_state.get("cluster", "serial")))
+    facts.record("运行状态：VIP", plan.cluster.vip, run_state.get("cluster", "vip"),
+                 cell=cells.ref(cells.HOSTS, cells.HOST_VIP))
+    facts.record("运行状态：业务虚拟交换机 uuid", "已记录", run_state.get("network", "business_vds") or "未记录",
+                 ok=bool(run_state.get("network", "business_vds")))
+    facts.record("运行状态：业务网络", [v.name for v in plan.networks.business.vlans],
+                 [v.name for v in plan.networks.business.vlans if v.name in recorded], cell="虚拟网络 D8:D18")
     assert run_state.get("cluster", "serial"), "运行状态中没有集群序列号"
     vip = run_state.get("cluster", "vip")
     assert vip == plan.cluster.vip, (f"运行状态中的 VIP 为 {vip!r}，应为规划的 {plan.cluster.vip}"
                                      f"（{cells.ref(cells.HOSTS, cells.HOST_VIP)}）")
     assert run_state.get("network", "business_vds"), "运行状态中没有业务虚拟交换机的 uuid"
-    recorded = run_state.section("vlans")
     missing = [v.name for v in plan.networks.business.vlans if v.name not in recorded]
     assert not missing, f"运行状态中缺少业务网络：{'、'.join(missing)}"

@@ -53,7 +53,8 @@ class Run:
 def run_suites(state_dir: Path, *args: str, suites=SUITES) -> Run:
     junit = state_dir.parent / f"junit-{len(list(state_dir.parent.glob('junit-*.xml')))}.xml"
     cmd = [sys.executable, "-m", "pytest", *suites, "--sim", "--sim-speed", "0",
-           "--state-dir", str(state_dir), "-o", f"cache_dir={state_dir.parent / 'cache'}",
+           "--state-dir", str(state_dir), "--reports-dir", str(state_dir.parent / "reports"),
+           "-o", f"cache_dir={state_dir.parent / 'cache'}",
            "-p", "no:randomly", "-q", "-rA", f"--junitxml={junit}", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env)
@@ -81,8 +82,8 @@ def start_suites(state_dir: Path, *args: str, speed: str = "0", suites=SUITES) -
     """The suites in the background, verbose and unbuffered (each check's node id
     is printed as it starts), for tests that interrupt a run."""
     cmd = [sys.executable, "-u", "-m", "pytest", *suites, "--sim", "--sim-speed", speed,
-           "--state-dir", str(state_dir), "-o", f"cache_dir={state_dir.parent / 'cache'}",
-           "-p", "no:randomly", "-v", *args]
+           "--state-dir", str(state_dir), "--reports-dir", str(state_dir.parent / "reports"),
+           "-o", f"cache_dir={state_dir.parent / 'cache'}", "-p", "no:randomly", "-v", *args]
     return subprocess.Popen(cmd, cwd=ROOT, env=suites_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

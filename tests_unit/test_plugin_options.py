@@ -75,7 +75,31 @@ def test_suites_run_without_the_cache_plugin(project, tmp_path):
 def test_default_state_dir_is_per_cluster(project):
     result = project.runpytest("suites/test_p.py::test_plan", "--sim")
     result.assert_outcomes(passed=1)
-    assert (project.path / "reports" / "state" / "DEMO-SMTX-Cls01" / "run-state.json").exists()
+    state = project.path / ".voyager" / "DEMO-SMTX-Cls01"
+    assert (state / "run-state.json").exists() and (state / "demo-plan.xlsx").exists()
+    # reports/ holds only the deliverables: a folder per run and the cumulative report
+    reports = project.path / "reports" / "DEMO-SMTX-Cls01"
+    assert (reports / "report.html").exists()
+    assert not [p for p in reports.rglob("*") if p.suffix in (".xlsx", ".log") or p.name.startswith(
+        ("run-state", "ledger-", "report-history"))]
+
+
+def test_state_dir_moves_only_the_state(project, tmp_path):
+    result = project.runpytest("suites/test_p.py::test_plan", "--sim", "--state-dir", str(tmp_path / "st"))
+    result.assert_outcomes(passed=1)
+    assert (tmp_path / "st" / "run-state.json").exists()
+    runs = [p for p in (project.path / "reports" / "DEMO-SMTX-Cls01").iterdir() if p.is_dir()]
+    assert any((p / "report.html").exists() and (p / "junit.xml").exists() for p in runs)
+    assert not (tmp_path / "st" / "report").exists()
+
+
+def test_given_report_paths_are_respected(project, tmp_path):
+    html, allure = tmp_path / "mine.html", tmp_path / "allure"
+    result = project.runpytest("suites/test_p.py::test_plan", "--sim", "--state-dir", str(tmp_path / "st"),
+                               f"--html={html}", f"--alluredir={allure}")
+    result.assert_outcomes(passed=1)
+    assert html.exists() and list(allure.glob("*-result.json"))
+    assert 'lang="zh-CN"' in html.read_text(encoding="utf-8")  # still the delivery report
 
 
 def test_missing_plan_file_is_a_usage_error(project):

@@ -11,7 +11,6 @@ skips and the argument scope.
 """
 from __future__ import annotations
 
-import base64
 import html
 import json
 import logging
@@ -42,7 +41,8 @@ DEFAULT_PASSWORDS = ("P@ssw0rd!123", "HC!r0cks")
 # --------------------------------------------------------------------------- helpers
 def run_suites(state: Path, junit: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pytest", "suites/", "--sim", "--sim-speed", "0",
-           "--state-dir", str(state), "-o", f"cache_dir={state.parent / 'cache'}",
+           "--state-dir", str(state), "--reports-dir", str(state.parent / "reports"),
+           "-o", f"cache_dir={state.parent / 'cache'}",
            "-p", "no:randomly", "-q", f"--junitxml={junit}", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
@@ -74,9 +74,14 @@ def html_tests(page: str) -> dict[str, list[dict]]:
     return json.loads(html.unescape(blob.group(1)))["tests"]
 
 
-def decoded_extras(page: str) -> list[str]:
-    return [base64.b64decode(m).decode("utf-8", "replace")
-            for m in re.findall(r"data:[\w/+.-]+;charset=utf-8;base64,([A-Za-z0-9+/=]+)", page)]
+def html_extras(rows: list[dict]) -> str:
+    """The check's html extras (facts, evidence: inline, never ``data:`` links)."""
+    return "".join(e["content"] for r in rows for e in r["extras"] if e["format_type"] == "html")
+
+
+def run_pages(report_dir: Path) -> list[str]:
+    """The per-run reports, oldest first (``reports/<cluster>/<run>/report.html``)."""
+    return [p.read_text(encoding="utf-8") for p in sorted(report_dir.glob("*/report.html"))]
 
 
 def allure_results(directory: Path) -> dict[str, dict]:
@@ -92,10 +97,10 @@ def labels(result: dict) -> list[tuple[str, str]]:
 def rerun(tmp_path_factory):
     base = tmp_path_factory.mktemp("carry")
     state = base / "state"
-    report_dir = state / "report"
+    report_dir = base / "reports" / "DEMO-SMTX-Cls01"
     started = time.monotonic()
     first = run_suites(state, base / "junit-1.xml", "--sim-faults", "fail-job:NETWORK_CREATE_VDS:1")
-    first_html = (report_dir / "report.html").read_text(encoding="utf-8")
+    first_html, = run_pages(report_dir)
     first_allure = allure_results(report_dir / "allure-results")
     second = run_suites(state, base / "junit-2.xml", "--lf")
     elapsed = time.monotonic() - started
@@ -105,7 +110,7 @@ def rerun(tmp_path_factory):
     return {
         "base": base, "state": state, "first": first, "second": second, "elapsed": elapsed,
         "first_junit": junit_cases(base / "junit-1.xml"), "second_junit": junit_cases(base / "junit-2.xml"),
-        "first_html": first_html, "second_html": (report_dir / "report.html").read_text(encoding="utf-8"),
+        "first_html": first_html, "second_html": run_pages(report_dir)[-1], "report_dir": report_dir,
         "first_allure": first_allure, "second_allure": new_allure, "ledger": ledger,
     }
 
@@ -165,16 +170,16 @@ def test_rerun_html_report_lists_every_check(rerun):
         row = "".join(rows[0]["resultsTableRow"])
         if outcomes[nodeid] == "passed":
             started = local_time(ledger[nodeid]["run"]["started"])
-            assert f"〔沿用〕本次未重跑：已于 {started} 的运行中通过" in row, row
-            assert "沿用先前结果 carried over" in rows[0]["log"]
+            assert f"〔沿用〕本次未重跑：已于 {started} 的运行中通过" in html.unescape(html_extras(rows))
+            assert f"沿用 {started}" in row, row
         else:
-            assert "本次重跑" in row and "沿用" not in row, row
+            assert "沿用" not in row, row
     assert "重跑 6 项" in page and f"另有 {TOTAL - 6} 项本次未重跑" in page
-    # the evidence of the first run is attached to the carried deployment check
-    deploy = tests["suites/test_02_init_cluster.py::test_deploy_triggered"][0]
-    names = [e["name"] for e in deploy["extras"]]
-    assert any(n.startswith("原运行的接口与命令记录") for n in names), names
-    assert any("POST" in text and "/api/v2/deployment" in text for text in decoded_extras(page))
+    # the evidence of the first run is shown (inline) with the carried deployment check
+    deploy = html.unescape(html_extras(tests["suites/test_02_init_cluster.py::test_deploy_triggered"]))
+    assert "接口与命令记录" in deploy and "期望（规划）" in deploy  # the first run's evidence and facts
+    assert "POST" in deploy and "/api/v2/deployment" in deploy
+    assert 'href="data:' not in page
 
 
 def test_rerun_allure_results_list_every_check(rerun):
@@ -201,10 +206,10 @@ def test_no_secret_in_any_report(rerun):
     texts = {"html-1": rerun["first_html"], "html-2": rerun["second_html"],
              "ledger": next(state.glob("ledger-*.json")).read_text(encoding="utf-8"),
              "out": rerun["second"].stdout + rerun["second"].stderr}
-    texts["html-2-extras"] = "\n".join(decoded_extras(rerun["second_html"]))
+    texts["html-cumulative"] = (rerun["report_dir"] / "report.html").read_text(encoding="utf-8")
     for junit in base.glob("junit-*.xml"):
         texts[junit.name] = junit.read_text(encoding="utf-8")
-    for f in (state / "report" / "allure-results").iterdir():
+    for f in (rerun["report_dir"] / "allure-results").iterdir():
         texts[f.name] = f.read_text(encoding="utf-8", errors="replace")
     leaks = sorted({name for name, text in texts.items() for form in forms if form in text})
     assert not leaks, leaks

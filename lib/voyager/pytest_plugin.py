@@ -37,6 +37,8 @@ from typing import Any, Optional
 import pytest
 
 from voyager.run_context import RUN_KEY, get_run
+# the delivery report's options and its installation over pytest-html
+pytest_plugins = ["voyager.report.options"]
 
 USAGE = (
     "smtx-voyager 验收套件需要一份规划表或内置模拟器，请这样运行：\n"
@@ -144,7 +146,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="让一台模拟主机与规划不同（可重复）：IP:missing_nics=ens224[,ens192]"
                          "[:down_nics=...][:deployed=true][:version=6.1.0]。")
     group.addoption("--state-dir", dest="voyager_state_dir", metavar="DIR",
-                    help="运行状态与结果台账目录（默认 reports/state/<集群名称>）。")
+                    help="运行状态、结果台账、接口记录与演示规划表的目录（默认 .voyager/<集群名称>）；"
+                         "报告总在 reports/<集群名称>/。")
     group.addoption("--media-dir", dest="voyager_media_dir", metavar="DIR",
                     help="ISO 与安装包所在目录（默认：规划表所在目录）。")
     group.addoption("--ca-bundle", dest="voyager_ca_bundle", metavar="PATH",
@@ -277,7 +280,7 @@ class VoyagerRun:
             if not d.is_absolute():
                 d = Path(self.config.invocation_params.dir) / d
         else:
-            d = self.rootpath / "reports" / "state" / safe_dirname(cluster_name or "")
+            d = self.rootpath / ".voyager" / safe_dirname(cluster_name or "")
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -385,20 +388,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def default_report_paths(config: pytest.Config, run: "VoyagerRun") -> None:
-    """A suite run always leaves its delivery evidence: a self-contained HTML
-    report (pytest-html) and Allure results under ``reports/<cluster>/``, unless
-    the engineer chose other paths with ``--html`` / ``--alluredir``; with
-    ``--state-dir DIR`` they go to ``DIR/report/``. Runs before pytest-html's and
+    """A suite run always leaves its deliverables under ``reports/<cluster>/``
+    (``voyager.report.layout``: a folder per run with its HTML and JUnit XML,
+    the cumulative ``report.html``, the plan's Allure results), whatever
+    ``--state-dir`` says; ``--html`` / ``--junitxml`` / ``--alluredir`` given by
+    the engineer are respected. Runs before pytest-html's, junitxml's and
     allure's own ``pytest_configure`` (tryfirst)."""
-    if run.options.state_dir:
-        out = run.state_dir / "report"
-    else:
-        out = run.rootpath / "reports" / safe_dirname(run.plan.cluster.name or "")
-    if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
-        config.option.htmlpath = str(out / "report.html")
-        config.option.self_contained_html = True
-    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
-        config.option.allure_report_dir = str(out / "allure-results")
+    from voyager.report.layout import apply_defaults, reports_root
+
+    apply_defaults(config, reports_root(config, run.rootpath) / safe_dirname(run.plan.cluster.name or ""))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -456,8 +454,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
         yield
         return
     from voyager.evidence import RECORDER
+    from voyager.report.facts import FACTS
 
-    with RECORDER.step(item.nodeid):
+    with RECORDER.step(item.nodeid), FACTS.step(item.nodeid):
         yield
 
 
@@ -477,11 +476,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if not run.active or not run.is_suite_path(Path(item.path)):
         return
     report = outcome.get_result()
-    from voyager.report.attach import attach_evidence, collect_extras
-
-    if report.when == "call":
-        attach_evidence(item)
-    collect_extras(item, report)
     marker = item.get_closest_marker("dependency")
     from voyager.report.carryover import describe_item
 

@@ -31,18 +31,23 @@ def allure_identity(item: pytest.Item) -> Optional[dict[str, Any]]:
                                          allure_suite_labels, get_history_id, pytest_markers)
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
         return None
+    from voyager.report.allure_steps import parameter_values, readable_name, voyager_labels
+
     params = dict(item.callspec.params) if hasattr(item, "callspec") else {}
+    shown = parameter_values(item)
     parameters = [Parameter(name=name, value=represent(value)) for name, value in params.items()]
     full_name = allure_full_name(item)
     labels = [[k, str(v)] for k, v in sorted(allure_labels(item))]
     labels += [[k, str(v)] for k, v in allure_suite_labels(item)]
     labels += [["tag", tag] for tag in pytest_markers(item)]
     labels.append(["package", allure_package(item)])
+    ours = voyager_labels(item)
+    labels = [label for label in labels if label[0] not in dict(ours)] + [list(label) for label in ours]
     return {
-        "name": item.name,
+        "name": readable_name(item),
         "fullName": full_name,
         "historyId": get_history_id(full_name, parameters, original_values=params),
-        "parameters": [[p.name, p.value] for p in parameters],
+        "parameters": [[p.name, shown.get(p.name, p.value)] for p in parameters],
         "labels": labels,
     }
 

@@ -1,20 +1,32 @@
-"""Attach evidence (e.g. the deploy payload) to the pytest-html report and to
-Allure, redacted before it is stored anywhere.
+"""Attach a document (e.g. the deploy payload) to the running check: shown
+inline (collapsible) in the delivery report, written as a file to the run
+folder's ``artifacts/`` (linked relatively, never a ``data:`` URL) and attached
+to Allure — redacted before it is stored anywhere.
 
-``attach_json(request, name, obj)`` redacts ``obj`` with the process-wide
-redactor (``voyager.redact.REDACTOR``: plan secrets, their encoded forms,
-tokens, sensitive keys), hands it to Allure at once and keeps it on the test
-item; the plugin's makereport hook adds it to the report's ``extras`` for
-pytest-html (``collect_extras``).
+``attach_json(request, name, obj)`` / ``attach_text(request, name, text)``
+redact with the process-wide redactor (``voyager.redact.REDACTOR``: plan
+secrets, their encoded forms, tokens, sensitive keys) and keep the attachment
+on the test item; ``voyager.report.html`` renders ``pending(item)`` with the
+check.
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import pytest
 
-EXTRAS_KEY = pytest.StashKey[list]()
+from voyager.redact import REDACTOR  # required: never attach unredacted data
+
+ATTACH_KEY = pytest.StashKey[list]()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    text: str  # redacted
+    link: Optional[str] = None  # artifact placeholder (voyager.report.layout)
 
 
 def _node(request_or_item: Any) -> pytest.Item:
@@ -22,63 +34,48 @@ def _node(request_or_item: Any) -> pytest.Item:
 
 
 def redacted(obj: Any) -> Any:
-    from voyager.redact import REDACTOR  # required: never attach unredacted data
-
     return REDACTOR.redact_obj(obj)
 
 
-def attach_json(request_or_item: Any, name: str, obj: Any) -> Any:
-    """Attach ``obj`` (redacted) under ``name``; returns the redacted object."""
-    clean = redacted(obj)
-    item = _node(request_or_item)
-    item.stash.setdefault(EXTRAS_KEY, []).append(("json", name, clean))
+def _keep(item: pytest.Item, name: str, text: str, filename: Optional[str]) -> None:
+    from voyager.report.layout import get_layout
+
+    layout = get_layout(item.config)
+    link = layout.artifact(filename, text) if (layout is not None and filename) else None
+    item.stash.setdefault(ATTACH_KEY, []).append(Attachment(name, text, link))
+
+
+def _allure(text: str, name: str, kind: str) -> None:
     try:
         import allure
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
-        return clean
-    allure.attach(json.dumps(clean, ensure_ascii=False, indent=2), name=name,
-                  attachment_type=allure.attachment_type.JSON)
+        return
+    allure.attach(text, name=name, attachment_type=getattr(allure.attachment_type, kind))
+
+
+def attach_json(request_or_item: Any, name: str, obj: Any, *, filename: Optional[str] = None) -> Any:
+    """Attach ``obj`` (redacted) under ``name``; returns the redacted object.
+    ``filename`` (default: the name's last word when it ends in ``.json``) is
+    the file written to the run folder."""
+    clean = redacted(obj)
+    text = json.dumps(clean, ensure_ascii=False, indent=2)
+    if filename is None:
+        last = name.split()[-1] if name.split() else ""
+        filename = last if last.endswith(".json") else None
+    _keep(_node(request_or_item), name, text, filename)
+    _allure(text, name, "JSON")
     return clean
 
 
-def attach_text(request_or_item: Any, name: str, text: str) -> str:
-    from voyager.redact import REDACTOR
-
+def attach_text(request_or_item: Any, name: str, text: str, *, filename: Optional[str] = None) -> str:
     clean = REDACTOR.redact(text)
-    item = _node(request_or_item)
-    item.stash.setdefault(EXTRAS_KEY, []).append(("text", name, clean))
-    try:
-        import allure
-    except ImportError:  # pragma: no cover
-        return clean
-    allure.attach(clean, name=name, attachment_type=allure.attachment_type.TEXT)
+    _keep(_node(request_or_item), name, clean, filename)
+    _allure(clean, name, "TEXT")
     return clean
 
 
-def attach_evidence(item: pytest.Item) -> None:
-    """Attach what the test sent and received (``voyager.evidence.RECORDER``,
-    redacted at capture) to its report."""
-    from voyager.evidence import RECORDER
-
-    text = RECORDER.to_text(item.nodeid)
-    if text:
-        attach_text(item, "接口与命令记录 evidence", text)
-
-
-def collect_extras(item: pytest.Item, report: pytest.TestReport) -> None:
-    """Move the item's attachments onto the call report for pytest-html."""
-    if report.when != "call":
-        return
-    pending = item.stash.get(EXTRAS_KEY, [])
-    if not pending:
-        return
-    try:
-        from pytest_html import extras
-    except ImportError:  # pragma: no cover - pytest-html is a dependency
-        return
-    report_extras = list(getattr(report, "extras", []))
-    for kind, name, content in pending:
-        report_extras.append(extras.json(content, name=name) if kind == "json"
-                             else extras.text(content, name=name))
-    report.extras = report_extras
-    item.stash[EXTRAS_KEY] = []
+def pending(item: pytest.Item) -> list[Attachment]:
+    """The item's attachments, once (they are rendered with its report)."""
+    found = item.stash.get(ATTACH_KEY, [])
+    item.stash[ATTACH_KEY] = []
+    return list(found)

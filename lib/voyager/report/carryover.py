@@ -17,7 +17,8 @@ exactly that earlier result, marked as carried over:
 * Allure, which listens to the runtest protocol instead, gets a result file per
   carried test through allure-commons (``voyager.report.allure_carry``), with
   the original history id, a ``carriedOver`` label and a ``沿用先前通过`` tag;
-* pytest-html gets a note column (only in such sessions) and a summary line.
+* pytest-html shows them with the run they come from (``voyager.report.html``)
+  and a summary line.
 
 Nothing is carried in a session without ``--lf``, under xdist, or for a test
 whose last outcome is failed, error, or a skip caused by a failed prerequisite.
@@ -36,29 +37,19 @@ from typing import Any, Optional
 
 import pytest
 
+from voyager.report.titles import criterion, describe_title, item_doc  # noqa: F401 (re-exported)
+
 PLUGIN_NAME = "voyager-carryover"
 CATEGORY = {"passed": "沿用先前通过", "skipped": "沿用先前跳过"}
-VERB = {"passed": "通过", "skipped": "跳过"}
-MARK = "〔沿用〕"
 JUNIT_PROPERTY = "voyager_carried_over"
 
 
 # --------------------------------------------------------------------------- what the ledger keeps
-def _doc(item: pytest.Item) -> str:
-    return inspect.cleandoc(getattr(getattr(item, "function", None), "__doc__", None) or "")
-
-
-def describe_title(item: pytest.Item) -> str:
-    """The acceptance criterion: the docstring's first paragraph, on one line."""
-    first = _doc(item).split("\n\n", 1)[0]
-    return "".join(line.strip() for line in first.splitlines())
-
-
 def describe_item(item: pytest.Item) -> dict[str, Any]:
     """The ``report`` block the ledger stores with an entry (its docstring,
     location and Allure identity): what a later run needs to show this test
     without collecting it."""
-    doc = _doc(item)
+    doc = item_doc(item)
     path, line, domain = item.location
     block: dict[str, Any] = {"doc": doc, "location": [path, line, domain]}
     from voyager.report.allure_carry import allure_identity
@@ -91,8 +82,7 @@ class Carried:
 
     @property
     def title(self) -> str:
-        doc = self.info.get("doc") or ""
-        return doc.splitlines()[0] if doc else ""
+        return criterion(self.info.get("doc") or "")
 
     @property
     def run_started(self) -> str:
@@ -111,14 +101,16 @@ class Carried:
         return parts[0], None, ".".join(parts[1:])
 
     def note(self) -> str:
-        """The Chinese line every report shows for this test."""
-        text = f"本次未重跑：已于 {self.run_started} 的运行中{VERB[self.outcome]}"
-        details = [f"完成于 {self.finished}"]
+        """The line every report shows for this test (report language)."""
+        from voyager.report.i18n import t
+
+        text = t(f"carry.note.{self.outcome}", run=self.run_started)
+        details = [t("carry.finished", time=self.finished)]
         if self.outcome == "passed":
-            details.append(f"当时耗时 {float(self.entry.get('duration') or 0):.2f} 秒")
+            details.append(t("carry.took", seconds=f"{float(self.entry.get('duration') or 0):.2f}"))
         elif self.entry.get("message"):
-            details.append(f"原因：{self.entry['message']}")
-        return text + "（" + "，".join(details) + "）"
+            details.append(t("carry.reason", message=self.entry["message"]))
+        return text + t("carry.details", details=t("carry.sep").join(details))
 
     def note_long(self) -> str:
         """The note with where the result comes from (the HTML log, Allure attachment)."""
@@ -217,8 +209,10 @@ class EvidenceLogs:
 
 
 # --------------------------------------------------------------------------- synthetic reports
-def reports_for(carried: Carried) -> list[pytest.TestReport]:
-    """setup / call / teardown reports standing for the earlier result."""
+def reports_for(carried: Carried, earlier: Optional[list[dict[str, Any]]] = None) -> list[pytest.TestReport]:
+    """setup / call / teardown reports standing for the earlier result;
+    ``earlier`` = the delivery report's extras of that result (its facts and
+    evidence, ``voyager.report.history``), else its evidence log section."""
     from voyager.redact import REDACTOR, redact_report
 
     now = datetime.now().timestamp()
@@ -227,21 +221,22 @@ def reports_for(carried: Carried) -> list[pytest.TestReport]:
     props = [(JUNIT_PROPERTY, "true"), ("voyager_carried_run", carried.run_started),
              ("voyager_carried_time", carried.finished)]
     marker = {"outcome": carried.outcome, "note": REDACTOR.redact(carried.note()),
-              "title": carried.title}
+              "title": carried.title, "run": carried.run_started}
     call_outcome = carried.outcome
     longrepr: Any = None
     if call_outcome == "skipped":
         longrepr = (location[0], location[1] if location[1] is not None else 0,
                     "Skipped: " + REDACTOR.redact(carried.note()))
-    extras = []
-    try:
-        from pytest_html import extras as html_extras
+    from voyager.report.check import details, esc
 
-        if carried.evidence:
-            name = f"原运行的接口与命令记录 evidence（{carried.run_started}）"
-            extras.append(html_extras.text(REDACTOR.redact(carried.evidence), name=name))
-    except ImportError:  # pragma: no cover - pytest-html is a dependency
-        pass
+    from voyager.report.i18n import t
+
+    body = f'<p class="carried-note">{esc(t("carry.mark") + REDACTOR.redact(carried.note()))}</p>'
+    if carried.evidence and not earlier:  # the earlier report's extras hold its evidence already
+        name = t("carry.evidence", run=carried.run_started)
+        body += details(name, f"<pre>{esc(REDACTOR.redact(carried.evidence))}</pre>", "evidence")
+    extras = [{"name": None, "format_type": "html", "content": body, "mime_type": None, "extension": None},
+              *(dict(e, content=REDACTOR.redact(e["content"])) for e in earlier or [])]
     sections = [("沿用先前结果 carried over", REDACTOR.redact(carried.note_long()))]
     reports = []
     for when, outcome in (("setup", "passed"), ("call", call_outcome), ("teardown", "passed")):
@@ -268,8 +263,6 @@ class CarryOverPlugin:
         self.config = config
         self.started = datetime.now().astimezone()
         self.carried: list[Carried] = []
-        self.html_column = False
-        self._rerun_titles: Optional[dict[str, str]] = None
         self._rerun_count = 0
 
     # -- the run's identity, stored with every ledger entry ----------------------
@@ -303,12 +296,15 @@ class CarryOverPlugin:
     def emit(self, session: pytest.Session, run) -> None:
         selected = {item.nodeid for item in session.items}
         self._rerun_count = len(selected)
-        self._rerun_titles = {i.nodeid: describe_title(i) for i in session.items}
         self.carried = select(run.ledger, selected, scope_matcher(self.config), run.rootpath,
                               run.state_dir)
+        from voyager.report.history import ReportHistory
+
+        history = ReportHistory.open(run.state_dir, run.plan.fingerprint()) if run.state_dir else None
         hook = self.config.hook
         for carried in self.carried:
-            for rep in reports_for(carried):
+            earlier = history.last_extras(carried.nodeid) if history is not None else []
+            for rep in reports_for(carried, earlier):
                 hook.pytest_runtest_logreport(report=rep)
         if self.carried:
             from voyager.report.allure_carry import write_carried
@@ -339,41 +335,16 @@ class CarryOverPlugin:
 
     # -- pytest-html ------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_header(self, cells: list) -> None:
-        run = self._run()
-        if not self._wanted(run):
-            return
-        self.html_column = True
-        cells.insert(2, '<th class="col-voyager-note">说明 note</th>')
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_row(self, report, cells: list) -> None:
-        if not self.html_column or not cells:
-            return
-        marker = carried_marker(report)
-        if marker is not None:
-            text = html.escape(MARK + marker["note"]) + (
-                f"<br>{html.escape(marker['title'])}" if marker["title"] else "")
-            cell = f'<td class="col-voyager-note carried-over">{text}</td>'
-        else:
-            titles = self._rerun_titles or {}  # the tests this session runs
-            text = ""
-            if report.nodeid in titles:
-                title = titles[report.nodeid]
-                text = "本次重跑" + (f"：{html.escape(title)}" if title else "")
-            cell = f'<td class="col-voyager-note">{text}</td>'
-        cells.insert(2, cell)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
         if not self.carried:
             return
         passed = sum(1 for c in self.carried if c.outcome == "passed")
         skipped = len(self.carried) - passed
         rerun = self._rerun_count
-        counts = f"通过 {passed}" + (f"，跳过 {skipped}" if skipped else "")
-        line = (f"本次为 --lf 重跑：重跑 {rerun} 项；另有 {len(self.carried)} 项本次未重跑，"
-                f"沿用结果台账中先前运行的结果（{counts}），在“说明”列标注{MARK}。")
+        from voyager.report.i18n import t
+
+        counts = t("carry.counts.passed", n=passed) + (t("carry.counts.skipped", n=skipped) if skipped else "")
+        line = t("carry.summary", rerun=rerun, carried=len(self.carried), counts=counts)
         prefix.append(f"<p class=\"voyager-carryover\">{html.escape(line)}</p>")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from voyager.clients import ApiError, ClientError, TransportError
 from voyager.plan import cells, read_plan, write_back
 from voyager.plan.model import BusinessVlan, Plan, Secret
+from voyager.report import facts
 from voyager.steps.jobs import run_job
 from voyager.waiters import wait_port
 
@@ -55,9 +56,11 @@ def ensure_root_password(fisheye_anon, plan: Plan) -> str:
     user, password = plan.cluster.admin_user or "root", plan.cluster.admin_password
     if not password:
         raise StepError(f"规划表未填写集群管理员密码（{cells.ref(cells.HOSTS, cells.HOST_ADMIN_PASSWORD)}）")
+    cell = cells.ref(cells.HOSTS, cells.HOST_ADMIN_PASSWORD)
     try:
         fisheye_anon.login(user, password)
         fisheye_anon.logout()
+        facts.record(f"管理员 {user} 用规划的密码登录", "可以登录", "可以登录（已设置过，未再次设置）", cell=cell, ok=True)
         return f"管理员 {user} 已能用规划的密码登录，无需再次设置"
     except ApiError:
         pass
@@ -71,6 +74,7 @@ def ensure_root_password(fisheye_anon, plan: Plan) -> str:
         raise
     fisheye_anon.login(user, password)
     fisheye_anon.logout()
+    facts.record(f"管理员 {user} 用规划的密码登录", "可以登录", "可以登录（本次通过 setupRoot 设置）", cell=cell, ok=True)
     return f"已设置管理员 {user} 的密码并验证可以登录"
 
 
@@ -89,7 +93,11 @@ def ensure_vip(fisheye, endpoints, plan: Plan, *, timeout: float = VIP_TIMEOUT, 
             raise StepError(f"设置后读到的 VIP 为 {current.get('management_vip')!r}，应为 {vip}"
                             f"（{cells.ref(cells.HOSTS, cells.HOST_VIP)}）")
         done = f"已设置集群 VIP {vip}"
+    facts.record("集群 VIP management_vip", vip, (current or {}).get("management_vip") if isinstance(current, dict)
+                 else "（此版本没有 VIP 读取接口）", cell=cells.ref(cells.HOSTS, cells.HOST_VIP),
+                 ok=not isinstance(current, dict) or current.get("management_vip") == vip)
     wait_port(endpoints, vip, 443, timeout=timeout, describe=f"集群 VIP {vip} 的 443 端口应答")
+    facts.record(f"VIP {vip} 的 TCP 443", "应答", "应答", cell=cells.ref(cells.HOSTS, cells.HOST_VIP))
     return done + "，VIP 的 443 端口已应答"
 
 
@@ -99,13 +107,25 @@ def _ensure_setting(fisheye, what: str, wanted: dict[str, Any], same, cell: str,
     path = f"/api/v2/settings/{what}"
     current = _observe(fisheye, path)
     if isinstance(current, dict) and same(current):
+        _setting_facts(what, wanted, current, cell, "读取，无需设置")
         return "unchanged"
     job = run_job(fisheye, run_state, what,
                   lambda: _job_id(fisheye.put(path, json=wanted), f"设置 {what}"), timeout=JOB_TIMEOUT)
     after = _observe(fisheye, path)
+    _setting_facts(what, wanted, after, cell, "设置后读回")
     if isinstance(after, dict) and not same(after):
         raise StepError(f"设置 {what} 后读到 {after!r}，与规划 {wanted!r} 不一致（{cell}）")
     return f"job {job.get('job_id', '')} done".strip()
+
+
+def _setting_facts(what: str, wanted: dict[str, Any], reading: Any, cell: str, how: str) -> None:
+    if not isinstance(reading, dict):
+        facts.note(f"{what} 没有读取接口（{reading!r}），只能确认设置作业完成")
+        return
+    for key, value in wanted.items():
+        facts.record(f"{what}.{key}（{how}）", value, reading.get(key), cell=cell,
+                     ok=(str(value).lower() == str(reading.get(key)).lower()) if isinstance(value, str)
+                     else value == reading.get(key))
 
 
 def ensure_dns(fisheye, plan: Plan, run_state=None) -> str:
@@ -132,6 +152,7 @@ def ensure_ntp(fisheye, plan: Plan, run_state=None) -> str:
 def license_serial(fisheye) -> str:
     data = fisheye.get("/api/v2/tools/license") or {}
     serial = data.get("serial") if isinstance(data, dict) else None
+    facts.record("集群序列号（/api/v2/tools/license）", "已取得", serial or "（没有）", ok=bool(serial))
     if not serial:
         raise StepError(f"许可证信息中没有序列号：{data!r}")
     return serial
@@ -141,9 +162,11 @@ def write_back_serial(plan_path, serial: str) -> str:
     """Write the cluster serial to 主机规划!E19 and read it back."""
     cell = cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)
     if read_plan(plan_path).cluster.serial == serial:
+        facts.record(f"规划表 {cell}（读取）", serial, serial, cell=cell)
         return f"规划表 {cell} 已是序列号 {serial}"
     backup = write_back(plan_path, {"cluster_serial": serial})
     got = read_plan(plan_path).cluster.serial
+    facts.record(f"规划表 {cell}（写回后读回）", serial, got, cell=cell)
     if got != serial:
         raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {serial}")
     return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）"
@@ -215,6 +238,9 @@ def check_vds(vds: dict[str, Any], plan: Plan, host_uuids: dict[str, str]) -> li
     arch = (plan.cluster.network_arch or "").strip()
     net = plan.networks.mgmt if arch == SHARED_MGMT else plan.networks.business
     row = cells.NET_ROW_MGMT if arch == SHARED_MGMT else cells.NET_BUSINESS_ROWS[0]
+    facts.record("虚拟交换机名称", business_vds_name(plan), vds.get("name"), cell=cells.ref(cells.NET, f"C{row}"))
+    if net.bond:
+        facts.record("绑定模式 bond_mode", net.bond, vds.get("bond_mode"), cell=cells.ref(cells.NET, f"K{row}"))
     if vds.get("name") != business_vds_name(plan):
         problems.append(f"虚拟交换机名称为 {vds.get('name')!r}，应为 {business_vds_name(plan)!r}"
                         f"（{cells.ref(cells.NET, f'C{row}')}）")
@@ -223,10 +249,18 @@ def check_vds(vds: dict[str, Any], plan: Plan, host_uuids: dict[str, str]) -> li
                         f"应为 {net.bond!r}（{cells.ref(cells.NET, f'K{row}')}）")
     by_uuid = associations(vds)
     if not by_uuid:  # the walkthrough's sample detail answers [] here; check when present
+        facts.note(f"虚拟交换机 {vds.get('name')} 的详情没有列出 hosts_associated，不核对各主机的关联网口")
         return problems
     storage_col = cells.HOST_COL["storage_ip"]
     for h in plan.hosts:
         a = by_uuid.get(host_uuids.get(h.mgmt_ip))
+        facts.record(f"{h.name} 关联的网口", list(net.nics) if net.nics else "已关联",
+                     (a.get("nics_associated") or []) if a is not None else "未关联",
+                     cell=cells.ref(cells.NET, f"J{row}"),
+                     ok=a is not None and (not net.nics or sorted(a.get("nics_associated") or []) == sorted(net.nics)))
+        if arch == SEPARATE and a is not None and a.get("data_ip"):
+            facts.record(f"{h.name} 的 data_ip", h.storage_ip, a.get("data_ip"),
+                         cell=cells.ref(cells.HOSTS, f"{storage_col}{h.row}"))
         if a is None:
             problems.append(f"主机 {h.name}（{h.mgmt_ip}）未关联到虚拟交换机 {vds.get('name')}")
             continue
@@ -272,6 +306,8 @@ def ensure_business_vds(fisheye, plan: Plan, host_uuids: dict[str, str],
         how = f"存储独立：业务网络使用管理虚拟交换机 {name}"
         vds = existing
     elif arch == SEPARATE:
+        facts.record(f"业务虚拟交换机 {name}", "存在（不存在时按规划创建）",
+                     "已存在" if existing is not None else "不存在，本次创建", cell=cells.ref(cells.NET, "C8"), ok=True)
         if existing is not None:
             vds, how = existing, f"业务虚拟交换机 {name} 已存在"
         else:
@@ -298,6 +334,10 @@ def ensure_vlan(fisheye, vds_uuid: str, vlan: BusinessVlan) -> tuple[dict[str, A
         entity = fisheye.post(f"/api/v2/network/vds/{vds_uuid}/vlans",
                               json={"name": vlan.name, "vlan_id": vlan.vlan, "vds_uuid": vds_uuid})
         how = f"已创建业务网络 {vlan.name}"
+    facts.record(f"业务网络 {vlan.name}", "存在", how, cell=cells.ref(cells.NET, f"D{vlan.row}"), ok=True)
+    facts.record("VLAN ID", vlan.vlan, entity.get("vlan_id"), cell=cell)
+    facts.record("所在虚拟交换机", vds_uuid, entity.get("vds_uuid") or vds_uuid,
+                 cell=cells.ref(cells.NET, f"D{vlan.row}"))
     if entity.get("vlan_id") != vlan.vlan:
         raise StepError(f"业务网络 {vlan.name} 的 VLAN ID 为 {entity.get('vlan_id')}，应为 {vlan.vlan}（{cell}）")
     if entity.get("vds_uuid") not in (None, vds_uuid):
@@ -313,6 +353,9 @@ def check_vlans_count(fisheye, plan: Plan, vds_uuid: str) -> str:
     vm_networks = [v for v in vlans_of(fisheye, vds_uuid) if v.get("type", VLAN_TYPE_VM) == VLAN_TYPE_VM]
     names = [v.get("name") for v in vm_networks]
     missing = [n for n in planned if n not in names]
+    for n in planned:
+        facts.record(f"业务网络 {n}", "在业务虚拟交换机上", "在" if n in names else "缺少",
+                     cell=cells.ref(cells.NET, "D8") + ":D18")
     if missing:
         raise StepError(f"虚拟交换机 {vds.get('name')} 上缺少业务网络：{'、'.join(missing)}")
     if (plan.cluster.network_arch or "").strip() == SHARED_MGMT:
@@ -320,6 +363,7 @@ def check_vlans_count(fisheye, plan: Plan, vds_uuid: str) -> str:
         expected = len(planned) + len([n for n in names if n not in planned])
     else:
         expected = len(planned)
+    facts.record(f"虚拟交换机 {vds.get('name')} 的 vlans_count", expected, count, cell=cells.ref(cells.NET, "D8") + ":D18")
     if count != expected:
         raise StepError(f"虚拟交换机 {vds.get('name')} 的 vlans_count 为 {count}，应为 {expected}"
                         f"（规划的业务网络 {len(planned)} 个，{cells.ref(cells.NET, 'D8')}:D18）")
@@ -364,6 +408,8 @@ def ensure_host_passwords(ssh, host) -> list[str]:
     notes = []
     pending = [(u, p, c) for u, p, c in targets if not can_login(ssh, ip, u, p)]
     if not pending:
+        for user, _, cell in targets:
+            facts.record(f"{user} 用规划的密码 SSH 登录", "可以登录", "可以登录（已是规划的密码）", cell=cell, ok=True)
         return [f"{u} 已是规划的密码" for u, _, _ in targets]
     login_user, login_planned, _ = targets[0]
     for candidate in (login_planned, DEFAULT_HOST_PASSWORD):
@@ -380,7 +426,9 @@ def ensure_host_passwords(ssh, host) -> list[str]:
     finally:
         session.close()
     for user, password, cell in targets:
-        if not can_login(ssh, ip, user, password):
+        ok = can_login(ssh, ip, user, password)
+        facts.record(f"{user} 用规划的密码 SSH 登录（修改后）", "可以登录", "可以登录" if ok else "不能登录", cell=cell)
+        if not ok:
             raise StepError(f"主机 {host.name}（{ip}）的 {user} 修改后仍不能用规划的密码登录（{cell}）")
     return notes + ["已用新密码登录验证 root 与 smartx"]
 
@@ -393,9 +441,11 @@ def ensure_cpu_compatibility(fisheye) -> str:
     model = recommended[0]
     current = _observe(fisheye, "/api/v2/elf/cluster_cpu_compatibility")
     if isinstance(current, dict) and current.get("cpu_model") == model:
+        facts.record("CPU 兼容性 cpu_model（读取）", model, current.get("cpu_model"))
         return f"CPU 兼容性已是推荐型号 {model}"
     fisheye.put("/api/v2/elf/cluster_cpu_compatibility", json={"cpu_model": model})
     after = _observe(fisheye, "/api/v2/elf/cluster_cpu_compatibility")
+    facts.record("CPU 兼容性 cpu_model（设置后读回）", model, (after or {}).get("cpu_model") if isinstance(after, dict) else after)
     if not isinstance(after, dict) or after.get("cpu_model") != model:
         raise StepError(f"设置后读回的 CPU 兼容性为 {after!r}，应为推荐型号 {model}")
     return f"已将 CPU 兼容性设置为推荐型号 {model} 并读回确认"

@@ -18,6 +18,7 @@ from voyager.clients.fisheye import FisheyeClient
 from voyager.plan import cells
 from voyager.plan.model import Host, Plan
 from voyager.plan.rules import RULES
+from voyager.report import facts
 
 HOST_PORTS = (80, 443, 22)
 PROBE_PORTS = (22, 80, 443)
@@ -118,16 +119,23 @@ def nic_problems(plan: Plan, host: Host, scan: dict[str, Any]) -> list[str]:
     problems = []
     for p in planned_nics(plan):
         iface = ifaces.get(p.nic)
+        facts.record(f"{p.role}网卡 {p.nic}", "存在", "存在" if iface is not None else "缺少", cell=p.cell)
         if iface is None:
             problems.append(f"{host_label(host)}缺少规划的网卡 {p.nic}（{p.cell} {p.role}）")
             continue
-        if not (iface.get("physical_link_up") and iface.get("running")):
+        link_up = bool(iface.get("physical_link_up") and iface.get("running"))
+        facts.record(f"{p.nic} 链路", "已连接", "已连接" if link_up else "未连接", cell=p.cell)
+        if not link_up:
             problems.append(f"{host_label(host)}的网卡 {p.nic} 链路未连接（{p.cell} {p.role}）")
             continue
         wanted = cells.speed_bits(p.speed)
-        if wanted and iface.get("speed") != wanted:
-            got = iface.get("speed")
-            shown = f"{got / 1e9:g}G" if isinstance(got, (int, float)) and got else "未知"
+        got = iface.get("speed")
+        shown = f"{got / 1e9:g}G" if isinstance(got, (int, float)) and got else "未知"
+        if wanted:
+            facts.record(f"{p.nic} 速率", p.speed, shown, cell=p.speed_cell, ok=got == wanted)
+        else:
+            facts.note(f"规划表没有填写 {p.role}的速率（{p.speed_cell}），{p.nic} 的速率 {shown} 不作比较")
+        if wanted and got != wanted:
             problems.append(f"{host_label(host)}的网卡 {p.nic} 速率为 {shown}，与规划的 {p.speed} 不符"
                             f"（{p.speed_cell} {p.role}）")
     return problems
@@ -137,6 +145,10 @@ def storage_disks(scan: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in scan.get("disks") or [] if d.get("function") not in DISKS_NOT_FOR_STORAGE]
 
 
+def _drives(disks: list[dict[str, Any]]) -> Any:
+    return [f"{d.get('drive')}（{d.get('type')}）" for d in disks] or "（无）"
+
+
 def disk_problems(plan: Plan, host: Host, scan: dict[str, Any]) -> list[str]:
     """Disks usable for the planned storage architecture (主机规划!Q19)."""
     arch = (plan.cluster.storage_arch or "").strip()
@@ -144,6 +156,13 @@ def disk_problems(plan: Plan, host: Host, scan: dict[str, Any]) -> list[str]:
     disks = storage_disks(scan)
     ssd = [d for d in disks if (d.get("type") or "").upper() == "SSD"]
     hdd = [d for d in disks if (d.get("type") or "").upper() == "HDD"]
+    facts.record("存储架构", arch, arch, cell=cell, ok=arch in ("混闪-分层", "全闪-不分层"))
+    facts.record("可用于存储的磁盘（系统盘除外）", "至少 1 块", _drives(disks), ok=bool(disks))
+    if arch == "混闪-分层":
+        facts.record("SSD/NVMe 缓存盘", "至少 1 块", _drives(ssd), cell=cell, ok=bool(ssd))
+        facts.record("HDD 数据盘", "至少 1 块", _drives(hdd), cell=cell, ok=bool(hdd))
+    elif arch == "全闪-不分层":
+        facts.record("HDD 磁盘", "没有（全部为 SSD）", _drives(hdd), cell=cell, ok=not hdd)
     if not disks:
         return [f"{host_label(host)}除系统盘外没有可用于存储的磁盘"]
     if arch == "混闪-分层":
@@ -164,6 +183,9 @@ def disk_problems(plan: Plan, host: Host, scan: dict[str, Any]) -> list[str]:
 def deployed_problem(host: Host, scan: dict[str, Any], cluster_deployed: bool) -> Optional[str]:
     """A host must not be deployed already, unless the whole cluster is (resuming)."""
     status = scan.get("status")
+    facts.record("主机部署状态 status", "disabled（未部署），或整个集群已部署（续跑）",
+                 f"{status}" + ("（整个集群已部署：续跑）" if cluster_deployed else ""),
+                 ok=status in (None, "disabled") or cluster_deployed)
     if status in (None, "disabled") or cluster_deployed:
         return None
     return (f"{host_label(host)}已经部署（status={status}），不能再次部署；"
@@ -183,6 +205,8 @@ def version_problems(plan: Plan, scans: dict[str, dict[str, Any]]) -> tuple[list
         if isinstance(scan, dict):
             versions.setdefault(version_text(scan), []).append(host.name or host.mgmt_ip or "?")
     problems, notes = [], []
+    for v, names in sorted(versions.items()):
+        facts.record(f"{'、'.join(names)} 的版本", "所有主机一致", v, ok=len(versions) == 1)
     if len(versions) > 1:
         problems.append("主机的产品版本不一致：" + "；".join(
             f"{v}: {'、'.join(names)}" for v, names in sorted(versions.items())))
@@ -192,6 +216,8 @@ def version_problems(plan: Plan, scans: dict[str, dict[str, Any]]) -> tuple[list
         if note and number and number not in note.replace(" ", ""):
             notes.append(f"主机版本 {number} 与规划表的版本说明 {note!r}（"
                          f"{cells.ref(cells.HOSTS, cells.HOST_VERSION_NOTE)}）不一致")
+    for text in notes:
+        facts.note(text + "（仅提示，不影响结果）")
     return problems, notes
 
 
@@ -288,8 +314,12 @@ def address_in_use(endpoints, ip: str, *, simulated: bool,
     return False, "TCP " + "/".join(str(p) for p in PROBE_PORTS)
 
 
-def reachability(endpoints, ip: str, ports: Iterable[int] = HOST_PORTS) -> dict[int, bool]:
-    return {port: endpoints.tcp_open(ip, port) for port in ports}
+def reachability(endpoints, ip: str, ports: Iterable[int] = HOST_PORTS, *,
+                 cell: Optional[str] = None) -> dict[int, bool]:
+    found = {port: endpoints.tcp_open(ip, port) for port in ports}
+    for port, is_open in found.items():
+        facts.record(f"{ip} TCP {port}", "可以连接", "可以连接" if is_open else "无法连接", cell=cell)
+    return found
 
 
 # --------------------------------------------------------------------------- plan rules
