@@ -29,7 +29,6 @@ evidence log, set here through ``Ledger.run``) and a ``report`` block
 from __future__ import annotations
 
 import html
-import inspect
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
