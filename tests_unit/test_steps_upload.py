@@ -229,3 +229,39 @@ def test_a_create_call_that_timed_out_is_followed_not_repeated(plan, tmp_path, t
             assert sim.status()["uploads_in_progress"] == 0
         finally:
             endpoints.close()
+
+
+def test_a_streamed_chunk_body_is_rebuilt_for_the_replay_after_a_401():
+    """FisheyeClient: a body factory is called for each send; the encoder's Content-Type is sent
+    and the evidence shows only the body's size."""
+    import certifi
+    import responses
+    from requests_toolbelt import MultipartEncoder
+
+    from voyager.evidence import RECORDER
+
+    ip = "127.10.20.10"
+    built = []
+
+    def body():
+        built.append(MultipartEncoder({"file": ("x.iso", b"0123456789" * 100, "application/octet-stream")}))
+        return built[-1]
+
+    session = {"user_id": "root", "token": "stream-token-0001", "create_time": "t", "expire_time": "t"}
+    with responses.RequestsMock() as mock:
+        mock.post(f"https://{ip}/api/v3/sessions", json=session)
+        mock.post(f"https://{ip}/api/v3/sessions", json=dict(session, token="stream-token-0002"))
+        mock.post(f"https://{ip}/api/v2/images/upload", status=401, json={"message": "unauthorized"})
+        mock.post(f"https://{ip}/api/v2/images/upload", json={"ec": "EOK", "error": {}, "data": {"to_upload": []}})
+        plan = build_demo_plan()
+        fisheye = FisheyeClient(Endpoints.live(plan, retry=RetryPolicy(backoff=0), ca_bundle=certifi.where()), ip)
+        fisheye.login("root", plan.cluster.admin_password)
+        with RECORDER.step("stream-test"):
+            assert fisheye.post("/api/v2/images/upload", data=body) == {"to_upload": []}
+        uploads = [c for c in mock.calls if c.request.path_url.startswith("/api/v2/images/upload")]
+        assert len(built) == 2 and len(uploads) == 2
+        for call, enc in zip(uploads, built):
+            assert call.request.headers["Content-Type"] == enc.content_type
+            assert int(call.request.headers["Content-Length"]) == enc.len
+    text = RECORDER.to_text("stream-test")
+    assert f"流式正文，{built[0].len} 字节" in text and "0123456789" not in text
