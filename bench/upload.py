@@ -155,7 +155,7 @@ class Bench:
                     f'connect-to = "{self.vip}:443:127.0.0.1:{self.https_port}"',
                     f'header = "x-smartx-token: {self.token}"',
                     f'form = "file=@{parts[i]};type=application/octet-stream;filename={name}"',
-                    'output = "/dev/null"', 'write-out = "%{http_code}\\n"',
+                    'output = "/dev/null"', 'write-out = "%{http_code} %{num_connects}\\n"',
                     f'url = "https://{self.vip}/api/v2/images/upload?zbs_volume_id={vol["zbs_volume_id"]}'
                     f'&chunk_num={i}&image_uuid={vol["image_uuid"]}"',
                 ]
@@ -165,13 +165,16 @@ class Bench:
             configs.append(config)
         t0 = time.monotonic()
         procs = [subprocess.Popen(["curl", "-K", str(c)], stdout=subprocess.PIPE, text=True) for c in configs]
-        codes = [p.communicate()[0].split() for p in procs]
+        answers = [line.split() for p in procs for line in p.communicate()[0].splitlines()]
         seconds = time.monotonic() - t0
         for c in configs:
             c.unlink()
-        bad = [c for cs in codes for c in cs if c != "200"]
-        if bad or sum(len(cs) for cs in codes) != len(parts):
-            raise SystemExit(f"curl ({streams} streams): answers {bad[:5]} / {sum(len(cs) for cs in codes)} chunks")
+        bad = [code for code, _ in answers if code != "200"]
+        if bad or len(answers) != len(parts):
+            raise SystemExit(f"curl ({streams} streams): answers {bad[:5]} / {len(answers)} chunks")
+        connects = sum(int(n) for _, n in answers)
+        if connects != streams:  # each curl process keeps its one connection for all its chunks
+            raise SystemExit(f"curl ({streams} streams) opened {connects} connections")
         image = next(i for i in upload.listed_images(self.fisheye, upload.ISO) if i["uuid"] == vol["image_uuid"])
         return seconds, image.get("md5") or ""
 
