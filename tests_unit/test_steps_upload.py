@@ -25,7 +25,8 @@ CHUNK = 8 * 1024 * 1024
 SMALL = 64 * 1024  # the simulator's chunk size in the tests that need many chunks
 RETRY = RetryPolicy(backoff=0.01, status=3)
 # chunk POSTs are not replayed by the HTTP layer (streamed body): the uploader retries them itself
-FAULTS = "drop-chunk:retried-once.iso:1,drop-chunk:recreated.iso:4,drop-chunk:hopeless.iso:6"
+FAULTS = ("drop-chunk:retried-once.iso:1,drop-chunk:recreated.iso:4,drop-chunk:hopeless.iso:6,"
+          "drop-chunk:cloudtower*:3")
 
 
 def connect(sim, plan, tmp_path_factory, **kwargs):
@@ -105,6 +106,16 @@ def test_a_second_failure_is_reported_and_leaves_no_volume(cluster, tmp_path, ru
     assert images(fisheye, "hopeless.iso") == []
     assert sim.status()["uploads_in_progress"] == 0
     assert run_state.section(upload.STATE_SECTION) == {}
+
+
+def test_three_dropped_cloudtower_chunks_on_parallel_connections_still_complete(cluster, tmp_path, small_chunks):
+    """issue 11: ``--sim-faults drop-chunk:cloudtower*:3`` → the CloudTower ISO upload still completes."""
+    sim, fisheye = cluster
+    media = iso(tmp_path, "cloudtower-4.7.1-e2e.iso", chunks=12, chunk=SMALL)
+    image, how = upload.ensure_image(fisheye, upload.ISO, media)
+    assert fired(sim, "cloudtower*") == 3
+    assert image["md5"] == upload.file_md5(media.path) and image["size"] == media.size
+    assert len(images(fisheye, media.name)) == 1 and sim.status()["uploads_in_progress"] == 0
 
 
 def test_an_image_already_on_the_cluster_is_not_uploaded_again(cluster, tmp_path):
