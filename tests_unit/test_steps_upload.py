@@ -127,8 +127,10 @@ def test_an_image_already_on_the_cluster_is_not_uploaded_again(cluster, tmp_path
     assert sim.status()["images"] == before
 
 
-def test_parallel_connections_upload_every_chunk_with_the_right_md5(cluster, tmp_path, small_chunks, monkeypatch):
+def test_parallel_connections_upload_every_chunk_with_the_right_md5(cluster, tmp_path, small_chunks, monkeypatch,
+                                                                     caplog):
     sim, fisheye = cluster
+    caplog.set_level("INFO", logger="voyager.wait")
     media = iso(tmp_path, "parallel.iso", chunks=40.5, chunk=SMALL)
     senders, active, peak = set(), [0], [0]
     lock = threading.Lock()
@@ -151,6 +153,9 @@ def test_parallel_connections_upload_every_chunk_with_the_right_md5(cluster, tmp
     assert image["md5"] == upload.file_md5(media.path) and image["size"] == media.size
     assert sim.world.images.chunks_accepted - accepted == 41  # every chunk once
     assert len(senders) >= 2 and peak[0] >= 2, (senders, peak)
+    progress = [r.getMessage() for r in caplog.records if r.name == "voyager.wait"]
+    assert any("%（" in line and "MiB/s" in line and "预计剩余" in line for line in progress), progress
+    assert any("完成" in line and "平均" in line for line in progress), progress
     assert sim.status()["uploads_in_progress"] == 0
 
 
