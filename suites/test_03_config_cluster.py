@@ -148,12 +148,12 @@ def test_host_passwords(host, ssh):
 
 @pytest.mark.voyager_optional
 @pytest.mark.dependency(depends=["test_vip"])
-def test_svt_uploaded(fisheye_vip, svt_iso):
+def test_svt_uploaded(fisheye_vip, svt_iso, run_state):
     """提供了 SVT 虚拟机工具 ISO 时已上传到集群（分块上传完成，集群中可以看到该镜像）。"""
     if svt_iso is None:
         facts.note("未提供 SVT ISO：可选步骤，没有要上传的文件")
         pytest.skip("未提供 SMTX_VMTOOLS-*.iso，不上传虚拟机工具")
-    done = ensure_svt_image(fisheye_vip, svt_iso)
+    done = ensure_svt_image(fisheye_vip, svt_iso, run_state=run_state)
     facts.record(f"镜像 {svt_iso.path.name}", "集群中可以看到", done, ok=True)  # ensure_svt_image raises otherwise
     LOG.info(done)
 

@@ -5,13 +5,28 @@ the real planning template; tests that need it skip cleanly when it is absent.
 """
 from __future__ import annotations
 
+import gc
+import glob
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 REAL_TEMPLATE = SHARED_DIR / "reference" / "planning-template-elf-v20250820.xlsx"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_simulator_temp_dir_left():
+    """After the session (every simulator stopped or collected) this process has left no
+    ``voyager-sim-*-<pid>-*`` directory in the temp dir (torn down last: a leftover fails
+    the run as an error of the last test)."""
+    yield
+    gc.collect()  # stores of worlds nobody stopped remove their directory when collected
+    left = sorted(glob.glob(os.path.join(tempfile.gettempdir(), f"voyager-sim-*-{os.getpid()}-*")))
+    assert not left, f"测试会话留下了模拟器临时目录（simulator temp dirs left behind）：{left}"
 
 
 @pytest.fixture(scope="session")

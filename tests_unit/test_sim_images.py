@@ -1,10 +1,14 @@
-"""Chunked uploads (ISO and SVT) of the simulator over HTTP: any order, wrong sizes,
-aborts, faults, restarts; the md5 is that of the whole file."""
+"""Chunked uploads (ISO and SVT) of the simulator over HTTP: any order, parallel
+connections, wrong sizes, aborts, faults, restarts; the md5 is that of the whole
+file and no data file or temporary directory outlives its upload or simulator."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
+import random
+import threading
 
 import pytest
 
@@ -20,7 +24,6 @@ SMALL = 4096
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(images, "CHUNK_SIZE", SMALL)
-    monkeypatch.setattr(images, "MAX_PARKED", 4)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,12 @@ def listed(http, uuid, path="/api/v2/images"):
     return next((i for i in http.get(VIP, path).json()["data"]["images"] if i["uuid"] == uuid), None)
 
 
+def data_files(sim):
+    """The data files of unfinished uploads the simulator holds on disk."""
+    folder = sim.world.images._dir
+    return sorted(os.listdir(folder)) if folder is not None and os.path.isdir(folder) else []
+
+
 def test_volume_uses_8mib_chunks_by_default(http):
     size = 7873968128
     vol = volume(http, "cloudtower-v4.6.2.oe2003.x86_64", size).json()["data"]
@@ -63,7 +72,7 @@ def test_volume_uses_8mib_chunks_by_default(http):
     assert vol["to_upload"] == list(range(939))  # the walkthrough's example: 0 .. 938
     assert vol["image_path"].startswith("iscsi://iqn.2016-02.com.smartx:system:zbs-iscsi-datastore-")
     assert len(vol["image_uuid"]) == 36 and len(vol["zbs_volume_id"]) == 36
-    assert listed(http, vol["image_uuid"]) is None
+    assert listed(http, vol["image_uuid"])["resource_state"] == "uploading"  # not a finished image
 
 
 def test_in_order_upload(http, sim, small_chunks):
@@ -92,7 +101,7 @@ def test_any_order_gives_the_md5_of_the_whole_file(http, sim, small_chunks, orde
         remaining.discard(n)
         assert send(http, vol, n, chunk(data, n)).json()["data"]["to_upload"] == sorted(remaining)
     assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
-    assert os.listdir(sim.world.images.spool_dir) == []  # parked chunks were hashed and removed
+    assert data_files(sim) == []  # the finished upload's data file is gone
 
 
 def test_wrong_chunk_sizes_are_rejected_and_leave_the_hash_intact(http, small_chunks):
@@ -103,7 +112,7 @@ def test_wrong_chunk_sizes_are_rejected_and_leave_the_hash_intact(http, small_ch
     assert "file" in short.json()["error"]["detail"]
     long_last = send(http, vol, 2, chunk(data, 2) + b"x")
     assert long_last.json()["ec"] == "UPLOAD_CHUNK_SIZE_MISMATCH"
-    early_short = send(http, vol, 1, chunk(data, 1)[:10])  # parked path
+    early_short = send(http, vol, 1, chunk(data, 1)[:10])  # an early chunk, too short
     assert early_short.json()["ec"] == "UPLOAD_CHUNK_SIZE_MISMATCH"
     for n in range(3):
         assert send(http, vol, n, chunk(data, n)).status_code == 200
@@ -121,27 +130,70 @@ def test_a_resent_chunk_is_accepted_once(http, small_chunks):
     assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
 
 
-def test_too_many_early_chunks_are_refused(http, small_chunks):
-    data = data_of(10 * SMALL)
+def test_chunks_far_ahead_are_accepted_and_written_in_place(http, sim, small_chunks):
+    data = data_of(40 * SMALL + 3)
     vol = volume(http, "far.iso", len(data)).json()["data"]
-    for n in range(1, 5):
+    for n in range(40, 0, -1):  # every chunk before chunk 0: nothing is parked or refused
         assert send(http, vol, n, chunk(data, n)).status_code == 200
-    r = send(http, vol, 5, chunk(data, 5))
-    assert r.status_code == 409 and r.json()["ec"] == "UPLOAD_TOO_MANY_PENDING_CHUNKS"
-    assert 5 in send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"]
-    for n in range(5, 10):
-        send(http, vol, n, chunk(data, n))
+    assert send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"] == []
     assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
 
 
-def test_delete_aborts_an_upload_and_removes_parked_chunks(http, sim, small_chunks):
+def test_a_volume_is_a_sparse_file_of_the_image_size(http, sim):
+    vol = volume(http, "sparse.iso", 512 * 1024 * 1024).json()["data"]
+    [name] = data_files(sim)
+    st = os.stat(os.path.join(sim.world.images._dir, name))
+    assert st.st_size == 512 * 1024 * 1024 and st.st_blocks * 512 < 1024 * 1024  # nothing allocated yet
+    assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200
+
+
+def test_parallel_connections_in_any_order_give_the_right_md5(plan, small_chunks):
+    data = data_of(64 * SMALL + 77, seed=5)
+    with Simulator(plan, speed=0, ssh=False) as sim:
+        http, walk = deployed(sim, plan)
+        vol = volume(http, "parallel.iso", len(data)).json()["data"]
+        order = list(range(65))
+        random.Random(3).shuffle(order)
+        errors = []
+
+        def sender(mine):
+            client = SimHttp(sim.endpoints)  # its own session: its own connection
+            client.token = http.token
+            for n in mine:
+                r = send(client, vol, n, chunk(data, n))
+                if r.status_code != 200:
+                    errors.append((n, r.text))
+
+        threads = [threading.Thread(target=sender, args=(order[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        image = listed(http, vol["image_uuid"])
+        assert image["md5"] == hashlib.md5(data).hexdigest() and image["resource_state"] == "in-use"
+        assert sim.status()["uploads_in_progress"] == 0 and data_files(sim) == []
+
+
+def test_an_unfinished_upload_is_listed_with_its_to_upload(http, sim, small_chunks):
+    data = data_of(3 * SMALL)
+    vol = volume(http, "listed.iso", len(data)).json()["data"]
+    send(http, vol, 1, chunk(data, 1))
+    entry = listed(http, vol["image_uuid"])
+    assert entry["resource_state"] == "uploading" and entry["md5"] is None
+    assert entry["to_upload"] == [0, 2] and entry["size"] == len(data) and entry["name"] == "listed.iso"
+    assert entry["zbs_volume_id"] == vol["zbs_volume_id"] and entry["path"] == vol["image_path"]
+    assert listed(http, vol["image_uuid"], "/api/v2/svt_image") is None
+
+
+def test_delete_aborts_an_upload_and_removes_its_data(http, sim, small_chunks):
     data = data_of(4 * SMALL)
     vol = volume(http, "abort.iso", len(data)).json()["data"]
     send(http, vol, 2, chunk(data, 2))
     send(http, vol, 3, chunk(data, 3))
-    assert len(os.listdir(sim.world.images.spool_dir)) == 2
+    assert data_files(sim) == [f"{vol['image_uuid']}.part"]
     assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").json() == {"ec": "EOK", "error": {}, "data": {}}
-    assert os.listdir(sim.world.images.spool_dir) == []
+    assert data_files(sim) == []
     assert sim.status()["uploads_in_progress"] == 0
     r = send(http, vol, 0, chunk(data, 0))
     assert r.status_code == 404 and r.json()["ec"] == "REST_NOT_FOUND"
@@ -214,22 +266,73 @@ def test_svt_upload(http, sim, small_chunks):
     assert send(http, vol, 0, chunk(data, 0), path="/api/v2/svt_image/upload_template").json()["data"]["to_upload"] == []
     image = listed(http, vol["image_uuid"], "/api/v2/svt_image")
     assert image["md5"] == hashlib.md5(data).hexdigest() and image["type"] == "SVT_IMAGE"
-    assert listed(http, vol["image_uuid"]) is None
+    assert listed(http, vol["image_uuid"]) is None  # not in the ISO listing
 
 
-def test_an_unfinished_upload_is_lost_on_restart(plan, tmp_path, small_chunks):
+def test_an_unfinished_upload_resumes_after_a_restart(plan, tmp_path, small_chunks):
     state = tmp_path / "restart.json"
-    data = data_of(2 * SMALL)
+    data = data_of(3 * SMALL + 1)
     with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
         http, walk = deployed(sim, plan)
         token = http.token
         vol = volume(http, "restart.iso", len(data)).json()["data"]
         send(http, vol, 0, chunk(data, 0))
+        send(http, vol, 2, chunk(data, 2))
+    assert os.listdir(tmp_path / "restart.json.uploads") == [f"{vol['image_uuid']}.part"]
     with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
         http = SimHttp(sim.endpoints)
         http.token = token  # sessions survive a restart
         assert sim.status()["uploads_in_progress"] == 1
+        assert listed(http, vol["image_uuid"])["to_upload"] == [1, 3]
+        assert send(http, vol, 1, chunk(data, 1)).json()["data"]["to_upload"] == [3]
+        assert send(http, vol, 3, chunk(data, 3)).json()["data"]["to_upload"] == []
+        assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+        assert sim.status()["uploads_in_progress"] == 0
+        assert sim.world.images.chunks_accepted == 4
+    assert not (tmp_path / "restart.json.uploads").exists()
+
+
+def test_an_upload_whose_data_is_gone_is_lost_on_restart(plan, tmp_path, small_chunks):
+    state = tmp_path / "lost.json"
+    data = data_of(2 * SMALL)
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
+        http, walk = deployed(sim, plan)
+        token = http.token
+        vol = volume(http, "lost.iso", len(data)).json()["data"]
+        send(http, vol, 0, chunk(data, 0))
+    for path in (tmp_path / "lost.json.uploads").iterdir():
+        path.unlink()
+    with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
+        http = SimHttp(sim.endpoints)
+        http.token = token
         r = send(http, vol, 1, chunk(data, 1))
         assert r.status_code == 410 and r.json()["ec"] == "UPLOAD_VOLUME_LOST"
         assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200
         assert sim.status()["uploads_in_progress"] == 0
+
+
+def test_no_temporary_directory_outlives_its_simulator(plan, small_chunks):
+    with Simulator(plan, speed=0, ssh=False) as sim:
+        http, walk = deployed(sim, plan)
+        assert sim.world.images._dir is None  # nothing until an upload needs it
+        volume(http, "open.iso", 3 * SMALL).json()
+        folder = sim.world.images._dir
+        assert folder.is_dir() and folder.name.startswith(f"{images.TEMP_PREFIX}{os.getpid()}-")
+    assert not folder.exists()  # stop() removed it, an upload still open in it
+    unstarted = Simulator(plan, speed=0, ssh=False)  # never started nor stopped
+    unstarted.world.cluster = sim.world.cluster
+    unstarted.world.images.create_volume("gc.iso", 10)
+    folder = unstarted.world.images._dir
+    assert folder.is_dir()
+    del unstarted
+    gc.collect()
+    assert not folder.exists()  # removed when the store was collected
+
+
+def test_a_finished_upload_removes_the_temporary_directory(plan):
+    with Simulator(plan, speed=0, ssh=False) as sim:
+        http, walk = deployed(sim, plan)
+        vol = volume(http, "done.iso", 10).json()["data"]
+        folder = sim.world.images._dir
+        assert send(http, vol, 0, b"0123456789").json()["data"]["to_upload"] == []
+        assert not folder.exists() and sim.world.images._dir is None

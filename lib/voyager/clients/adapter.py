@@ -89,6 +89,11 @@ class _Retry(Retry):
         return super()._is_read_error(err) or (isinstance(err, Urllib3SSLError) and is_tls_eof(err))
 
 
+# bytes read from a streamed request body (an upload's MultipartEncoder) per socket
+# write: urllib3's 16 KiB default costs a GIL round trip per 16 KiB of an 8 MiB chunk
+STREAM_BLOCKSIZE = 64 * 1024
+
+
 class TargetAdapter(HTTPAdapter):
     """One per target session: retries, idempotent-POST delegation and TLS pinning."""
 
@@ -108,6 +113,7 @@ class TargetAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.connection_pool_kw["blocksize"] = STREAM_BLOCKSIZE
         if self._assert_hostname:
             self.poolmanager.connection_pool_kw["assert_hostname"] = self._assert_hostname
         if self._ssl_context is not None:  # https pools only (urllib3 drops it for http)

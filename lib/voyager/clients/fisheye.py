@@ -135,20 +135,30 @@ class FisheyeClient:
         return {TOKEN_HEADER: self._token.reveal()} if self._token is not None else {}
 
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None, data: Any = None,
-                files: Any = None, idempotent: bool = False, timeout: Any = None, stream: bool = False,
-                raw: bool = False) -> Any:
+                files: Any = None, headers: Optional[dict[str, str]] = None, idempotent: bool = False,
+                timeout: Any = None, stream: bool = False, raw: bool = False) -> Any:
         """An authenticated call: the unwrapped ``data`` (or the response when ``raw``).
         On 401 the client logs in again once (when it has logged in before) and
-        replays the call — the server refused it, so the replay is safe."""
+        replays the call — the server refused it, so the replay is safe.
+
+        ``data`` may also be a zero-argument callable returning the body, e.g. a
+        fresh ``MultipartEncoder`` stream (see :meth:`HttpClient.request`): it is
+        called for each send, so the replay after a re-login sends the whole body
+        again."""
         method = method.upper()
-        kwargs = dict(params=params, json=json, data=data, files=files, idempotent=idempotent,
-                      timeout=timeout, stream=stream)
-        resp = self._http.request(method, path, headers=self._auth_headers(), **kwargs)
+
+        def send() -> requests.Response:
+            body = data() if callable(data) else data
+            return self._http.request(method, path, params=params, json=json, data=body, files=files,
+                                      headers={**(headers or {}), **self._auth_headers()},
+                                      idempotent=idempotent, timeout=timeout, stream=stream)
+
+        resp = send()
         if resp.status_code == 401 and self._credentials is not None:
             LOG.info("fisheye %s 返回 401，重新登录后重试 %s %s (re-login on 401)", self.ip, method, path)
             resp.close()
             self.login(*self._credentials)
-            resp = self._http.request(method, path, headers=self._auth_headers(), **kwargs)
+            resp = send()
         if raw:
             if resp.status_code >= 400:
                 unwrap(resp, method, path)

@@ -64,6 +64,16 @@ def _files_summary(files: Any) -> dict[str, str]:
     return out
 
 
+def _stream_summary(data: Any) -> str:
+    size = getattr(data, "len", None)
+    return f"<流式正文，{size if isinstance(size, int) else '?'} 字节，未记录 (streamed body not recorded)>"
+
+
+def is_stream(data: Any) -> bool:
+    """A file-like body (e.g. requests-toolbelt's ``MultipartEncoder``): sent as it is read."""
+    return hasattr(data, "read") and not isinstance(data, (bytes, bytearray, str, Mapping))
+
+
 def parse_json(resp: requests.Response) -> Any:
     """The JSON body, or None when the body is not JSON."""
     try:
@@ -103,7 +113,12 @@ class HttpClient:
         """Send one request; return the response (any HTTP status).
 
         ``idempotent=True`` declares a POST safe to replay (retried like GET); other
-        POSTs are only retried when the connection failed before sending."""
+        POSTs are only retried when the connection failed before sending.
+        ``data`` may be a stream (file-like, e.g. a ``MultipartEncoder``, whose
+        ``content_type`` becomes the header): it is sent as it is read, never buffered,
+        and the evidence shows only its size. A consumed stream cannot be replayed:
+        send it with ``idempotent=False`` (connect errors, before any byte is sent,
+        are still retried)."""
         __tracebackhide__ = True
         method = method.upper()
         url = self.endpoints.url(self.ip, self.service, path)
@@ -116,13 +131,18 @@ class HttpClient:
             send_headers.setdefault("Content-Type", "application/json")
         elif data is not None:
             body = _wire_data(data)
+            if is_stream(body) and getattr(body, "content_type", None):  # MultipartEncoder: its boundary
+                send_headers.setdefault("Content-Type", body.content_type)
         if idempotent and method not in IDEMPOTENT_METHODS:
             send_headers[IDEMPOTENT_HEADER] = "1"
         if isinstance(timeout, Timeouts):
             timeout = timeout.as_tuple()
         elif timeout is None:
             timeout = self.endpoints.timeouts.as_tuple()
-        evidence_body = json if json is not None else (data if files is None else _files_summary(files))
+        if files is not None:
+            evidence_body: Any = _files_summary(files)
+        else:
+            evidence_body = json if json is not None else (_stream_summary(data) if is_stream(data) else data)
         started, t0 = time.time(), time.monotonic()
         try:
             resp = session.request(method, url, params=params, data=body, files=files, headers=send_headers,

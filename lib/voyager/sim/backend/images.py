@@ -2,24 +2,38 @@
 
 An upload volume expects ``ceil(size / chunk_size)`` chunks of exactly
 ``chunk_size`` bytes (the last one: the remainder), numbered from 0, in any
-order. The image's md5 is the md5 of the whole file, computed while the bytes
-stream in; no chunk is kept in memory:
+order and on as many parallel connections as the client likes. As a real
+server does, each chunk is written where it belongs:
 
-* a chunk that is the next one expected (every chunk of a sequential upload)
-  is hashed as it streams through the multipart parser into a *copy* of the
-  running md5, which is committed only when the chunk turns out to have the
-  right size (a wrong-sized chunk leaves the hash untouched);
-* a chunk that arrives early cannot be hashed yet (md5 is sequential): it is
-  parked in a temporary file until the gap before it is filled, then hashed
-  from that file and deleted. At most ``MAX_PARKED`` chunks (128 MiB of disk)
-  are parked per upload; a further early chunk is refused
-  (``UPLOAD_TOO_MANY_PENDING_CHUNKS``) and stays in ``to_upload`` so the client
-  can send it again later.
+* creating a volume creates a sparse data file of the image's size; a chunk
+  streams from the multipart parser straight to its offset in that file
+  (``chunk_num * chunk_size``), each request through its own file handle, so
+  parallel chunks never wait for each other and no chunk is kept in memory;
+* a chunk that is not exactly the expected size is refused
+  (``UPLOAD_CHUNK_SIZE_MISMATCH``) and stays in ``to_upload``; a chunk sent
+  again after it was accepted is read and discarded (accepted once);
+* the image's md5 is the md5 of the whole file: a hash worker per upload reads
+  the accepted chunks back in order (1 MiB at a time) while later chunks are
+  still arriving, so only the tail is left to hash when the last chunk lands.
 
-The running md5 is process memory only: after a simulator restart an
-unfinished upload is still listed (``uploads_in_progress``) but refuses chunks
-with ``UPLOAD_VOLUME_LOST``; the client deletes it and starts again, exactly
-what the walkthrough prescribes after a failed upload.
+The data files live next to the state file (``<state file>.uploads/``) when
+the simulator has one, so an unfinished upload survives a restart (a killed
+suite run) and can be resumed: its accepted chunks are still listed as done.
+Without a state file they live in a temporary directory created with the first
+volume and removed when the last upload ends, in :meth:`ImageStore.close` and,
+at the latest, when the store is garbage-collected or the process exits. A
+restored or restarted world whose data file is gone answers chunks with
+``UPLOAD_VOLUME_LOST`` (410): the client deletes the volume and starts again.
+
+[INF] The image listings (``GET /api/v2/images``, ``GET /api/v2/svt_image``)
+also show unfinished upload volumes, with ``resource_state: "uploading"``,
+``md5: null`` and their ``to_upload``: that is how a client finds the volume a
+timed-out or interrupted run created (the walkthrough shows only finished
+images; whether a real cluster lists volumes being uploaded is not documented).
+
+``chunks_accepted`` (state file only, not in ``status``) counts every chunk
+request that was accepted, resends included: a test tells a resumed upload
+from a restarted one with it.
 """
 from __future__ import annotations
 
@@ -30,94 +44,146 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
+from pathlib import Path
 from typing import Any, Optional
 
 from voyager.sim.backend.errors import SimError, form_error, not_found
 
 CHUNK_SIZE = 8 * 1024 * 1024
-MAX_PARKED = 16
 HASH_READ = 1024 * 1024
+TEMP_PREFIX = "voyager-sim-uploads-"  # + "<pid>-": a test session finds its own leftovers
+DIGEST_TIMEOUT = 600.0  # seconds the last chunk waits for the hash worker
 
 
-class _HashSink:
-    """File-like target of the multipart parser that only hashes."""
+class _Volume:
+    """The data file and hash worker of one upload in progress."""
 
-    def __init__(self, md5) -> None:
-        self.md5 = md5
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.md5.update(data)
-        self.size += len(data)
-        return len(data)
-
-    def seek(self, *args) -> int:
-        return 0
-
-    def read(self, *args) -> bytes:
-        return b""
-
-    def close(self) -> None:
-        pass
-
-
-class _ParkSink:
-    """File-like target that writes an early chunk to a spool file."""
-
-    def __init__(self, path: str) -> None:
+    def __init__(self, upload: dict[str, Any], path: Path, *, create: bool) -> None:
         self.path = path
-        self.fh = open(path, "wb")
+        self.size = upload["size"]
+        self.chunk_size = upload["chunk_size"]
+        self.chunks = upload["chunks"]
+        if create:
+            with open(path, "wb") as fh:
+                fh.truncate(self.size)  # sparse: no block is allocated before a chunk lands
+        self.ready = set(upload["received"])
+        self.cond = threading.Condition()
+        self.hashed = 0  # chunks hashed, in order
+        self.md5 = hashlib.md5()
+        self.closed = False
+        self.error: Optional[str] = None
+        self.thread = threading.Thread(target=self._hash_loop, daemon=True,
+                                       name=f"sim-hash-{upload['image_uuid'][:8]}")
+        self.thread.start()
+
+    def offset(self, chunk_num: int) -> int:
+        return chunk_num * self.chunk_size
+
+    def mark_ready(self, chunk_num: int) -> None:
+        with self.cond:
+            self.ready.add(chunk_num)
+            self.cond.notify_all()
+
+    def _hash_loop(self) -> None:
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                while True:
+                    with self.cond:
+                        while not self.closed and self.hashed < self.chunks and self.hashed not in self.ready:
+                            self.cond.wait()
+                        if self.closed or self.hashed >= self.chunks:
+                            return
+                        index = self.hashed
+                    start = self.offset(index)
+                    left = min(self.chunk_size, self.size - start)
+                    fh.seek(start)
+                    while left > 0:
+                        block = fh.read(min(HASH_READ, left))
+                        if not block:
+                            raise OSError(f"data file ended at chunk {index}")
+                        self.md5.update(block)
+                        left -= len(block)
+                    with self.cond:
+                        self.hashed = index + 1
+                        self.cond.notify_all()
+        except OSError as exc:
+            with self.cond:
+                self.error = str(exc)
+                self.cond.notify_all()
+
+    def digest(self, timeout: float = DIGEST_TIMEOUT) -> str:
+        """The md5 of the whole file once every chunk is hashed."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.hashed >= self.chunks or self.closed or self.error, timeout)
+            if self.hashed < self.chunks:
+                raise SimError("UPLOAD_HASH_FAILED", f"could not hash the upload: {self.error or 'aborted'}",
+                               status=500)
+            return self.md5.hexdigest()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=10)
+
+
+class _ChunkSink:
+    """File-like target of the multipart parser: writes the chunk at its offset
+    (never past the chunk's end) or, for a chunk already accepted, only counts."""
+
+    def __init__(self, volume: _Volume, chunk_num: int, expected: int, *, discard: bool) -> None:
         self.size = 0
+        self.expected = expected
+        self.fh = None if discard else open(volume.path, "r+b", buffering=0)
+        if self.fh is not None:
+            self.fh.seek(volume.offset(chunk_num))
 
     def write(self, data: bytes) -> int:
-        self.fh.write(data)
+        room = self.expected - self.size
+        if self.fh is not None and room > 0:
+            self.fh.write(data if len(data) <= room else memoryview(data)[:room])
         self.size += len(data)
         return len(data)
 
     def seek(self, *args) -> int:
-        self.fh.flush()
         return 0
 
     def read(self, *args) -> bytes:
         return b""
 
     def close(self) -> None:
-        if not self.fh.closed:
+        if self.fh is not None and not self.fh.closed:
             self.fh.close()
+
+
+class _Discard(_ChunkSink):
+    def __init__(self) -> None:  # a second file part: counted, discarded
+        self.size, self.expected, self.fh = 0, 0, None
 
 
 class ChunkReceiver:
     """One chunk upload in flight: give :meth:`stream_factory` to the multipart
     parser, then call :meth:`finish` (or :meth:`abort`)."""
 
-    def __init__(self, store: "ImageStore", upload: dict[str, Any], chunk_num: int) -> None:
+    def __init__(self, store: "ImageStore", upload: dict[str, Any], volume: _Volume, chunk_num: int) -> None:
         self.store = store
         self.upload = upload
+        self.volume = volume
         self.chunk_num = chunk_num
-        self.sink: Optional[_HashSink | _ParkSink] = None
+        self.sink: Optional[_ChunkSink] = None
         self.extra_parts = 0
-        self.direct = False
 
     def stream_factory(self, total_content_length=None, content_type=None, filename=None,
                        content_length=None):
-        if self.sink is not None:  # a second file part: counted, discarded
+        if self.sink is not None:
             self.extra_parts += 1
-            return _HashSink(hashlib.md5())
-        runtime = self.store.runtime(self.upload)
-        with runtime["lock"]:
-            if self.chunk_num == runtime["next"] and not runtime["streaming"]:
-                runtime["streaming"] = True
-                self.direct = True
-                self.sink = _HashSink(runtime["md5"].copy())
-                return self.sink
-            if len(runtime["parked"]) >= MAX_PARKED:
-                raise SimError("UPLOAD_TOO_MANY_PENDING_CHUNKS",
-                               f"more than {MAX_PARKED} chunks ahead of chunk {runtime['next']}; send that one first",
-                               status=409)
-            fd, path = tempfile.mkstemp(prefix=f"chunk{self.chunk_num}-", dir=self.store.spool_dir)
-            os.close(fd)
-            self.sink = _ParkSink(path)
-            return self.sink
+            return _Discard()
+        with self.volume.cond:
+            discard = self.chunk_num in self.volume.ready
+        self.sink = _ChunkSink(self.volume, self.chunk_num, self.expected_size(), discard=discard)
+        return self.sink
 
     def expected_size(self) -> int:
         up = self.upload
@@ -126,37 +192,19 @@ class ChunkReceiver:
         return up["chunk_size"]
 
     def abort(self) -> None:
-        runtime = self.store.runtime(self.upload)
-        with runtime["lock"]:
-            if self.direct:
-                runtime["streaming"] = False
-        if isinstance(self.sink, _ParkSink):
+        if self.sink is not None:
             self.sink.close()
-            _unlink(self.sink.path)
 
     def finish(self, file_part_present: bool) -> dict[str, Any]:
+        self.abort()
         if self.sink is None or not file_part_present or self.extra_parts:
-            self.abort()
             raise form_error("file", "exactly one multipart file field named 'file' is required")
-        self.sink.close()
         expected = self.expected_size()
         if self.sink.size != expected:
-            self.abort()
             raise SimError("UPLOAD_CHUNK_SIZE_MISMATCH",
                            f"chunk {self.chunk_num} has {self.sink.size} bytes, expected {expected}",
                            detail={"file": [f"expected {expected} bytes"]})
-        try:
-            return self.store.commit_chunk(self)
-        except SimError:  # aborted (DELETE) while the chunk streamed in
-            self.abort()
-            raise
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        return self.store.commit_chunk(self)
 
 
 class ImageStore:
@@ -164,12 +212,61 @@ class ImageStore:
         self.world = world
         self.images: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
-        self._runtime: dict[str, dict[str, Any]] = {}
+        self.chunks_accepted = 0
+        self._volumes: dict[str, _Volume] = {}
         self._lun = 60
-        self.spool_dir = tempfile.mkdtemp(prefix="voyager-sim-spool-")
+        self._dir: Optional[Path] = None
+        self._cleanup: Optional[weakref.finalize] = None
+
+    # -- data files ----------------------------------------------------------------
+    def _persistent_dir(self) -> Optional[Path]:
+        state_file = self.world.state_file
+        return state_file.with_name(state_file.name + ".uploads") if state_file else None
+
+    def data_dir(self) -> Path:
+        """Where the data files of unfinished uploads are (created on first use)."""
+        if self._dir is None:
+            persistent = self._persistent_dir()
+            if persistent is not None:
+                persistent.mkdir(parents=True, exist_ok=True)
+                self._dir = persistent
+            else:
+                self._dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+                self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._dir), True)
+        return self._dir
+
+    def _data_path(self, image_uuid: str) -> Path:
+        return self.data_dir() / f"{image_uuid}.part"
+
+    def _drop_volume(self, image_uuid: str) -> None:
+        volume = self._volumes.pop(image_uuid, None)
+        if volume is not None:
+            volume.close()
+        if self._dir is not None:
+            _unlink(self._dir / f"{image_uuid}.part")
+            if not self.uploads:
+                self._release_dir()
+
+    def _release_dir(self) -> None:
+        if self._dir is None:
+            return
+        if self._cleanup is not None:
+            self._cleanup()  # a temporary directory: removed with whatever it holds
+        else:
+            try:
+                self._dir.rmdir()  # the persistent one only when empty
+            except OSError:
+                pass
+        self._dir, self._cleanup = None, None
 
     def close(self) -> None:
-        shutil.rmtree(self.spool_dir, ignore_errors=True)
+        """Stop the hash workers; remove a temporary data directory (a persistent
+        one keeps the data of unfinished uploads for the next start)."""
+        for volume in list(self._volumes.values()):
+            volume.close()
+        self._volumes.clear()
+        if self._cleanup is not None or not self.uploads:
+            self._release_dir()
 
     # -- volumes -------------------------------------------------------------------
     def create_volume(self, name: str, size: int, *, description: str = "", kind: str = "iso") -> dict[str, Any]:
@@ -189,21 +286,24 @@ class ImageStore:
             "description": description, "kind": kind, "chunk_size": CHUNK_SIZE, "chunks": chunks,
             "image_path": path, "received": [], "created": self.world.clock.now(),
         }
+        self._volumes[image_uuid] = _Volume(upload, self._data_path(image_uuid), create=True)
         self.uploads[image_uuid] = upload
-        self._runtime[image_uuid] = self._new_runtime()
         return self.volume_view(upload)
 
-    @staticmethod
-    def _new_runtime() -> dict[str, Any]:
-        return {"lock": threading.Lock(), "md5": hashlib.md5(), "next": 0, "streaming": False, "parked": {}}
-
-    def runtime(self, upload: dict[str, Any]) -> dict[str, Any]:
-        rt = self._runtime.get(upload["image_uuid"])
-        if rt is None:
-            raise SimError("UPLOAD_VOLUME_LOST",
-                           "the upload volume lost its progress (simulator restarted); delete it and upload again",
-                           status=410)
-        return rt
+    def volume(self, upload: dict[str, Any]) -> _Volume:
+        """The data file of an upload; reopened after a restart when it is still there."""
+        image_uuid = upload["image_uuid"]
+        volume = self._volumes.get(image_uuid)
+        if volume is None:
+            base = self._dir or self._persistent_dir()  # never create a directory just to look
+            path = base / f"{image_uuid}.part" if base is not None else None
+            if path is None or not path.is_file() or path.stat().st_size != upload["size"]:
+                raise SimError("UPLOAD_VOLUME_LOST",
+                               "the upload volume lost its data (simulator restarted without it); "
+                               "delete it and upload again", status=410)
+            self.data_dir()
+            volume = self._volumes[image_uuid] = _Volume(upload, path, create=False)
+        return volume
 
     def to_upload(self, upload: dict[str, Any]) -> list[int]:
         got = set(upload["received"])
@@ -225,50 +325,31 @@ class ImageStore:
             raise form_error("zbs_volume_id", "does not belong to this image")
         if not 0 <= chunk_num < upload["chunks"]:
             raise form_error("chunk_num", f"must be between 0 and {upload['chunks'] - 1}")
-        self.runtime(upload)
+        volume = self.volume(upload)
         if self.world.faults.take("drop-chunk", upload["name"]):
             raise SimError("REST_UNKNOWN_ERROR", f"failed to write chunk {chunk_num} (drop-chunk fault)", status=500)
-        return ChunkReceiver(self, upload, chunk_num)
+        return ChunkReceiver(self, upload, volume, chunk_num)
 
     def commit_chunk(self, rx: ChunkReceiver) -> dict[str, Any]:
-        upload = rx.upload
-        runtime = self.runtime(upload)
-        with runtime["lock"]:
-            if rx.direct:
-                runtime["md5"] = rx.sink.md5
-                runtime["next"] = rx.chunk_num + 1
-                runtime["streaming"] = False
-            else:
-                old = runtime["parked"].pop(rx.chunk_num, None)
-                if old:
-                    _unlink(old)
-                if rx.chunk_num >= runtime["next"]:
-                    runtime["parked"][rx.chunk_num] = rx.sink.path
-                else:
-                    _unlink(rx.sink.path)
-            if not runtime["streaming"]:
-                self._drain(runtime)
+        image_uuid = rx.upload["image_uuid"]
         with self.world.lock:
+            upload = self.uploads.get(image_uuid)
+            if upload is None or self._volumes.get(image_uuid) is not rx.volume:
+                raise not_found("upload volume", image_uuid)  # deleted while the chunk streamed in
+            self.chunks_accepted += 1
             if rx.chunk_num not in upload["received"]:
                 upload["received"].append(rx.chunk_num)
-            done = runtime["next"] >= upload["chunks"]
-            if done and upload["image_uuid"] in self.uploads:
-                self._complete(upload, runtime["md5"].hexdigest())
+                rx.volume.mark_ready(rx.chunk_num)
+            done = len(upload["received"]) >= upload["chunks"]
+            if not done:
+                self.world.changed()
+                return {"chunk_num": rx.chunk_num, "to_upload": self.to_upload(upload)}
+        md5 = rx.volume.digest()  # the hash worker is at most a few chunks behind
+        with self.world.lock:
+            if image_uuid in self.uploads:
+                self._complete(self.uploads[image_uuid], md5)
             self.world.changed()
-            return {"chunk_num": rx.chunk_num, "to_upload": [] if done else self.to_upload(upload)}
-
-    def _drain(self, runtime: dict[str, Any]) -> None:
-        """Hash parked chunks that have become contiguous (called under the lock)."""
-        for index in sorted(runtime["parked"]):
-            if index < runtime["next"]:
-                _unlink(runtime["parked"].pop(index))
-        while runtime["next"] in runtime["parked"]:
-            path = runtime["parked"].pop(runtime["next"])
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(HASH_READ), b""):
-                    runtime["md5"].update(block)
-            _unlink(path)
-            runtime["next"] += 1
+        return {"chunk_num": rx.chunk_num, "to_upload": []}
 
     def _complete(self, upload: dict[str, Any], md5: str) -> None:
         now = int(self.world.clock.now())
@@ -280,18 +361,13 @@ class ImageStore:
             "zbs_volume_id": upload["zbs_volume_id"], "kind": upload["kind"],
         }
         self.uploads.pop(upload["image_uuid"], None)
-        self._runtime.pop(upload["image_uuid"], None)
+        self._drop_volume(upload["image_uuid"])
 
     # -- delete / list ---------------------------------------------------------------
     def delete(self, image_uuid: str) -> None:
         if image_uuid in self.uploads:
             self.uploads.pop(image_uuid)
-            runtime = self._runtime.pop(image_uuid, None)
-            if runtime:
-                with runtime["lock"]:
-                    for path in runtime["parked"].values():
-                        _unlink(path)
-                    runtime["parked"].clear()
+            self._drop_volume(image_uuid)
             return
         image = self.images.get(image_uuid)
         if image is None:
@@ -310,14 +386,43 @@ class ImageStore:
                 view = {k: v for k, v in image.items() if k != "kind"}
                 view["vms_count"] = self.world.vms.image_in_use(image["path"])
                 out.append(view)
+        for upload in self.uploads.values():
+            if upload["kind"] == kind:
+                out.append({
+                    "description": upload["description"], "file_name": upload["image_uuid"], "md5": None,
+                    "name": upload["name"], "os": None, "path": upload["image_path"],
+                    "resource_state": "uploading", "size": upload["size"], "time": int(upload["created"]),
+                    "type": "ISO_IMAGE" if kind == "iso" else "SVT_IMAGE", "uuid": upload["image_uuid"],
+                    "vm_snapshots_count": 0, "vm_templates_count": 0, "vms_count": 0,
+                    "zbs_volume_id": upload["zbs_volume_id"], "chunk_size": upload["chunk_size"],
+                    "to_upload": self.to_upload(upload),
+                })
         return out
 
     # -- state -------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        return {"images": self.images, "uploads": self.uploads, "lun": self._lun}
+        return {"images": self.images, "uploads": self.uploads, "lun": self._lun,
+                "chunks_accepted": self.chunks_accepted}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.images = dict(state.get("images") or {})
         self.uploads = dict(state.get("uploads") or {})
         self._lun = int(state.get("lun") or self._lun)
-        self._runtime = {}  # hashes in flight do not survive a restart (see module docstring)
+        self.chunks_accepted = int(state.get("chunks_accepted") or 0)
+        persistent = self._persistent_dir()
+        if persistent is not None and persistent.is_dir():  # data of uploads the state no longer has
+            for path in persistent.glob("*.part"):
+                if path.stem not in self.uploads:
+                    _unlink(path)
+            if not self.uploads:
+                try:
+                    persistent.rmdir()
+                except OSError:
+                    pass
+
+
+def _unlink(path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,6 +1,7 @@
 """Fisheye front-end for images and chunked uploads (ISO and SVT/VMTools).
 
-* ``GET    /api/v2/images`` → ``{images: [...]}`` (complete ISO images only)
+* ``GET    /api/v2/images`` → ``{images: [...]}`` (ISO images; [INF] unfinished upload
+  volumes too, ``resource_state: "uploading"`` with their ``to_upload``)
 * ``POST   /api/v2/images/upload/volume?name&size&description&device=nfs&task_id``
   → ``{image_uuid, zbs_volume_id, chunk_size, image_path, to_upload}``
 * ``POST   /api/v2/images/upload?zbs_volume_id&chunk_num&image_uuid``
@@ -10,8 +11,9 @@
   ``POST   /api/v2/svt_image/upload_template?zbs_volume_id&chunk_num&image_uuid``
   and ``GET /api/v2/svt_image`` (``{images: [...]}``, [INF]) do the same for SVT.
 
-The chunk body streams straight into the md5 (see :mod:`voyager.sim.backend.images`);
-the handler holds the world lock only around bookkeeping, never while bytes flow.
+The chunk body streams straight to its place in the volume's data file (see
+:mod:`voyager.sim.backend.images`); the handler holds the world lock only around
+bookkeeping, never while bytes flow, so parallel chunks are written in parallel.
 """
 from __future__ import annotations
 
