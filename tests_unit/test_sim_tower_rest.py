@@ -70,7 +70,7 @@ def test_token_is_checked_raw_or_bearer(tower):
 
 
 REST_OPERATIONS = sorted(r.rule.rsplit("/", 1)[1] for r in TowerRestFrontend.url_map.iter_rules())
-LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-")]
+LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-") and op != "get-ntp-service-url"]
 
 
 @pytest.mark.parametrize("op", [op for op in REST_OPERATIONS if op != "login"])

@@ -231,13 +231,34 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.status is not None and exc.status >= 500
 
 
+def job_reason(job: dict[str, Any]) -> str:
+    """Why a fisheye job failed, from whichever of ``error_msg``, ``error``
+    (text or ``{msg}``), failed ``task_list`` entries and ``event`` it carries
+    (API-FACTS: the walkthrough does not show a failed job)."""
+    parts: list[str] = []
+    for key in ("error_code", "error_msg"):
+        if job.get(key):
+            parts.append(str(job[key]))
+    err = job.get("error")
+    if isinstance(err, dict):
+        err = err.get("msg") or err.get("message") or (err or None)
+    if err:
+        parts.append(describe_state(err, 200))
+    for task in job.get("task_list") or []:
+        if isinstance(task, dict) and str(task.get("state", "")).lower() == "failed":
+            parts.append(" ".join(str(task[k]) for k in ("error_code", "msg") if task.get(k)) or "子任务失败")
+    if not parts and job.get("event"):
+        parts.append(describe_state(job["event"], 200))
+    return "；".join(parts) or "（作业没有给出原因 / no reason given）"
+
+
 def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: float = 1.0,
              max_interval: float = 10.0, **kwargs: Any) -> dict[str, Any]:
-    """Wait for a fisheye job (``pending → processing → done | failed``); returns the job."""
+    """Wait for a fisheye job (``pending → processing → done | failed``); returns the job.
+    A failed job ends the wait with its reason (:func:`job_reason`)."""
     def failed(job: dict[str, Any]) -> Optional[str]:
         if job.get("state") == "failed":
-            err = job.get("error") or job.get("event") or ""
-            return f"任务 {job.get('description') or ''} 状态 failed {describe_state(err, 200) if err else ''}".strip()
+            return f"作业 {job.get('description') or ''} 状态 failed，原因：{job_reason(job)}"
         return None
 
     return wait_for(

@@ -137,9 +137,11 @@ def _abort(fisheye, image_uuid: str, name: str) -> None:
         LOG.warning("上传 %s 失败后删除上传卷 %s 也失败：%s", name, image_uuid, exc)
 
 
-def ensure_image(fisheye, kind: UploadKind, media) -> tuple[dict[str, Any], str]:
+def ensure_image(fisheye, kind: UploadKind, media, *, run_state=None) -> tuple[dict[str, Any], str]:
     """The image of ``media`` (``voyager.steps.media.MediaFile``) on the cluster:
-    found by name and size, else uploaded; the md5 is checked when listed."""
+    found by name and size, else uploaded; the md5 is checked when listed.
+    ``run_state`` (``voyager.state.RunState``) is where the uploader records work
+    in flight (accepted, not used yet)."""
     existing = find_image(fisheye, kind, media.name)
     if existing is not None and existing.get("size") in (None, media.size):
         if existing.get("md5") and existing["md5"] != file_md5(media.path):
