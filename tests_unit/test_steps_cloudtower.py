@@ -172,10 +172,11 @@ def test_a_recorded_pending_vm_job_is_followed_not_created_again(ctx):
     ct.ensure_iso(ctx.fisheye, ctx.media, ctx.run_state)
     where = ct.placement(ctx.fisheye, ctx.plan)
     image = ct.iso_image(ctx.fisheye, ctx.media)
-    with time_running(ctx.clock):
-        ctx.clock.speed = 1.0
-        job_id = ctx.fisheye.post("/api/v2/vms", json=ct.vm_body(ctx.plan, where, image["path"]))["job_id"]
-        ctx.run_state.set("cloudtower", "vm_create_job", job_id)  # an earlier run, interrupted while waiting
+    ctx.clock.speed = 1.0  # time stands still: the job stays pending
+    job_id = ctx.fisheye.post("/api/v2/vms", json=ct.vm_body(ctx.plan, where, image["path"]))["job_id"]
+    ctx.run_state.set("cloudtower", "vm_create_job", job_id)  # an earlier run, interrupted while waiting
+    assert ctx.fisheye.job(job_id)["state"] == "pending" and not ct.vms_named(ctx.fisheye, "cloudtower")
+    with time_running(ctx.clock, step=0.5):  # the job needs 14 s of simulated time: about 0.5 s here
         vm, how = ct.ensure_vm(ctx.fisheye, ctx.plan, ctx.run_state, where, image)
     assert how.startswith("跟踪上次记录的创建作业")
     assert len(ct.vms_named(ctx.fisheye, "cloudtower")) == 1 and ctx.sim.status()["vms"] == 1
