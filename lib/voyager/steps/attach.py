@@ -9,7 +9,6 @@ state section ``cloudtower`` before it is awaited.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Optional
 
 from voyager.clients import is_already_exists
@@ -20,7 +19,6 @@ from voyager.steps.cloudtower import SECTION, organization_name
 from voyager.steps.config import StepError
 from voyager.waiters import WaitFailed, wait_cluster_connected, wait_tower_tasks
 
-LOG = logging.getLogger("voyager.steps.attach")
 
 CONNECT_TIMEOUT = 1800.0
 CONNECTED = "CONNECTED"

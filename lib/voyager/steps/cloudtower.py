@@ -17,7 +17,6 @@ encoded form is hard-coded in ``createRootUser``). Both are kept as
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import shlex
 from datetime import datetime, timezone
@@ -28,12 +27,11 @@ from voyager.plan import cells
 from voyager.plan.model import Plan, Secret
 from voyager.redact import REDACTOR
 from voyager.report import facts
-from voyager.steps.config import StepError, find_vds, vlans_of, write_back_checked
+from voyager.steps.config import StepError, _job_id, find_vds, vlans_of, write_back_checked
 from voyager.steps.upload import ISO, ensure_image, find_image
 from voyager.waiters import WaitError, WaitFailed, wait_for, wait_installer_log, wait_job, wait_port, \
     wait_vm_guest_agent
 
-LOG = logging.getLogger("voyager.steps.cloudtower")
 
 SECTION = "cloudtower"
 JOB_TIMEOUT = 1800.0
@@ -230,13 +228,6 @@ def _follow_job(fisheye, job_id: str, what: str) -> dict[str, Any]:
         raise StepError(f"{what}的作业 {job_id} 失败：{exc.reason}") from None
 
 
-def _job_id(answer: Any, what: str) -> str:
-    job_id = answer.get("job_id") if isinstance(answer, dict) else None
-    if not job_id:
-        raise StepError(f"{what}：接口没有返回 job_id（{answer!r}）")
-    return job_id
-
-
 def check_vm_spec(vm: dict[str, Any], iso_path: str) -> list[str]:
     """Compare the VM with the walkthrough's fixed specification; records each fact."""
     topology = (vm.get("cpu") or {}).get("topology") or {}
@@ -276,8 +267,8 @@ def ensure_vm(fisheye, plan: Plan, run_state, where: dict[str, str], image: dict
     else:
         job = _recorded_job(fisheye, run_state, "vm_create_job")
         if job is not None and job.get("state") != "failed":
-            job_id, how = job.get("job_id") or run_state.get(SECTION, "vm_create_job"), \
-                f"跟踪上次记录的创建作业，CloudTower 虚拟机 {name} 已创建"
+            job_id = job.get("job_id") or run_state.get(SECTION, "vm_create_job")
+            how = f"跟踪上次记录的创建作业，CloudTower 虚拟机 {name} 已创建"
         else:
             if job is not None:
                 facts.note(f"上次创建 CloudTower 虚拟机的作业 {job.get('job_id')} 失败，已重新创建")
@@ -418,8 +409,9 @@ def install(ssh, endpoints, plan: Plan, run_state, *, timeout: float = INSTALL_T
                                    "installer_runs": runs})
         how = "已运行 CloudTower 安装程序" + (f"（第 {runs} 次）" if runs > 1 else "")
     try:
+        # one `tail` over SSH at most every 10 s: the end of a ~20 min install is seen promptly
         wait_installer_log(ssh, INSTALL_LOG, SUCCESS_MARKER, failure_markers=FAILURE_MARKERS, sudo=True,
-                           lines=TAIL_LINES, timeout=timeout)
+                           lines=TAIL_LINES, timeout=timeout, interval=2.0, max_interval=10.0)
     except WaitError as exc:
         raise _installer_failed(ssh, getattr(exc, "reason", None) or str(exc)) from None
     facts.record("安装日志", SUCCESS_MARKER, SUCCESS_MARKER)

@@ -13,7 +13,6 @@ observed, changed only when it differs and read back.
 """
 from __future__ import annotations
 
-import logging
 from fractions import Fraction
 from math import floor
 from typing import Any, Optional
@@ -25,7 +24,6 @@ from voyager.steps.attach import first_item
 from voyager.steps.config import StepError
 from voyager.waiters import WaitFailed, wait_tower_tasks
 
-LOG = logging.getLogger("voyager.steps.tower_config")
 
 TASK_TIMEOUT = 600.0
 
@@ -95,7 +93,8 @@ def _wait_tasks(tower, ids: list[Optional[str]], what: str) -> None:
     if not ids:
         return
     try:
-        wait_tower_tasks(tower, ids, timeout=TASK_TIMEOUT)
+        # topology tasks take seconds: poll often at first (the waiter backs off toward 5 s)
+        wait_tower_tasks(tower, ids, timeout=TASK_TIMEOUT, interval=0.5, max_interval=5.0)
     except WaitFailed as exc:
         raise StepError(f"{what}失败：{exc.reason}") from None
 
