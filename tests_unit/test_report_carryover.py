@@ -3,9 +3,10 @@
 Against the simulator (subprocesses, one state dir): a run with
 ``--sim-faults fail-job:NETWORK_CREATE_VDS:1`` fails the VDS check and skips
 what depends on it; ``pytest suites/ --lf`` reruns those. The rerun's HTML
-report, JUnit XML and Allure results then list all 58 checks: the 52 that
+report, JUnit XML and Allure results then list all 89 checks: the 52 that
 passed in the first run carried over (marked, with the Chinese note and the
-first run's time), the 6 rerun as passed; the first run's reports carry
+first run's time), the 37 rerun as passed (the VDS check, what depends on it in
+step 03, and steps 04-06); the first run's reports carry
 nothing; no secret appears anywhere. A small pytester suite covers carried
 skips and the argument scope.
 """
@@ -33,7 +34,8 @@ from voyager.report.carryover import JUNIT_PROPERTY, Carried, EvidenceLogs, loca
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
-TOTAL = 58
+TOTAL = 89  # suites 01-06
+RERUN = 37  # the VDS check and its dependents (03: 6 in all; 04-06: 31)
 VDS_TEST = "suites/test_03_config_cluster.py::test_business_vds"
 DEFAULT_PASSWORDS = ("P@ssw0rd!123", "HC!r0cks")
 
@@ -147,7 +149,7 @@ def test_rerun_junit_lists_every_check(rerun):
     carried = {n for n, c in cases.items() if junit_props(c).get(JUNIT_PROPERTY) == "true"}
     assert carried == {n for n, o in outcomes.items() if o == "passed"}
     rerun_ids = set(cases) - carried
-    assert VDS_TEST in rerun_ids and len(rerun_ids) == 6
+    assert VDS_TEST in rerun_ids and len(rerun_ids) == RERUN
     first_start = local_time(rerun["ledger"][next(iter(carried))]["run"]["started"])
     for nodeid in carried:
         assert junit_props(cases[nodeid])["voyager_carried_run"] == first_start
@@ -168,7 +170,7 @@ def test_rerun_html_report_lists_every_check(rerun):
             assert "沿用先前结果 carried over" in rows[0]["log"]
         else:
             assert "本次重跑" in row and "沿用" not in row, row
-    assert "重跑 6 项" in page and f"另有 {TOTAL - 6} 项本次未重跑" in page
+    assert f"重跑 {RERUN} 项" in page and f"另有 {TOTAL - RERUN} 项本次未重跑" in page
     # the evidence of the first run is attached to the carried deployment check
     deploy = tests["suites/test_02_init_cluster.py::test_deploy_triggered"][0]
     names = [e["name"] for e in deploy["extras"]]
@@ -180,7 +182,7 @@ def test_rerun_allure_results_list_every_check(rerun):
     new = list(rerun["second_allure"].values())
     assert len(new) == TOTAL
     carried = [r for r in new if ("carriedOver", "true") in labels(r)]
-    assert len(carried) == TOTAL - 6
+    assert len(carried) == TOTAL - RERUN
     assert all(r["status"] == "passed" for r in new)
     for r in carried:
         assert ("tag", "沿用先前通过") in labels(r)

@@ -264,6 +264,7 @@ def ensure_vm(fisheye, plan: Plan, run_state, where: dict[str, str], image: dict
                         f"（{_tower_cell('vm_name')}）")
     if existing:
         vm_uuid, how = existing[0]["uuid"], f"CloudTower 虚拟机 {name} 已存在"
+        run_state.delete(SECTION, "vm_create_job")  # whatever was recorded has ended in this VM
     else:
         job = _recorded_job(fisheye, run_state, "vm_create_job")
         if job is not None and job.get("state") != "failed":
@@ -334,6 +335,7 @@ def ensure_vm_ip(fisheye, plan: Plan, vm_uuid: str, run_state, *, timeout: float
     vm = fisheye.vm(vm_uuid)
     if wanted in guest_addresses(vm):
         how = f"CloudTower 虚拟机网卡已是 {ip}/{mask}，网关 {gateway}"
+        run_state.delete(SECTION, "nic_job")
     else:
         job = _recorded_job(fisheye, run_state, "nic_job")
         if job is not None and job.get("state") != "failed":
