@@ -13,6 +13,7 @@ import pytest
 from voyager.clients import TowerClient
 from voyager.plan import cells
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps import cloudtower as ct
 
 LOG = logging.getLogger("voyager.suite.cloudtower")
@@ -123,4 +124,6 @@ def test_tower_license_serial(tower, run_state, plan_path):
 def test_cloudtower_deployed(run_state):
     """CloudTower 部署完成：虚拟机、组织与序列号都已记入运行状态。"""
     for key in ("vm_uuid", "organization_id", "serial"):
-        assert run_state.get("cloudtower", key), f"运行状态中没有 cloudtower.{key}"
+        value = run_state.get("cloudtower", key)
+        facts.record(f"运行状态 cloudtower.{key}", "已记录", value or "（缺少）", ok=bool(value))
+        assert value, f"运行状态中没有 cloudtower.{key}"

@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps import attach
 
 LOG = logging.getLogger("voyager.suite.attach_cluster")
@@ -58,4 +59,6 @@ def test_cluster_host_listed(host, tower, cluster_id):
 def test_cluster_attached(run_state):
     """集群关联完成：组织、数据中心与集群的 CloudTower ID 都已记入运行状态。"""
     for key in ("organization_id", "datacenter_id", "cluster_id"):
-        assert run_state.get("cloudtower", key), f"运行状态中没有 cloudtower.{key}"
+        value = run_state.get("cloudtower", key)
+        facts.record(f"运行状态 cloudtower.{key}", "已记录", value or "（缺少）", ok=bool(value))
+        assert value, f"运行状态中没有 cloudtower.{key}"

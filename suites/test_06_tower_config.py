@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps import tower_config
 
 LOG = logging.getLogger("voyager.suite.tower_config")
@@ -39,7 +40,9 @@ def test_monitoring_view(view, tower, cluster_id):
 def test_racks(tower, cluster_id, plan: Plan):
     """规划的机架（主机规划 P 列）已在集群的机房拓扑中创建；规划表没有机架时跳过。"""
     if not tower_config.planned_racks(plan):
-        pytest.skip("规划表没有填写机架（主机规划 P 列），不配置机架拓扑")
+        reason = "规划表没有填写机架（主机规划 P 列），不配置机架拓扑"
+        facts.note(reason)
+        pytest.skip(reason)
     LOG.info(tower_config.ensure_racks(tower, cluster_id, plan))
 
 
@@ -48,5 +51,7 @@ def test_host_rack_position(host, tower, cluster_id, plan: Plan):
     """该主机的机箱位于规划的机架与 U 位（主机规划 P/Q 列），主机节点在该机箱中，读回一致；
     该主机没有规划机架时跳过。"""
     if not host.rack:
-        pytest.skip(f"主机 {host.name} 没有规划机架（主机规划!P{host.row}）")
+        reason = f"主机 {host.name} 没有规划机架（主机规划!P{host.row}）"
+        facts.note(reason)
+        pytest.skip(reason)
     LOG.info(tower_config.ensure_host_position(tower, cluster_id, plan, host))
