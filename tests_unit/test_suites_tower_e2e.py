@@ -18,7 +18,7 @@ import json
 import pytest
 
 import test_suites_e2e as e2e
-from voyager.plan import read_plan
+from voyager.plan import read_plan, write_plan
 from voyager.plan.demo import build_demo_plan
 from voyager.redact import secret_forms
 from voyager.steps import cloudtower as ct
@@ -133,3 +133,22 @@ def test_lf_completes_after_the_installer_failure(install_fault):
     runs = json.loads((state / "run-state.json").read_text(encoding="utf-8"))["facts"]["cloudtower"]
     assert runs["installer_runs"] == 2
     assert e2e.sim_status(state)["connected_clusters"] == 1
+
+
+# --------------------------------------------------------------------------- 4. no rack planned
+def test_a_plan_without_racks_skips_the_topology_with_its_reason(tmp_path):
+    plan = build_demo_plan()
+    for host in plan.hosts:
+        host.rack, host.unit = None, None
+    plan_file = tmp_path / "no-rack-plan.xlsx"
+    write_plan(plan, plan_file)
+    state = tmp_path / "state"
+    run = e2e.run_suites(state, "--plan", str(plan_file), suites=SUITES)
+    assert run.returncode == 0, run.explain()
+    topology = {n for n in run.outcomes if "test_racks" in n or "test_host_rack_position" in n}
+    assert len(topology) == 4 and run.having("skipped") == topology, run.explain()
+    assert "规划表没有填写机架（主机规划 P 列）" in run.messages["suites/test_06_tower_config.py::test_racks"]
+    assert "没有规划机架（主机规划!P3）" in run.messages[
+        "suites/test_06_tower_config.py::test_host_rack_position[demo-node-01]"]
+    status = e2e.sim_status(state)
+    assert (status["racks"], status["bricks"], status["views"]) == (0, 0, 3)
