@@ -57,9 +57,14 @@ REDACTOR.add_secret(ROOT_PASSWORD)
 REDACTOR.add_secret(ENCODED_ROOT_PASSWORD)
 
 # -- the installer ------------------------------------------------------------------------------------
-INSTALL_COMMAND = ("sudo sh /usr/share/smartx/tower/preinstall.sh && sudo nohup sudo "
-                   "/usr/share/smartx/tower/installer/binary/installer deploy &")
+# The walkthrough's `sudo sh preinstall.sh && sudo nohup sudo installer deploy &`, as two commands:
+# the pre-installation runs in the foreground (its failure is shown, and the installer is not
+# started), then the installer is detached with its output sent to nohup.out explicitly — over a
+# non-interactive SSH channel nohup would otherwise keep writing to the channel and hold it open.
+PREINSTALL_COMMAND = "sudo sh /usr/share/smartx/tower/preinstall.sh"
 INSTALL_LOG = "nohup.out"  # in the cloudtower user's login directory, where nohup writes it
+INSTALLER_COMMAND = (f"sudo nohup sudo /usr/share/smartx/tower/installer/binary/installer deploy "
+                     f">> {INSTALL_LOG} 2>&1 < /dev/null &")
 SUCCESS_MARKER = "Install Operation Center Successfully"
 FAILURE_MARKERS = ("Install Operation Center Failed",)
 TAIL_LINES = 20
@@ -402,10 +407,11 @@ def install(ssh, endpoints, plan: Plan, run_state, *, timeout: float = INSTALL_T
         if state == "failed":
             facts.note("上次安装失败，删除失败的安装日志后重新运行安装程序")
             ssh.sudo(f"rm -f {shlex.quote(INSTALL_LOG)}").check("删除失败的安装日志")
-        result = ssh.run(INSTALL_COMMAND, timeout=600)
-        if not result.ok:
-            raise StepError(f"CloudTower 安装命令失败（退出码 {result.exit_status}）：\n"
-                            f"{REDACTOR.redact((result.stdout + result.stderr)[-2000:])}")
+        for command in (PREINSTALL_COMMAND, INSTALLER_COMMAND):
+            result = ssh.run(command, timeout=600)
+            if not result.ok:
+                raise StepError(f"CloudTower 安装命令 {command.split(' >>')[0]} 失败（退出码 {result.exit_status}）：\n"
+                                f"{REDACTOR.redact((result.stdout + result.stderr)[-2000:])}")
         runs = int(run_state.get(SECTION, "installer_runs") or 0) + 1
         run_state.update(SECTION, {"installer_started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                    "installer_runs": runs})
