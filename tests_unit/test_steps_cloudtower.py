@@ -257,3 +257,12 @@ def test_installer_state_from_the_log(tail, state):
 def test_nameservers_are_read_from_resolv_conf():
     assert ct.nameservers("search demo.local\nnameserver 1.1.1.1\n# nameserver 9.9.9.9\nnameserver 8.8.8.8\n") == [
         "1.1.1.1", "8.8.8.8"]
+
+
+def test_dns_rewritten_when_changed_behind_its_back_other_lines_kept(ctx):
+    ctx.step04()
+    ctx.ssh.sudo("tee /etc/resolv.conf", stdin="search demo.local\nnameserver 9.9.9.9\n").check("reset")
+    how = ct.ensure_dns(ctx.ssh, ctx.plan)
+    assert how == f"已写入 /etc/resolv.conf：{ctx.plan.dns}"
+    text = ct.read_resolv_conf(ctx.ssh)
+    assert ct.nameservers(text) == ctx.plan.dns and "search demo.local" in text
