@@ -3,9 +3,10 @@
 Against the simulator (subprocesses, one state dir): a run with
 ``--sim-faults fail-job:NETWORK_CREATE_VDS:1`` fails the VDS check and skips
 what depends on it; ``pytest suites/ --lf`` reruns those. The rerun's HTML
-report, JUnit XML and Allure results then list all 58 checks: the 52 that
+report, JUnit XML and Allure results then list all 89 checks: the 52 that
 passed in the first run carried over (marked, with the Chinese note and the
-first run's time), the 6 rerun as passed; the first run's reports carry
+first run's time), the 37 rerun as passed (the VDS check, what depends on it in
+step 03, and steps 04-06); the first run's reports carry
 nothing; no secret appears anywhere. A small pytester suite covers carried
 skips and the argument scope.
 """
@@ -33,14 +34,16 @@ from voyager.report.carryover import JUNIT_PROPERTY, Carried, EvidenceLogs, loca
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
-TOTAL = 58
+SUITES = ["suites/test_01_prepare.py", "suites/test_02_init_cluster.py", "suites/test_03_config_cluster.py"]
+TOTAL = 58  # suites 01-03 (the later suites have end-to-end tests of their own)
+RERUN = 6  # the VDS check and its dependents
 VDS_TEST = "suites/test_03_config_cluster.py::test_business_vds"
 DEFAULT_PASSWORDS = ("P@ssw0rd!123", "HC!r0cks")
 
 
 # --------------------------------------------------------------------------- helpers
 def run_suites(state: Path, junit: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "suites/", "--sim", "--sim-speed", "0",
+    cmd = [sys.executable, "-m", "pytest", *SUITES, "--sim", "--sim-speed", "0",
            "--state-dir", str(state), "--reports-dir", str(state.parent / "reports"),
            "-o", f"cache_dir={state.parent / 'cache'}",
            "-p", "no:randomly", "-q", f"--junitxml={junit}", *args]
@@ -153,7 +156,7 @@ def test_rerun_junit_lists_every_check(rerun):
     carried = {n for n, c in cases.items() if junit_props(c).get(JUNIT_PROPERTY) == "true"}
     assert carried == {n for n, o in outcomes.items() if o == "passed"}
     rerun_ids = set(cases) - carried
-    assert VDS_TEST in rerun_ids and len(rerun_ids) == 6
+    assert VDS_TEST in rerun_ids and len(rerun_ids) == RERUN
     first_start = local_time(rerun["ledger"][next(iter(carried))]["run"]["started"])
     for nodeid in carried:
         assert junit_props(cases[nodeid])["voyager_carried_run"] == first_start
@@ -174,7 +177,7 @@ def test_rerun_html_report_lists_every_check(rerun):
             assert f"沿用 {started}" in row, row
         else:
             assert "沿用" not in row, row
-    assert "重跑 6 项" in page and f"另有 {TOTAL - 6} 项本次未重跑" in page
+    assert f"重跑 {RERUN} 项" in page and f"另有 {TOTAL - RERUN} 项本次未重跑" in page
     # the evidence of the first run is shown (inline) with the carried deployment check
     deploy = html.unescape(html_extras(tests["suites/test_02_init_cluster.py::test_deploy_triggered"]))
     assert "接口与命令记录" in deploy and "期望（规划）" in deploy  # the first run's evidence and facts
@@ -186,7 +189,7 @@ def test_rerun_allure_results_list_every_check(rerun):
     new = list(rerun["second_allure"].values())
     assert len(new) == TOTAL
     carried = [r for r in new if ("carriedOver", "true") in labels(r)]
-    assert len(carried) == TOTAL - 6
+    assert len(carried) == TOTAL - RERUN
     assert all(r["status"] == "passed" for r in new)
     for r in carried:
         assert ("tag", "沿用先前通过") in labels(r)

@@ -38,7 +38,8 @@ def test_a_second_simulator_meets_the_same_cluster(plan, tmp_path):
         sim.world.set_password("127.10.20.11", "smartx", "N3w-pass!")
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert first == {"deployed": True, "hosts": 3, "vds": 3, "vlans": 4, "images": 0, "vms": 0,
-                     "organizations": 0, "datacenters": 0, "connected_clusters": 0, "uploads_in_progress": 0}
+                     "organizations": 0, "datacenters": 0, "connected_clusters": 0,
+                     "views": 0, "graphs": 0, "racks": 0, "bricks": 0, "uploads_in_progress": 0}
     with Simulator(plan, speed=0, ssh=False, state_file=state) as sim:
         assert sim.status() == first
         http = SimHttp(sim.endpoints)
@@ -141,7 +142,8 @@ def test_voyager_sim_prints_its_endpoints_and_serves_until_terminated(tmp_path):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     counts = {"deployed": False, "hosts": 3, "vds": 0, "vlans": 0, "images": 0, "vms": 0, "organizations": 0,
-              "datacenters": 0, "connected_clusters": 0, "uploads_in_progress": 0}
+              "datacenters": 0, "connected_clusters": 0, "views": 0, "graphs": 0, "racks": 0,
+              "bricks": 0, "uploads_in_progress": 0}
     # both orders of the shared option: voyager sim status --state F / voyager sim --state F status
     for argv in (["sim", "status", "--state", str(state)], ["sim", "--state", str(state), "status"]):
         status = subprocess.run([sys.executable, "-m", "voyager", *argv], cwd=REPO,

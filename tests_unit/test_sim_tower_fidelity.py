@@ -41,7 +41,7 @@ LIST_ENTITY = {
     "get-organizations": "Organization", "get-datacenters": "Datacenter", "get-clusters": "Cluster",
     "get-tasks": "Task", "get-hosts": "Host", "get-vdses": "Vds", "get-vlans": "Vlan", "get-vms": "Vm",
     "get-views": "View", "get-graphs": "Graph", "get-zone-topoes": "ZoneTopo", "get-rack-topoes": "RackTopo",
-    "get-brick-topoes": "BrickTopo", "get-node-topoes": "NodeTopo",
+    "get-brick-topoes": "BrickTopo", "get-node-topoes": "NodeTopo", "get-cluster-settingses": "ClusterSettings",
 }
 
 
@@ -99,6 +99,8 @@ def _walkthrough(tower: RecordingTower, plan, sim) -> dict[str, Any]:
     tower.ok("get-brick-topoes", {"where": {"rack_topo": {"id": rack["id"]}}})
     tower.ok("get-tasks", {"orderBy": "local_created_at_DESC"})
     tower.ok("get-clusters", {})
+    tower.ok("get-cluster-settingses", {"where": {"cluster": {"id": cid}}})  # step 06 read-back
+    tower.ok("get-ntp-service-url", {})  # step 04 read-back
     return {"org": org["id"], "dc": dc["id"], "cluster": cid, "view": view[0]["data"]["id"], "zone": zone["id"],
             "rack": rack["id"], "brick": bricks[-1]["id"], "node": nodes[plan.hosts[-1].mgmt_ip]["id"],
             "hosts": host_ids}
@@ -148,6 +150,8 @@ def _where_violations(entity: str) -> Iterator[tuple[str, str, Any]]:
 
 def _violations(op: str, ids: dict[str, Any], plan) -> Iterator[tuple[str, str, Any]]:
     schema = request_schema(SPEC, op)
+    if schema is None:  # the operation takes no body: nothing to violate
+        return
     if op in LIST_ENTITY:
         yield from _object_violations(schema, {"where": {}, "orderBy": "id_ASC", "first": 1, "skip": 0,
                                                "after": "x", "before": "x", "last": 1}, "")

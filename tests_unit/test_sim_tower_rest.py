@@ -70,7 +70,7 @@ def test_token_is_checked_raw_or_bearer(tower):
 
 
 REST_OPERATIONS = sorted(r.rule.rsplit("/", 1)[1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
-LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-")]
+LIST_OPERATIONS = [op for op in REST_OPERATIONS if op.startswith("get-") and op != "get-ntp-service-url"]
 
 
 @pytest.mark.parametrize("op", [op for op in REST_OPERATIONS if op != "login"])
@@ -442,3 +442,29 @@ def test_state_file_keeps_tower_without_secrets(plan, tmp_path):
         assert sorted(v["id"] for v in tower.ok("get-vlans")) == vlan_ids
         status = again.status()
         assert (status["organizations"], status["datacenters"], status["connected_clusters"]) == (1, 1, 1)
+
+
+def test_ntp_service_url_reads_what_the_mutation_set(tower):
+    """``/get-ntp-service-url`` (OpenAPI ``NtpServiceUrl``) answers the servers as the
+    ``updateCloudTowerNtpUrl`` mutation answers them (``;``-joined); empty before."""
+    tower.setup()
+    assert tower.ok("get-ntp-service-url") == {"ntp_service_url": ""}
+    tower.gql("updateCloudTowerNtpUrl", {"data": {"ntp_service_url": "127.10.0.2,ntp.demo.local"}})
+    assert tower.ok("get-ntp-service-url") == {"ntp_service_url": "127.10.0.2;ntp.demo.local"}
+    assert tower.rest("get-ntp-service-url", auth=None).status_code == 401
+
+
+def test_cluster_settingses_read_back_the_storage_policy(ready):
+    """``/get-cluster-settingses`` renders the OpenAPI ``ClusterSettings`` of the connected
+    cluster (``settings.id`` of get-clusters) and shows ``updateClusterSettings``' change."""
+    tower, _org, _dc, cluster = ready
+    sid = cluster["settings"]["id"]
+    found = tower.ok("get-cluster-settingses", {"where": {"id": sid}})
+    assert len(found) == 1 and found[0]["cluster"]["id"] == cluster["id"]
+    assert found[0]["default_storage_policy"] == "REPLICA_3_THIN_PROVISION"
+    tower.gql("updateClusterSettings", {"where": {"id": sid}, "data": {
+        "default_storage_policy": "REPLICA_2_THIN_PROVISION", "default_storage_policy_replica_num": 2,
+        "default_storage_policy_thin_provision": True}})
+    assert tower.ok("get-cluster-settingses", {"where": {"id": sid}})[0]["default_storage_policy"] == \
+        "REPLICA_2_THIN_PROVISION"
+    assert tower.ok("get-cluster-settingses", {"where": {"id": "nope"}}) == []

@@ -293,7 +293,8 @@ def test_the_whole_walkthrough_leaves_a_deployed_and_connected_cluster(tmp_path)
         status = walk.run()
         assert walk.facts["ipmi_valid"] == 3
     assert status == {"deployed": True, "hosts": 3, "vds": 3, "vlans": 4, "images": 2, "vms": 1,
-                      "organizations": 1, "datacenters": 1, "connected_clusters": 1, "uploads_in_progress": 0}
+                      "organizations": 1, "datacenters": 1, "connected_clusters": 1,
+                      "views": 0, "graphs": 0, "racks": 0, "bricks": 0, "uploads_in_progress": 0}
     # nothing the simulator wrote (state file, SSH host keys) holds a password or a token
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["walk.json", "walk.json.ssh-host-keys"], written

@@ -21,7 +21,7 @@ SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 
 # The CloudTower entities whose lists the simulator serves (REST get-* and GraphQL).
 ENTITIES = ("Organization", "Datacenter", "Cluster", "Task", "Host", "Vds", "Vlan", "Vm", "View", "Graph",
-            "ZoneTopo", "RackTopo", "BrickTopo", "NodeTopo", "GlobalAlertRule", "AlertRule")
+            "ZoneTopo", "RackTopo", "BrickTopo", "NodeTopo", "GlobalAlertRule", "AlertRule", "ClusterSettings")
 
 _STRING_OPS = ("", "_contains", "_ends_with", "_gt", "_gte", "_in", "_lt", "_lte", "_not", "_not_contains",
                "_not_ends_with", "_not_in", "_not_starts_with", "_starts_with")
@@ -84,8 +84,11 @@ def operation(spec: dict[str, Any], op: str) -> dict[str, Any]:
     return spec["paths"][f"/{op}"]["post"]
 
 
-def request_schema(spec: dict[str, Any], op: str) -> dict[str, Any]:
-    return operation(spec, op)["requestBody"]["content"]["application/json"]["schema"]
+def request_schema(spec: dict[str, Any], op: str) -> Optional[dict[str, Any]]:
+    """The operation's request body schema; None for an operation that takes no body
+    (e.g. ``/get-ntp-service-url``)."""
+    body = operation(spec, op).get("requestBody")
+    return body and body["content"]["application/json"]["schema"]
 
 
 def response_schema(spec: dict[str, Any], op: str, status: int) -> Optional[dict[str, Any]]:
@@ -205,7 +208,7 @@ def generate_spec_types(spec: dict[str, Any]) -> str:
     where = {e: where_table(spec, e, enums) for e in ENTITIES}
     order = {e: order_fields(spec, e) for e in ENTITIES}
     requests = {op: request_body(spec, to_jsonschema_inline(request_schema(spec, op)))
-                for op in served_operations()}
+                for op in served_operations() if request_schema(spec, op) is not None}
     version = spec.get("info", {}).get("version", "?")
     fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
     return (

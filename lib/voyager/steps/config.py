@@ -12,7 +12,7 @@ interrupted run started is followed by the rerun, never started twice.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from voyager.clients import ApiError, ClientError, TransportError
 from voyager.plan import cells, read_plan, write_back
@@ -158,18 +158,25 @@ def license_serial(fisheye) -> str:
     return serial
 
 
+def write_back_checked(plan_path, key: str, value: str, read: Callable[[Plan], Any]) -> tuple[str, Any]:
+    """Write ``value`` to the write-back cell ``key`` (``cells.WRITE_BACK``) unless
+    it is there already, and read it back (``read(plan)``). Returns (what was
+    done, the value read back); a different read-back raises StepError."""
+    cell = cells.ref(*cells.WRITE_BACK[key])
+    if read(read_plan(plan_path)) == value:
+        facts.record(f"规划表 {cell}（读取）", value, value, cell=cell)
+        return f"规划表 {cell} 已是序列号 {value}", value
+    backup = write_back(plan_path, {key: value})
+    got = read(read_plan(plan_path))
+    facts.record(f"规划表 {cell}（写回后读回）", value, got, cell=cell)
+    if got != value:
+        raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {value}")
+    return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）", got
+
+
 def write_back_serial(plan_path, serial: str) -> str:
     """Write the cluster serial to 主机规划!E19 and read it back."""
-    cell = cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)
-    if read_plan(plan_path).cluster.serial == serial:
-        facts.record(f"规划表 {cell}（读取）", serial, serial, cell=cell)
-        return f"规划表 {cell} 已是序列号 {serial}"
-    backup = write_back(plan_path, {"cluster_serial": serial})
-    got = read_plan(plan_path).cluster.serial
-    facts.record(f"规划表 {cell}（写回后读回）", serial, got, cell=cell)
-    if got != serial:
-        raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {serial}")
-    return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）"
+    return write_back_checked(plan_path, "cluster_serial", serial, lambda p: p.cluster.serial)[0]
 
 
 # --------------------------------------------------------------------------- IPMI

@@ -45,7 +45,8 @@ def load_state(path: Optional[Path]) -> Optional[dict[str, Any]]:
 
 
 EMPTY_STATUS = {"deployed": False, "hosts": 0, "vds": 0, "vlans": 0, "images": 0, "vms": 0,
-                "organizations": 0, "datacenters": 0, "connected_clusters": 0, "uploads_in_progress": 0}
+                "organizations": 0, "datacenters": 0, "connected_clusters": 0, "views": 0, "graphs": 0,
+                "racks": 0, "bricks": 0, "uploads_in_progress": 0}
 
 
 def status_from_file(path: Path) -> dict[str, Any]:

@@ -409,6 +409,10 @@ class TowerBackend:
             "organizations": len(self.organizations),
             "datacenters": len(self.datacenters),
             "connected_clusters": sum(1 for c in self.clusters if c["connect_state"] == CONNECTED),
+            "views": len(self.dashboards.views),
+            "graphs": len(self.dashboards.graphs),
+            "racks": len(self.topo.racks),
+            "bricks": len(self.topo.bricks),
         }
 
 

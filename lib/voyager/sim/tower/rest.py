@@ -34,6 +34,7 @@ _LISTS = {
     "get-organizations": ("organizations", "organization"),
     "get-datacenters": ("datacenters", "datacenter"),
     "get-clusters": ("clusters", "cluster"),
+    "get-cluster-settingses": ("clusters", "cluster_settings"),
     "get-tasks": ("tasks", "task"),
     "get-views": ("views", "view"),
     "get-graphs": ("graphs", "graph"),
@@ -43,6 +44,7 @@ _LISTS = {
     "get-node-topoes": ("nodes", "node_topo"),
 }
 _DERIVED = ("get-hosts", "get-vdses", "get-vlans", "get-vms")
+_READS = ("get-ntp-service-url",)  # one object, not a list
 _MUTATIONS = ("create-datacenter", "connect-cluster", "create-view", "create-graph", "create-rack-topo",
               "create-brick-topo", "move-node-topo")
 
@@ -54,7 +56,7 @@ CONNECT_ANSWER = ("id", "name", "hypervisor", "version", "architecture", "connec
 
 
 def _rules() -> list[Rule]:
-    ops = ["login", *_LISTS, *_DERIVED, *_MUTATIONS]
+    ops = ["login", *_LISTS, *_DERIVED, *_READS, *_MUTATIONS]
     return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops] + [
         Rule("/v2/api/<path:operation>", methods=["POST"], endpoint="op_not_served")]
 
@@ -162,6 +164,13 @@ class TowerRestFrontend(Frontend):
 
     def op_get_clusters(self, request, machine):
         return self._stored_list(request, "get-clusters")
+
+    def op_get_cluster_settingses(self, request, machine):
+        return self._stored_list(request, "get-cluster-settingses")
+
+    def op_get_ntp_service_url(self, request, machine):
+        """``{ntp_service_url}``: the servers as ``updateCloudTowerNtpUrl`` answers them (``;``-joined)."""
+        return self._call(request, lambda body: {"ntp_service_url": ";".join(self.tower.ntp_servers)})
 
     def op_get_tasks(self, request, machine):
         return self._stored_list(request, "get-tasks")

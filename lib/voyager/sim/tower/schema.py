@@ -36,6 +36,7 @@ FIELDS: dict[str, frozenset[str]] = {
         "used_data_space used_memory_bytes valid_data_space vcenterAccount vdses version vhost_enabled "
         "vm_folders vm_num vm_templates vms witness zones"
     ),
+    "get-cluster-settingses": _fields("cluster default_ha default_storage_policy enabled_iscsi id vm_recycle_bin"),
     "get-tasks": _fields(
         "args cluster description error_code error_message finished_at id internal key local_created_at "
         "progress resource_id resource_mutation resource_rollback_error resource_rollback_retry_count "

@@ -178,6 +178,14 @@ class TowerView:
         })
         return base
 
+    def cluster_settings(self, cluster: dict[str, Any]) -> dict[str, Any]:
+        """``ClusterSettings`` of the OpenAPI spec (``/get-cluster-settingses``)."""
+        settings = cluster["settings"]
+        return {"id": settings["id"], "cluster": self.nested_cluster(cluster["id"]),
+                "default_ha": settings.get("default_ha"),
+                "default_storage_policy": settings.get("default_storage_policy"),
+                "enabled_iscsi": settings.get("enabled_iscsi"), "vm_recycle_bin": None}
+
     # -- cluster-side objects ------------------------------------------------------------------
     def hosts(self) -> list[dict[str, Any]]:
         out = []
