@@ -17,6 +17,8 @@ http-reset      the request path            the connection is closed, no answer
 slow            the request path            answered after ``slow_seconds``
 drop-chunk      the image/volume name       that chunk upload fails (500), the
                                              chunk stays in ``to_upload``
+inspect-fail    an inspection item name     the item is judged FAIL by the next
+                (``host_disk_is_healthy``)   inspection job (simulated fault)
 ==============  ==========================  ====================================
 
 Faults are deterministic: rules are consulted in the order given, the first
@@ -30,7 +32,7 @@ import fnmatch
 import threading
 from dataclasses import dataclass
 
-KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk")
+KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "inspect-fail")
 HTTP_KINDS = ("http-500", "http-reset", "slow")
 
 
