@@ -4,9 +4,10 @@ settings, license, NTP, tasks (the ``models.py`` of the CloudTower service).
 No HTTP here: :mod:`voyager.sim.tower_rest` (``/v2/api``),
 :mod:`voyager.sim.tower_graphql` (``/api``) and :mod:`voyager.sim.inspector`
 render it. Alert rules, dashboards (views/graphs), the rack topology, the
-inspection center and uploaded packages live in :mod:`voyager.sim.tower_alerts`,
-:mod:`voyager.sim.tower_dashboards`, :mod:`voyager.sim.tower_topo`,
-:mod:`voyager.sim.tower_inspector` and :mod:`voyager.sim.tower_packages`, composed here.
+inspection center, uploaded packages and deployed applications live in
+:mod:`voyager.sim.tower_alerts`, :mod:`voyager.sim.tower_dashboards`, :mod:`voyager.sim.tower_topo`,
+:mod:`voyager.sim.tower_inspector`, :mod:`voyager.sim.tower_packages` and
+:mod:`voyager.sim.tower_applications`, composed here.
 
 Rules mirrored from the real CloudTower:
 
@@ -59,6 +60,9 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "CREATE_RACK_TOPO": (1.0, 3.0),
     "CREATE_BRICK_TOPO": (1.0, 3.0),
     "MOVE_NODE_TOPO": (1.0, 3.0),
+    "DEPLOY_CLOUDTOWER_APPLICATION": (2.0, 300.0),
+    "ASSOCIATE_OBS_CLUSTER": (1.0, 10.0),
+    "ASSOCIATE_BACKUP_CLUSTER": (1.0, 10.0),
 }
 DEFAULT_TASK_DURATION = (1.0, 3.0)
 
@@ -115,9 +119,11 @@ class TowerBackend:
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
         self.inspector = Inspector(self)
-        from voyager.sim.tower_packages import PackageUploads  # imports this module's helpers
+        from voyager.sim.tower_applications import Applications  # these import this module's helpers
+        from voyager.sim.tower_packages import PackageUploads
 
         self.packages = PackageUploads(self)
+        self.applications = Applications(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -416,7 +422,7 @@ class TowerBackend:
             "ntp_servers": self.ntp_servers, "license": self.license, "local_ids": self.local_ids,
             "alerts": self.alerts.to_state(), "dashboards": self.dashboards.to_state(),
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
-            "packages": self.packages.to_state(),
+            "packages": self.packages.to_state(), "applications": self.applications.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -434,6 +440,7 @@ class TowerBackend:
         self.topo.load_state(state.get("topo") or {})
         self.inspector.load_state(state.get("inspector") or {})
         self.packages.load_state(state.get("packages") or {})
+        self.applications.load_state(state.get("applications") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {
