@@ -132,13 +132,23 @@ def license_serial(fisheye) -> str:
     return serial
 
 
-def write_back_serial(plan_path, serial: str) -> str:
-    """Write the cluster serial to 主机规划!E19 and read it back."""
-    cell = cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)
-    if read_plan(plan_path).cluster.serial == serial:
+SERIAL_READERS = {
+    "cluster_serial": lambda plan: plan.cluster.serial,
+    "cloudtower_serial": lambda plan: plan.cloudtower.serial,
+    "obs_serial": lambda plan: plan.obs.serial if plan.obs else None,
+    "backup_serial": lambda plan: plan.backup_service.serial if plan.backup_service else None,
+}
+
+
+def write_back_serial(plan_path, serial: str, key: str = "cluster_serial") -> str:
+    """Write a serial to its plan cell (``cells.WRITE_BACK[key]``: the cluster's
+    主机规划!E19 by default, 集群管理信息!M4/M5 for Observability / backup) and read it back."""
+    cell = cells.ref(*cells.WRITE_BACK[key])
+    read = SERIAL_READERS[key]
+    if read(read_plan(plan_path)) == serial:
         return f"规划表 {cell} 已是序列号 {serial}"
-    backup = write_back(plan_path, {"cluster_serial": serial})
-    got = read_plan(plan_path).cluster.serial
+    backup = write_back(plan_path, {key: serial})
+    got = read(read_plan(plan_path))
     if got != serial:
         raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {serial}")
     return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）"
