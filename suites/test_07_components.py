@@ -23,7 +23,7 @@ from voyager.plan import cells
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import components as comp
-from voyager.steps.config import write_back_serial
+from voyager.steps.config import write_back_checked
 
 LOG = logging.getLogger("voyager.suite.components")
 
@@ -56,7 +56,7 @@ def serial_write_back(plan_path, key: str, label: str, *records) -> None:
     if plan_path is None:
         facts.note(f"规划不来自文件，不写回 {cells.ref(sheet, coord)}")
         return
-    LOG.info(write_back_serial(plan_path, serial, key))
+    LOG.info(write_back_checked(plan_path, key, serial, comp.SERIAL_READERS[key])[0])
 
 
 # --------------------------------------------------------------------------- Observability

@@ -147,6 +147,8 @@ def test_serials_when_the_api_gives_them(plan, tmp_path):
     assert comp.serial_of({"id": "x"}, None) is None  # the 4.6.0 schemas carry none
     assert comp.serial_of({"id": "x"}, {"serial": " OBS-123 "}) == "OBS-123"
     path = write_plan(plan, tmp_path / "plan.xlsx")
-    assert config.write_back_serial(path, "OBS-123", "obs_serial").startswith("已写回 集群管理信息!M4")
+    read = comp.SERIAL_READERS["obs_serial"]
+    assert config.write_back_checked(path, "obs_serial", "OBS-123", read)[0].startswith("已写回 集群管理信息!M4")
     assert read_plan(path).obs.serial == "OBS-123"
-    assert config.write_back_serial(path, "OBS-123", "obs_serial") == "规划表 集群管理信息!M4 已是序列号 OBS-123"
+    assert config.write_back_checked(path, "obs_serial", "OBS-123", read) == (
+        "规划表 集群管理信息!M4 已是序列号 OBS-123", "OBS-123")

@@ -403,6 +403,9 @@ def ensure_backup_association(tower, service: dict[str, Any], cluster_id: str,
 
 # --------------------------------------------------------------------------- serials
 SERIAL_FIELDS = ("serial", "license_serial", "serial_number")  # none is in the 4.6.0 schemas
+# what reads a written-back serial from the plan (for voyager.steps.config.write_back_checked)
+SERIAL_READERS = {"obs_serial": lambda p: p.obs.serial if p.obs else None,
+                  "backup_serial": lambda p: p.backup_service.serial if p.backup_service else None}
 
 
 def serial_of(*records: Optional[dict[str, Any]]) -> Optional[str]:

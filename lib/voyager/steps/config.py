@@ -9,7 +9,7 @@ the management VDS created by the deployment (虚拟网络!C4).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from voyager.clients import ApiError, ClientError, TransportError
 from voyager.plan import cells, read_plan, write_back
@@ -132,26 +132,23 @@ def license_serial(fisheye) -> str:
     return serial
 
 
-SERIAL_READERS = {
-    "cluster_serial": lambda plan: plan.cluster.serial,
-    "cloudtower_serial": lambda plan: plan.cloudtower.serial,
-    "obs_serial": lambda plan: plan.obs.serial if plan.obs else None,
-    "backup_serial": lambda plan: plan.backup_service.serial if plan.backup_service else None,
-}
-
-
-def write_back_serial(plan_path, serial: str, key: str = "cluster_serial") -> str:
-    """Write a serial to its plan cell (``cells.WRITE_BACK[key]``: the cluster's
-    主机规划!E19 by default, 集群管理信息!M4/M5 for Observability / backup) and read it back."""
+def write_back_checked(plan_path, key: str, value: str, read: Callable[[Plan], Any]) -> tuple[str, Any]:
+    """Write ``value`` to the write-back cell ``key`` (``cells.WRITE_BACK``) unless
+    it is there already, and read it back (``read(plan)``). Returns (what was
+    done, the value read back); a different read-back raises StepError."""
     cell = cells.ref(*cells.WRITE_BACK[key])
-    read = SERIAL_READERS[key]
-    if read(read_plan(plan_path)) == serial:
-        return f"规划表 {cell} 已是序列号 {serial}"
-    backup = write_back(plan_path, {key: serial})
+    if read(read_plan(plan_path)) == value:
+        return f"规划表 {cell} 已是序列号 {value}", value
+    backup = write_back(plan_path, {key: value})
     got = read(read_plan(plan_path))
-    if got != serial:
-        raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {serial}")
-    return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）"
+    if got != value:
+        raise StepError(f"写回后 {cell} 读到 {got!r}，应为 {value}")
+    return f"已写回 {cell}（原文件备份 {backup.name if backup else '无'}）", got
+
+
+def write_back_serial(plan_path, serial: str) -> str:
+    """Write the cluster serial to 主机规划!E19 and read it back."""
+    return write_back_checked(plan_path, "cluster_serial", serial, lambda p: p.cluster.serial)[0]
 
 
 # --------------------------------------------------------------------------- IPMI
