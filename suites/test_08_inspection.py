@@ -137,8 +137,9 @@ def test_inspection_item(item, inspection, run_state):
         text = f"巡检项 {result.name}（{item}）警告：{result.value}。建议：{result.advice or '-'}"
         LOG.warning(text)
         warnings.warn(InspectionWarning(text))
-    assert result.verdict != insp.FAIL, (
-        f"巡检项 {result.name}（{item}）不通过：{result.value or '-'}。建议：{result.advice or '-'}")
+    if result.verdict == insp.FAIL:
+        pytest.fail(f"巡检项 {result.name}（{item}）不通过：{result.value or '-'}。建议：{result.advice or '-'}",
+                    pytrace=False)
 
 
 @pytest.mark.dependency(name="inspection", depends=["test_inspection_job", "test_inspection_report"])
