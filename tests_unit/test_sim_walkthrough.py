@@ -5,7 +5,8 @@ goes through plain requests (Host header = the planned IP) or paramiko. Steps
 01-04 up to the CloudTower installer use the simulator's own scripted walk
 (:mod:`voyager.sim.walkthrough`); the CloudTower configuration, the cluster
 connection, steps 06 and 08 and the "other APIs" are spelled out here. Step 07
-(OBS, backup) is optional and the demo plan plans neither.
+(OBS, backup) is optional; its calls have their own tests (test_sim_tower_packages,
+test_sim_tower_applications).
 """
 from __future__ import annotations
 
