@@ -36,19 +36,15 @@ keeps their names configurable, ``voyager.steps.components.ComponentApi``):
   ``network_status``) once the task succeeded.
 
 Both refuse an application that is not RUNNING and a cluster already
-associated ("already exists"). The backend is ``tower.applications``.
+associated ("already exists"). The backend is ``tower.applications``; the REST
+front-end and the rendering are in :mod:`voyager.sim.tower_component_rest`.
 """
 from __future__ import annotations
 
 import ipaddress
 from typing import Any, Optional
 
-from werkzeug.routing import Map, Rule
-from werkzeug.wrappers import Request, Response
-
 from voyager.sim.tower_models import FAILED, SUCCESSED, TowerError, cuid, require_str
-from voyager.sim.tower_rest import TowerRestFrontend
-from voyager.sim.tower_views import TowerView
 
 BACKUP_PACKAGE = "iomesh-backup"
 DEPLOY_TASK = "DEPLOY_CLOUDTOWER_APPLICATION"
@@ -115,20 +111,24 @@ class Applications:
         self.tower.changed()
         return app
 
+    def _vlan_ids(self) -> dict[str, dict[str, Any]]:
+        """Tower id -> VLAN of the deployed cluster (what ``/get-vlans`` lists once connected)."""
+        info = self.tower.cluster_info() or {}
+        return {self.tower.tower_id("vlan", v["uuid"]): v for v in info.get("vlans", [])}
+
     def _mgmt_vlan_id(self) -> Optional[str]:
-        mgmt = self.tower.world.plan.networks.mgmt
-        for vlan in TowerView(self.tower).vlans():
-            if (vlan.get("vds") or {}).get("name") == mgmt.vds and vlan["name"] == "default":
-                return vlan["id"]
-        return None
+        info = self.tower.cluster_info() or {}
+        mgmt = next((v["uuid"] for v in info.get("vdses", []) if v["name"] == self.tower.world.plan.networks.mgmt.vds),
+                    None)
+        return next((tid for tid, v in self._vlan_ids().items() if v["vds_uuid"] == mgmt and v["name"] == "default"),
+                    None)
 
     def _nic(self, instance: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
         nics = ((instance.get("network") or {}).get("nics")) if isinstance(instance.get("network"), dict) else None
         if not isinstance(nics, list) or not nics or not isinstance(nics[0], dict):
             raise TowerError("vmSpec.instances[0].network.nics must list the VM's NIC", code="VALIDATION")
         nic = nics[0]
-        vlans = {v["id"] for v in TowerView(self.tower).vlans()}  # the connected cluster's VM networks
-        if nic.get("vlanId") not in vlans:
+        if nic.get("vlanId") not in self._vlan_ids():
             raise TowerError(f"vlan {nic.get('vlanId')} is not a VM network of cluster {cluster['id']}",
                              code="VLAN_NOT_FOUND", status=404)
         try:
@@ -142,7 +142,7 @@ class Applications:
         return {"vlanId": nic["vlanId"], "ip": ip, "mask": nic["mask"], "gateway": nic["gateway"]}
 
     # -- associations [INF] -----------------------------------------------------------------
-    def _link_status(self, link: dict[str, Any]) -> str:
+    def link_status(self, link: dict[str, Any]) -> str:
         task = self.tower.task(link["task_id"])
         status = task["status"] if task else SUCCESSED
         return "ASSOCIATED" if status == SUCCESSED else "FAILED" if status == FAILED else "ASSOCIATING"
@@ -156,7 +156,7 @@ class Applications:
         for cluster_id in cluster_ids:
             cluster = self.tower.connected_cluster(cluster_id)
             if any(link["kind"] == kind and link["owner_id"] == owner_id and link["cluster_id"] == cluster_id
-                   and self._link_status(link) != "FAILED" for link in self.links):
+                   and self.link_status(link) != "FAILED" for link in self.links):
                 raise TowerError(f"association of cluster {cluster_id} with {app['name']} already exists",
                                  code="ASSOCIATION_DUPLICATE")
             task = self.tower.create_task(OBS_TASK if kind == "obs" else BACKUP_TASK,
@@ -187,63 +187,6 @@ class Applications:
                              code="BACKUP_SERVICE_NOT_FOUND")
         return service, self._associate("backup", service["id"], body.get("cluster_ids"), self.app(service["app_id"]))
 
-    # -- rendering (OpenAPI shapes) -----------------------------------------------------------
-    def _nested_app(self, app: dict[str, Any]) -> dict[str, str]:
-        return {"id": app["id"], "name": app["name"]}
-
-    def render_app(self, app: dict[str, Any]) -> dict[str, Any]:
-        state = self.state(app)
-        package = self.tower.packages.package(app["package_id"]) or {"id": app["package_id"], "name": ""}
-        return {
-            "entityAsyncStatus": "CREATING" if state == INSTALLING else None, "id": app["id"],
-            "instanceStatuses": {app["vm_name"]: {"vmIps": [app["ip"]], "message": "RUNNING"}}
-            if state == RUNNING else {},
-            "name": app["name"], "package": {"id": package["id"], "name": package["name"]},
-            "placementSituation": None, "placementVerb": None, "resourceVersion": 2 if state != INSTALLING else 1,
-            "state": state, "targetPackage": app["package_id"], "user": {"id": (self.tower.root or {}).get("id", ""),
-                                                                       "name": "root"},
-            "vmSpec": app["vm_spec"],
-        }
-
-    def render_package(self, package: dict[str, Any]) -> dict[str, Any]:
-        return {"applications": [self._nested_app(a) for a in self.apps if a["package_id"] == package["id"]],
-                "architecture": package["architecture"], "containers": {}, "id": package["id"], "images": {},
-                "name": package["name"], "scosVersion": "", "version": package["version"]}
-
-    def _clusters(self, kind: str, owner_id: str, view: TowerView) -> list[dict[str, Any]]:
-        return [view.nested_cluster(link["cluster_id"]) for link in self.links
-                if link["kind"] == kind and link["owner_id"] == owner_id and self._link_status(link) == "ASSOCIATED"]
-
-    def render_backup_service(self, service: dict[str, Any], view: TowerView) -> dict[str, Any]:
-        app = self.app(service["app_id"])
-        state = self.state(app)
-        nic = service["nic"]
-        mine = {"ip": nic["ip"], "gateway": nic["gateway"], "subnet_mask": nic["mask"], "vlan": nic["vlanId"]}
-        mgmt = mine if service["management"] else dict.fromkeys(mine)
-        backup = dict.fromkeys(mine) if service["management"] else mine
-        clusters = self._clusters("backup", service["id"], view)
-        out: dict[str, Any] = {
-            "application": self._nested_app(app), "backup_clusters": clusters,
-            "backup_network_type": "MANAGEMENT" if service["management"] else "NEW_NIC",
-            "backup_plans": [], "backup_rd_iops_max": None, "backup_store_repositories": [],
-            "backup_wr_iops_max": None, "description": None,
-            "entityAsyncStatus": "CREATING" if state == INSTALLING else None, "id": service["id"], "kube_config": "",
-            "max_job_retry_times": None, "max_parallel_backup_jobs": None, "max_parallel_restore_jobs": None,
-            "name": service["name"], "network_status": [{"cluster": c["id"], "status": "CONNECTED"} for c in clusters],
-            "restore_rd_iops_max": None, "restore_wr_iops_max": None, "retry_interval": None, "running_vm": None,
-            "status": state, "storage_network_type": None,
-        }
-        for prefix, values in (("management_network", mgmt), ("backup_network", backup),
-                               ("storage_network", dict.fromkeys(mine))):
-            for key, value in values.items():
-                out[f"{prefix}_{key}"] = value
-        return out
-
-    def render_obs_links(self, view: TowerView) -> list[dict[str, Any]]:
-        return [{"id": link["id"], "application": self._nested_app(self.app(link["owner_id"])),
-                 "cluster": view.nested_cluster(link["cluster_id"]), "status": self._link_status(link)}
-                for link in self.links if link["kind"] == "obs"]
-
     # -- persistence --------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {"apps": self.apps, "backup_services": self.backup_services, "links": self.links}
@@ -252,61 +195,3 @@ class Applications:
         self.apps = list(state.get("apps") or [])
         self.backup_services = list(state.get("backup_services") or [])
         self.links = list(state.get("links") or [])
-
-
-class ApplicationRestFrontend(TowerRestFrontend):
-    url_map = Map([Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_"))
-                   for op in ("deploy-cloudtower-application", "get-cloudtower-applications", "get-backup-services",
-                              "associate-obs-clusters", "get-obs-cluster-associations",
-                              "associate-backup-service-clusters")])
-
-    @property
-    def apps(self) -> Applications:
-        return self.tower.applications
-
-    def _rendered_list(self, request: Request, op: str, render) -> Response:
-        def run(body: Any) -> list[dict[str, Any]]:
-            self.tower.advance()
-            return self._list(op, body, render(TowerView(self.tower)))
-
-        return self._call(request, run)
-
-    def op_deploy_cloudtower_application(self, request: Request, machine) -> Response:
-        def run(body: Any) -> dict[str, Any]:
-            self.tower.advance()
-            return self.apps.render_app(self.apps.deploy(body))
-
-        return self._call(request, run)
-
-    def op_get_cloudtower_applications(self, request: Request, machine) -> Response:
-        return self._rendered_list(request, "get-cloudtower-applications",
-                                   lambda view: [self.apps.render_app(a) for a in self.apps.apps])
-
-    def op_get_backup_services(self, request: Request, machine) -> Response:
-        return self._rendered_list(request, "get-backup-services",
-                                   lambda view: [self.apps.render_backup_service(b, view)
-                                                 for b in self.apps.backup_services])
-
-    def op_get_obs_cluster_associations(self, request: Request, machine) -> Response:
-        return self._rendered_list(request, "get-obs-cluster-associations", self.apps.render_obs_links)
-
-    def op_associate_obs_clusters(self, request: Request, machine) -> Response:
-        def run(body: Any) -> dict[str, Any]:
-            self.tower.advance()
-            app, task_id = self.apps.associate_obs(body)
-            view = TowerView(self.tower)
-            return {"task_id": task_id, "data": {"application_id": app["id"], "clusters": [
-                view.nested_cluster(c) for c in body["cluster_ids"]]}}
-
-        return self._call(request, run)
-
-    def op_associate_backup_service_clusters(self, request: Request, machine) -> Response:
-        def run(body: Any) -> dict[str, Any]:
-            self.tower.advance()
-            service, task_id = self.apps.associate_backup(body)
-            return {"task_id": task_id, "data": self.apps.render_backup_service(service, TowerView(self.tower))}
-
-        return self._call(request, run)
-
-
-FRONTENDS = [ApplicationRestFrontend]

@@ -30,7 +30,8 @@ where nothing documents it:
   backup the task's ``args.package_name``), version from the file name,
   architecture. The same name and version uploaded again is the same package.
 
-Everything is kept in CloudTower's state (``tower.packages``).
+Everything is kept in CloudTower's state (``tower.packages``); the REST calls are
+served by :mod:`voyager.sim.tower_component_rest`.
 """
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ import datetime as dt
 import re
 import secrets
 import string
-import uuid
 from typing import Any, Callable, Optional
 
 from werkzeug.routing import Map, Rule
@@ -47,7 +47,6 @@ from werkzeug.wrappers import Request, Response
 from voyager.sim.fisheye_base import drain
 from voyager.sim.frontend import BadJson, Frontend, json_response
 from voyager.sim.tower_models import TowerError, cuid, iso
-from voyager.sim.tower_rest import REQUEST_ID_HEADER, TowerRestFrontend, error_body
 
 PREFIX = "/api/ovm-operator/api/v3"
 OBS_PACKAGE_NAME = "observability"
@@ -293,59 +292,4 @@ class OvmOperatorFrontend(Frontend):
         return self._call(request, run)
 
 
-class PackageRestFrontend(TowerRestFrontend):
-    """The documented REST calls of packages (OpenAPI 4.6.0)."""
-
-    url_map = Map([Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_"))
-                   for op in ("upload-cloudtower-application-package", "get-upload-tasks",
-                              "get-cloudtower-application-packages")])
-
-    def _multipart(self, request: Request, fn: Callable[[Request], Any]) -> Response:
-        """Like ``_call`` for a multipart request (its body is not JSON)."""
-        headers = {REQUEST_ID_HEADER: str(uuid.uuid4())}
-        with self.world.lock:
-            try:
-                if self.tower.authenticate(request.headers.get("Authorization")) is None:
-                    drain(request)
-                    raise TowerError("Unauthorized: missing or invalid token", status=401, code="UNAUTHORIZED")
-                result, status = fn(request), 200
-            except TowerError as exc:
-                drain(request)
-                result, status = error_body(request.path, exc), exc.status
-        return json_response(result, status, headers)
-
-    def op_upload_cloudtower_application_package(self, request: Request, machine) -> Response:
-        def run(req: Request) -> list[dict[str, Any]]:
-            if req.mimetype != "multipart/form-data":
-                raise TowerError("the body must be multipart/form-data (file, upload_task_id)", code="VALIDATION")
-            upload = req.files.get("file")
-            task_id = req.form.get("upload_task_id")
-            if upload is None:
-                raise TowerError('"file" is required', code="VALIDATION")
-            if not task_id:
-                raise TowerError('"upload_task_id" is required (create the task with createUploadTask first)',
-                                 code="VALIDATION")
-            length = len(upload.read())
-            packages = self.tower.packages
-            if self.world.faults.take("drop-chunk", packages.upload_task(task_id)["args"]["name"]):
-                raise TowerError("simulated failure of this chunk (drop-chunk fault)", status=500,
-                                 code="UPLOAD_FAILED")
-            return [packages.render_task(packages.upload_task_chunk(task_id, length))]
-
-        return self._multipart(request, run)
-
-    def op_get_upload_tasks(self, request: Request, machine) -> Response:
-        packages = self.tower.packages
-        return self._call(request, lambda body: self._list(
-            "get-upload-tasks", body, [packages.render_task(t) for t in packages.tasks]))
-
-    def op_get_cloudtower_application_packages(self, request: Request, machine) -> Response:
-        def run(body: Any) -> list[dict[str, Any]]:
-            apps = self.tower.applications
-            return self._list("get-cloudtower-application-packages", body,
-                              [apps.render_package(p) for p in self.tower.packages.packages])
-
-        return self._call(request, run)
-
-
-FRONTENDS = [OvmOperatorFrontend, PackageRestFrontend]
+FRONTENDS = [OvmOperatorFrontend]
