@@ -145,8 +145,7 @@ def ensure_obs_package(tower, media, run_state, api: ComponentApi = ComponentApi
     package = _package_by_id(tower, upload["package_id"])
     if package is None:
         raise StepError(f"上传完成后 CloudTower 中没有安装包 {upload['package_id']}")
-    run_state.merge(STATE, OBS, {"package_id": package["id"]})
-    run_state.merge(STATE, OBS, {"upload_id": None})
+    run_state.merge(STATE, OBS, {"package_id": package["id"], "upload_id": None})
     return package, how
 
 
@@ -192,7 +191,8 @@ def _send_obs_chunks(tower, api: ComponentApi, media, upload: dict[str, Any]) ->
 
 def _create_upload_task(tower, media, api: ComponentApi) -> dict[str, Any]:
     """GraphQL ``createUploadTask`` as the walkthrough captures it (multipart/form-data)."""
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{datetime.now().microsecond // 1000:03d}Z"
+    now = datetime.now(timezone.utc)
+    started = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     body = {"operationName": "createUploadTask", "query": CREATE_UPLOAD_TASK, "variables": {"data": {
         "status": "INITIALIZING", "current_chunk": 1, "chunk_size": api.backup_chunk_size,
         "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "size": media.size,
