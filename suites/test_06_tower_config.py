@@ -56,3 +56,13 @@ def test_host_rack_position(host, tower, cluster_id, plan: Plan):
         facts.note(reason)
         pytest.skip(reason)
     LOG.info(tower_config.ensure_host_position(tower, cluster_id, plan, host))
+
+
+@pytest.mark.dependency(name="tower_config", depends=[
+    "test_default_storage_policy", "test_storage_alert_rule", "test_monitoring_view"])
+def test_tower_configured(plan: Plan):
+    """CloudTower 配置完成：默认存储策略、存储使用率告警阈值与 Cluster/Host/VM 监控视图均已就绪
+    （机架拓扑按规划可选，不作为后续步骤的前提）。"""
+    facts.record("CloudTower 配置（存储策略、告警、监控视图）", "已完成", "已完成",
+                 cell="集群管理信息")
+    LOG.info("CloudTower 配置完成：集群 %s", plan.cluster.name)

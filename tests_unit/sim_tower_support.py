@@ -205,3 +205,24 @@ class TowerHttp:
                 "password": plan.cluster.admin_password.reveal()}
         cluster = self.ok("connect-cluster", body)["data"]
         return dc_id, self.ok("get-clusters", {"where": {"id": cluster["id"]}})[0]
+
+
+@contextmanager
+def connected_tower(plan, **sim_options) -> Iterator[tuple[Simulator, Any, dict[str, Any]]]:
+    """A simulator (speed 0 unless given, HTTP only) whose CloudTower is set up with the
+    cluster connected, as suites 04-05 leave it; yields (simulator, the suite's
+    ``TowerClient`` logged in as root, the connected cluster as get-clusters lists it)."""
+    from voyager.clients import Endpoints, TowerClient
+
+    sim_options.setdefault("speed", 0)
+    with Simulator(plan, ssh=False, **sim_options) as s:
+        tower_up(s, plan)
+        http = TowerHttp(s.endpoints)
+        _dc, cluster = http.connect(plan, http.setup(plan.cloudtower.organization or "演示客户"))
+        endpoints = Endpoints.simulated(s.endpoints, plan)
+        client = TowerClient(endpoints, plan.cloudtower.ip)
+        client.login("root", plan.cloudtower.web_password)
+        try:
+            yield s, client, cluster
+        finally:
+            endpoints.close()

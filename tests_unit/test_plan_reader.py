@@ -234,6 +234,7 @@ def test_merges_are_taken_from_the_file(tmp_path, demo_file):
 
 
 def test_empty_optional_sections_are_none(demo_file):
+    _edit(demo_file, {"集群管理信息": {"E4": None, "E5": None}})  # the demo plans Observability and backup
     plan = read_plan(demo_file)
     assert plan.networks.extra_mgmt is None
     assert plan.networks.backup is None  # row 7 carries only the template's default names

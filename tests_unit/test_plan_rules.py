@@ -166,7 +166,8 @@ def _relocated_demo(prefix: str):
     for v in n.business.vlans:
         v.subnet, v.gateway = move(v.subnet), move(v.gateway)
     plan.cluster.vip = move(plan.cluster.vip)
-    plan.cloudtower.ip = move(plan.cloudtower.ip)
+    for comp in (plan.cloudtower, plan.obs, plan.backup_service):
+        comp.ip = move(comp.ip)
     plan.ntp = [move(x) for x in plan.ntp]
     plan.dns = [move(x) for x in plan.dns]
     plan.test_ip_range.start = move(plan.test_ip_range.start)

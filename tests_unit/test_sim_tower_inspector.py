@@ -6,11 +6,14 @@ import json
 import re
 import zipfile
 
+import docx
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import TowerHttp, sim, timed_tower, tower  # noqa: F401 (fixtures)
-from voyager.sim.tower.inspection import EXPORT_SECONDS, ITEMS, JOB_SECONDS
+from sim_tower_support import TowerHttp, sim, timed_tower, tower, tower_up  # noqa: F401 (fixtures)
+from voyager.sim import Simulator
+from voyager.sim.tower.inspection import EXPORT_SECONDS, ITEMS, JOB_SECONDS, REPORT_COLUMNS
+from voyager.steps.inspection_items import NAMES
 
 JOBS = "/api/inspector/api/v3/jobs"
 STATUS = "/api/inspector/api/v3/export/status"
@@ -62,12 +65,15 @@ def test_inspection_job_export_and_download(connected, plan):
     with zipfile.ZipFile(io.BytesIO(resp.content)) as outer:
         (docx_name,) = outer.namelist()
         assert docx_name.endswith(".docx") and plan.cluster.name in docx_name
-        with zipfile.ZipFile(io.BytesIO(outer.read(docx_name))) as docx:
-            assert {"[Content_Types].xml", "_rels/.rels", "word/document.xml"} <= set(docx.namelist())
-            document = docx.read("word/document.xml").decode("utf-8")
-    assert plan.cluster.name in document and serial in document
-    for item in EXPORT_ITEMS:
-        assert f"{item}: 通过 (PASS)" in document
+        document = docx.Document(io.BytesIO(outer.read(docx_name)))
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert plan.cluster.name in text and serial in text
+    (table,) = document.tables
+    rows = [[c.text for c in r.cells] for r in table.rows]
+    assert rows[0] == list(REPORT_COLUMNS)
+    assert [r[0] for r in rows[1:]] == EXPORT_ITEMS
+    assert all(r[2] == "通过" for r in rows[1:] if r[0] != "ipmi_account_is_valid")
+    assert dict((r[0], r[1]) for r in rows[1:])["host_power_is_on"] == NAMES["host_power_is_on"]
 
 
 def test_job_errors(connected):
@@ -131,3 +137,84 @@ def test_export_runs_until_job_and_export_are_done(plan):
         assert zipfile.is_zipfile(io.BytesIO(tower.get(DOWNLOAD, params={"filename": filename}).content))
         saved = json.dumps(s.world.to_state())
         assert filename in saved and tower.token not in saved
+
+
+def _results(tower, job_id):
+    resp = tower.get(f"{JOBS}/{job_id}")
+    assert resp.status_code == 200, resp.text
+    job = resp.json()
+    assert job["status"] == "SUCCEEDED" and job["progress"] == 1.0
+    (per_cluster,) = job["results"]
+    return {r["item_name"]: r for r in per_cluster["items"]}
+
+
+def test_job_status_gives_per_item_results_once_finished(plan):
+    """GET /api/v3/jobs/{id} [INF]: RUNNING with progress, then SUCCEEDED with one result per item."""
+    with timed_tower(plan) as (s, clock):
+        tower = TowerHttp(s.endpoints)
+        _dc, cluster = tower.connect(plan, tower.setup())
+        clock.advance(60)
+        job_id = tower.post(JOBS, json=job_body(cluster["local_id"])).json()["id"]
+        clock.advance(JOB_SECONDS / 2)
+        running = tower.get(f"{JOBS}/{job_id}").json()
+        assert running["status"] == "RUNNING" and 0.4 <= running["progress"] <= 0.6 and "results" not in running
+        clock.advance(JOB_SECONDS)
+        results = _results(tower, job_id)
+        assert tower.get(f"{JOBS}/nosuchjob").status_code == 404
+    assert set(results) == ITEMS
+    assert all(set(r) == {"item_name", "display_name", "status", "value", "advice"} for r in results.values())
+    # the walk configures no CPU compatibility model (suite 03 does): the only warning
+    assert {k: r["status"] for k, r in results.items() if r["status"] != "PASS"} == {
+        "elf_cluster_cpu_model_not_recommended": "WARNING"}
+    assert results["ipmi_account_is_valid"]["value"] == f"{len(plan.hosts)} 台主机的 IPMI 账号有效"
+
+
+def test_items_follow_the_cluster_state(plan):
+    """An invalid IPMI account, a powered-off host, an unreachable NTP server and an
+    inspect-fail fault give the matching failing items, and only those."""
+    off = plan.hosts[1]
+    with Simulator(plan, speed=0, ssh=False, faults="inspect-fail:host_disk_is_healthy:1",
+                   host_overrides={off.mgmt_ip: {"powered_off": True}}) as s:
+        tower_up(s, plan)
+        with s.world.lock:
+            cluster = s.world.cluster
+            first = s.world.hosts[plan.hosts[0].mgmt_ip].uuid
+            for account in cluster.ipmi_accounts:
+                if account["node_uuid"] == first:
+                    account["is_valid"] = False
+            cluster.ntp_servers = ["10.255.0.1", *cluster.ntp_servers]
+        tower = TowerHttp(s.endpoints)
+        _dc, conn = tower.connect(plan, tower.setup())
+        job_id = tower.post(JOBS, json=job_body(conn["local_id"])).json()["id"]
+        results = _results(tower, job_id)
+        again = _results(tower, tower.post(JOBS, json=job_body(conn["local_id"])).json()["id"])
+    failing = {k: r for k, r in results.items() if r["status"] != "PASS"}
+    assert {k: r["status"] for k, r in failing.items()} == {
+        "ipmi_account_is_valid": "FAIL", "host_power_is_on": "FAIL", "host_work_status_is_unknown": "FAIL",
+        "host_management_network_can_ping": "FAIL", "host_storage_network_can_ping": "FAIL",
+        "cluster_can_connect_to_external_ntp_server": "WARNING",
+        "cluster_can_sync_time_with_external_ntp_server": "WARNING", "host_disk_is_healthy": "FAIL",
+        "elf_cluster_cpu_model_not_recommended": "WARNING"}
+    assert plan.hosts[0].name in failing["ipmi_account_is_valid"]["value"]
+    assert failing["ipmi_account_is_valid"]["advice"] and failing["ipmi_account_is_valid"]["display_name"] == "IPMI 账号有效"
+    assert off.mgmt_ip in failing["host_power_is_on"]["value"]
+    assert "10.255.0.1" in failing["cluster_can_connect_to_external_ntp_server"]["value"]
+    assert "inspect-fail" in failing["host_disk_is_healthy"]["value"]
+    assert again["host_disk_is_healthy"]["status"] == "PASS"  # the fault was spent by the first job
+
+
+def test_report_table_carries_failing_verdicts(plan):
+    with Simulator(plan, speed=0, ssh=False, faults="inspect-fail:fan_check:1") as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        _dc, conn = tower.connect(plan, tower.setup())
+        serial = conn["local_id"]
+        job_id = tower.post(JOBS, json=job_body(serial)).json()["id"]
+        filename = tower.post(f"{JOBS}/{job_id}:exportReport", params={"format": "word"},
+                              json=export_body(serial)).json()["filename"]
+        content = tower.get(DOWNLOAD, params={"filename": filename}).content
+    with zipfile.ZipFile(io.BytesIO(content)) as outer:
+        document = docx.Document(io.BytesIO(outer.read(outer.namelist()[0])))
+    rows = {r.cells[0].text: [c.text for c in r.cells] for r in document.tables[0].rows[1:]}
+    assert rows["fan_check"][2] == "不通过" and "inspect-fail" in rows["fan_check"][3] and rows["fan_check"][4]
+    assert rows["host_power_is_on"][2] == "通过"

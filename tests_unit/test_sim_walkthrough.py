@@ -5,7 +5,8 @@ goes through plain requests (Host header = the planned IP) or paramiko. Steps
 01-04 up to the CloudTower installer use the simulator's own scripted walk
 (:mod:`voyager.sim.walkthrough`); the CloudTower configuration, the cluster
 connection, steps 06 and 08 and the "other APIs" are spelled out here. Step 07
-(OBS, backup) is optional and the demo plan plans neither.
+(OBS, backup) is optional; its calls have their own tests (test_sim_tower_packages,
+test_sim_tower_applications).
 """
 from __future__ import annotations
 
@@ -223,8 +224,18 @@ def test_walkthrough_against_the_simulator():
                                                     "position": {"row": 1, "column": 1}}}])
         assert all(n["brick_topo"] for n in tower.rest("get-node-topoes", {}))
 
-        # 07 其他管理组件 (optional): the demo plan plans no Observability and no backup service
-        assert plan.obs is None and plan.backup_service is None
+        # 07 其他管理组件 (optional; the demo plans both): the two documented upload starts
+        obs_file = "Observability-X86_64-v1.4.2-release.20250926-24.tar.gz"
+        upload = tower.post("/api/ovm-operator/api/v3/chunkedUploads", json={"origin_file_name": obs_file}).json()
+        assert upload["status"] == "UPLOADING" and upload["offset"] == "0" and upload["origin_file_name"] == obs_file
+        task_data = {"status": "INITIALIZING", "current_chunk": 1, "chunk_size": 4194304,
+                     "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "size": 426394976,
+                     "args": {"name": "smtx-backup-dr-x86_64-2.2.1.tar.gz", "package_name": "iomesh-backup"},
+                     "started_at": "2025-12-09T04:49:01.038Z"}
+        q_upload = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) {\n"
+                    "    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
+        task = tower.gql("createUploadTask", q_upload, {"data": task_data})["createUploadTask"]
+        assert task["current_chunk"] == 1 and task["chunk_size"] == 4194304
 
         # 08 集群巡检: job, export request, export status, download
         job = tower.post("/api/inspector/api/v3/jobs", json={"version": "1.1.1-rc.11", "cluster_uuids": [serial],

@@ -175,11 +175,21 @@ def test_media_highest_version_and_placeholders(tmp_path):
         (tmp_path / name).write_bytes(b"x" * 10)
     assert media.find_cloudtower_iso(tmp_path).name == "CloudTower-4.10.1-x86_64.iso"
     assert media.find_svt_iso(tmp_path).name == "SMTX_VMTOOLS-3.2.0-2501210639.iso"
+    assert media.find_obs_package(tmp_path) is None and media.find_backup_package(tmp_path) is None
+    for name in ("Observability-X86_64-v1.4.2-release.20250926-24.tar.gz",
+                 "Observability-X86_64-v1.10.0-release.20260101-3.tar.gz", "observability-notes.tar.gz",
+                 "smtx-backup-dr-x86_64-2.2.1.tar.gz"):
+        (tmp_path / name).write_bytes(b"x" * 10)
+    assert media.find_obs_package(tmp_path).name == "Observability-X86_64-v1.10.0-release.20260101-3.tar.gz"
+    assert media.find_backup_package(tmp_path).name == "smtx-backup-dr-x86_64-2.2.1.tar.gz"
     empty = tmp_path / "rehearsal"
-    created = media.ensure_rehearsal_media(empty, "4.7.1")
-    assert {p.name for p in created} == {"cloudtower-4.7.1-sim-rehearsal.iso", "SMTX_VMTOOLS-3.2.0-sim-rehearsal.iso"}
+    created = media.ensure_rehearsal_media(empty, "4.7.1", obs_version="1.4.2")
+    assert {p.name for p in created} == {"cloudtower-4.7.1-sim-rehearsal.iso", "SMTX_VMTOOLS-3.2.0-sim-rehearsal.iso",
+                                         "Observability-X86_64-v1.4.2-sim-rehearsal.tar.gz",
+                                         "smtx-backup-dr-x86_64-2.2.1-sim-rehearsal.tar.gz"}
     iso = media.find_cloudtower_iso(empty)
     assert iso.rehearsal and iso.size == media.REHEARSAL_SIZE
+    assert media.find_obs_package(empty).size == media.PACKAGE_REHEARSAL_SIZE
     assert media.ensure_rehearsal_media(empty, "4.7.1") == []  # idempotent
 
 

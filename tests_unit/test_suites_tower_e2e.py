@@ -17,13 +17,13 @@ import json
 
 import pytest
 
-import test_suites_e2e as e2e
+import e2e_support as e2e
 from voyager.plan import read_plan, write_plan
 from voyager.plan.demo import build_demo_plan
 from voyager.redact import secret_forms
 from voyager.steps import cloudtower as ct
 
-SUITES = ["suites/"]
+SUITES = [*e2e.SUITES, "suites/test_04_cloudtower.py", "suites/test_05_attach_cluster.py", "suites/test_06_tower_config.py"]
 pytestmark = pytest.mark.e2e
 
 VM_TEST = "suites/test_04_cloudtower.py::test_cloudtower_vm"

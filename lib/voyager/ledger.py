@@ -242,10 +242,38 @@ class Ledger:
     def rerun_nodeids(self, in_scope: Optional[Callable[[str], bool]] = None) -> list[str]:
         """The open checks, to run again: failed, errored, skipped because a
         prerequisite had not succeeded, and never run (``pending``); only those
-        ``in_scope`` accepts when given."""
+        ``in_scope`` accepts when given. A check skipped because its prerequisite
+        was skipped for a final reason (no package provided…) is final too."""
+        final = self._final_skips()
         return [nodeid for nodeid, e in self.entries.items()
-                if (e["outcome"] in RERUN_OUTCOMES or e.get("dependency_skip"))
+                if (e["outcome"] in RERUN_OUTCOMES or (e.get("dependency_skip") and nodeid not in final))
                 and (in_scope is None or in_scope(nodeid))]
+
+    def _final_skips(self) -> set[str]:
+        """Dependency-skipped checks whose prerequisite (as named in the skip
+        message) is itself a final skip, transitively."""
+        by_name: dict[str, list[str]] = {}
+        for nodeid, e in self.entries.items():
+            for name in set((e.get("names") or {}).values()):
+                by_name.setdefault(name, []).append(nodeid)
+        final: set[str] = set()
+
+        def is_final(nodeid: str, seen: frozenset) -> bool:
+            e = self.entries.get(nodeid) or {}
+            if e.get("outcome") != "skipped":
+                return False
+            if not e.get("dependency_skip"):
+                return True
+            if nodeid in seen:
+                return False
+            dep = str(e.get("message") or "").rpartition(_DEPENDENCY_SKIP_MARK)[2].strip()
+            owners = by_name.get(dep) or []
+            return bool(owners) and all(is_final(o, seen | {nodeid}) for o in owners)
+
+        for nodeid, e in self.entries.items():
+            if e.get("dependency_skip") and is_final(nodeid, frozenset()):
+                final.add(nodeid)
+        return final
 
     open_nodeids = rerun_nodeids
 

@@ -101,8 +101,11 @@ def build_demo_plan(hosts: int = 3) -> Plan:
             ssh_password=Secret(pw), admin_user="root", admin_password=Secret(pw),
             organization="演示客户", datacenter="DEMO-DC",
         ),
-        obs=None,
-        backup_service=None,
+        # the template's defaults for rows 4/5 (web login N/A), with an address and a version
+        obs=Component(row=cells.MGMT_ROW_OBS, vm_name="Observability", version="1.4.2", ip="127.10.20.3",
+                      ssh_user="o11y", admin_user="admin"),
+        backup_service=Component(row=cells.MGMT_ROW_BACKUP, vm_name="backup", version="2.2.1", ip="127.10.20.4",
+                                 ssh_user="smartx", admin_user="admin"),
         er=None,
         ntp=["127.10.0.2", "127.10.0.3", "ntp.demo.local"],
         dns=["127.10.0.114", "127.10.0.1"],

@@ -1,9 +1,12 @@
 """Installation media: the CloudTower ISO (``cloudtower*.iso``, the highest
-version wins) and the SVT tools ISO (``SMTX_VMTOOLS-*.iso``, optional).
+version wins), the SVT tools ISO (``SMTX_VMTOOLS-*.iso``, optional) and the
+packages of the optional components of step 07: Observability
+(``Observability-X86_64-*.tar.gz``, the highest version wins) and backup
+(``smtx-backup-dr-*.tar.gz``).
 
 Media are looked for in ``--media-dir`` (default: the plan's folder). A
 rehearsal on the simulator with no media at hand gets small placeholder ISOs
-generated in ``<state dir>/media`` (the simulator accepts any bytes); an
+and packages generated in ``<state dir>/media`` (the simulator accepts any bytes); an
 explicit ``--media-dir`` is never written to.
 """
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Optional
 
 CLOUDTOWER_PATTERN = re.compile(r"^cloudtower.*\.iso$", re.I)
 SVT_PATTERN = re.compile(r"^SMTX_VMTOOLS-.*\.iso$", re.I)
+OBS_PATTERN = re.compile(r"^Observability-X86_64-.*\.tar\.gz$")
+BACKUP_PATTERN = re.compile(r"^smtx-backup-dr-.*\.tar\.gz$")
 REHEARSAL_MARK = "sim-rehearsal"
 REHEARSAL_SIZE = 9 * 1024 * 1024 + 4321  # two 8 MiB upload chunks
+PACKAGE_REHEARSAL_SIZE = 9 * 1024 * 1024 + 1234  # three 4 MiB upload chunks
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,25 @@ def svt_isos(media_dir: Path) -> list[MediaFile]:
     return _find(media_dir, SVT_PATTERN)
 
 
+def obs_packages(media_dir: Path) -> list[MediaFile]:
+    """Every Observability package in ``media_dir``, highest version first."""
+    return _find(media_dir, OBS_PATTERN)
+
+
+def backup_packages(media_dir: Path) -> list[MediaFile]:
+    return _find(media_dir, BACKUP_PATTERN)
+
+
+def find_obs_package(media_dir: Path) -> Optional[MediaFile]:
+    found = obs_packages(media_dir)
+    return found[0] if found else None
+
+
+def find_backup_package(media_dir: Path) -> Optional[MediaFile]:
+    found = backup_packages(media_dir)
+    return found[0] if found else None
+
+
 def find_cloudtower_iso(media_dir: Path) -> Optional[MediaFile]:
     found = cloudtower_isos(media_dir)
     return found[0] if found else None
@@ -85,21 +110,32 @@ def _write_placeholder(path: Path, size: int) -> None:
     tmp.replace(path)
 
 
-def ensure_rehearsal_media(media_dir: Path, cloudtower_version: Optional[str]) -> list[Path]:
-    """Create placeholder CloudTower and SVT ISOs in ``media_dir`` when missing
-    (simulator rehearsals only). Returns the files created."""
+def _version_text(version: Optional[str], default: str) -> str:
+    return re.sub(r"[^\w.]+", "", version or "") or default
+
+
+def ensure_rehearsal_media(media_dir: Path, cloudtower_version: Optional[str], *,
+                           obs_version: Optional[str] = None, backup_version: Optional[str] = None) -> list[Path]:
+    """Create placeholder CloudTower and SVT ISOs and Observability and backup
+    packages in ``media_dir`` when missing (simulator rehearsals only). Returns
+    the files created."""
     media_dir = Path(media_dir)
     media_dir.mkdir(parents=True, exist_ok=True)
+    wanted = (
+        (cloudtower_isos, f"cloudtower-{_version_text(cloudtower_version, '4.7.1')}-{REHEARSAL_MARK}.iso",
+         REHEARSAL_SIZE),
+        (svt_isos, f"SMTX_VMTOOLS-3.2.0-{REHEARSAL_MARK}.iso", REHEARSAL_SIZE),
+        (obs_packages, f"Observability-X86_64-v{_version_text(obs_version, '1.4.2')}-{REHEARSAL_MARK}.tar.gz",
+         PACKAGE_REHEARSAL_SIZE),
+        (backup_packages, f"smtx-backup-dr-x86_64-{_version_text(backup_version, '2.2.1')}-{REHEARSAL_MARK}.tar.gz",
+         PACKAGE_REHEARSAL_SIZE),
+    )
     created = []
-    version = re.sub(r"[^\w.]+", "", cloudtower_version or "") or "4.7.1"
-    if not cloudtower_isos(media_dir):
-        path = media_dir / f"cloudtower-{version}-{REHEARSAL_MARK}.iso"
-        _write_placeholder(path, REHEARSAL_SIZE)
-        created.append(path)
-    if not svt_isos(media_dir):
-        path = media_dir / f"SMTX_VMTOOLS-3.2.0-{REHEARSAL_MARK}.iso"
-        _write_placeholder(path, REHEARSAL_SIZE)
-        created.append(path)
+    for listed, name, size in wanted:
+        if not listed(media_dir):
+            path = media_dir / name
+            _write_placeholder(path, size)
+            created.append(path)
     return created
 
 

@@ -22,6 +22,8 @@ ssh-fail        a simple command run over   the command does not run; it exits
                 one space)                  program prints when it fails
 ssh-drop        a simple command run over   the SSH connection is cut before
                 SSH                         the command runs (no exit status)
+inspect-fail    an inspection item name     the item is judged FAIL by the next
+                (``host_disk_is_healthy``)   inspection job (simulated fault)
 ==============  ==========================  ====================================
 
 A failed job (``GET /api/v2/jobs/{id}``) has the shape API-FACTS.md
@@ -55,7 +57,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "ssh-fail", "ssh-drop")
+KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "ssh-fail", "ssh-drop", "inspect-fail")
 HTTP_KINDS = ("http-500", "http-reset", "slow")
 SSH_KINDS = ("ssh-fail", "ssh-drop")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -16,7 +16,9 @@ hosts. The scan is shaped like ``api-samples/scan-host-response.json``:
 ``host_overrides[<mgmt ip>]`` may say ``missing_nics`` (absent from the scan),
 ``down_nics`` (present, link down: not running, no speed, no IPv6), ``deployed``
 (already part of some cluster: status ``enabled``, refuses to be deployed) and
-``version`` (e.g. ``"6.1.0"``; a ``P<n>`` suffix becomes ``patch_version``).
+``version`` (e.g. ``"6.1.0"``; a ``P<n>`` suffix becomes ``patch_version``) and
+``powered_off`` (deployed but off: the inspection's host items fail; not a
+``--sim-host`` key, set through ``Simulator(host_overrides=...)``).
 """
 from __future__ import annotations
 
@@ -136,6 +138,7 @@ class SimHost:
         self.missing_nics = set(ov.get("missing_nics") or [])
         self.down_nics = set(ov.get("down_nics") or [])
         self.preexisting_deployment = bool(ov.get("deployed"))
+        self.powered_off = bool(ov.get("powered_off"))  # judged by the inspection (host_power_is_on)
         self.all_flash = (plan.cluster.storage_arch or "").startswith("全闪")
         self.ifaces = self._build_ifaces()
         self.disks = self._build_disks()

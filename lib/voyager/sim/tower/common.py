@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import string
-from typing import Optional
+from typing import Any, Optional
 
 PENDING, EXECUTING, SUCCESSED, FAILED = "PENDING", "EXECUTING", "SUCCESSED", "FAILED"
 INITIALIZING, CONNECTED = "INITIALIZING", "CONNECTED"
@@ -35,3 +35,10 @@ def iso(ts: float) -> str:
     """Epoch seconds -> ``2025-09-30T18:30:42.192Z``."""
     moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def require_str(data: dict[str, Any], field: str, *, allow_empty: bool = False) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise TowerError(f'"{field}" is required and must be a non-empty string', code="VALIDATION")
+    return value

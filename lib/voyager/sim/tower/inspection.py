@@ -4,8 +4,15 @@
 ``local_id`` (the SMTX license serial, API-FACTS), for a list of known check
 items; it runs ``JOB_SECONDS`` real seconds. An export of a job's report is
 ``EXPORT_RUNNING`` until the job has finished and ``EXPORT_SECONDS`` more have
-passed, then ``EXPORT_SUCCEEDED``; the download is a zip built on demand (a
-Word document listing the cluster and every checked item), nothing is stored.
+passed, then ``EXPORT_SUCCEEDED``; the download is a zip built on demand
+holding one Word document per exported cluster (python-docx): a summary and a
+table with one row per exported item that the job inspected (``REPORT_COLUMNS``:
+item, Chinese name, verdict 通过/警告/不通过, value, advice).
+
+The items are judged when the job starts, on the simulated cluster's state
+(:mod:`voyager.sim.tower.inspector_checks`: IPMI accounts, hosts, NICs, NTP, CPU
+model; ``inspect-fail:<item glob>:N`` faults). ``GET /api/v3/jobs/{id}`` [INF]
+answers the job's status, progress and, once finished, the per-item results.
 """
 from __future__ import annotations
 
@@ -15,7 +22,9 @@ import secrets
 import string
 import zipfile
 from typing import Any, Optional
-from xml.sax.saxutils import escape
+
+from voyager.sim.tower.inspector_checks import evaluate
+from voyager.steps.inspection_items import JOB_ITEMS
 
 from voyager.sim.tower.common import CONNECTED
 
@@ -25,28 +34,7 @@ FORMATS = ("word",)
 _B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 # Check items the inspection center knows (the walkthrough's fixed lists).
-ITEMS = frozenset("""
-master_redundancy_check cluster_mem_usage_check cluster_cpu_usage_check host_disk_remaining_life_percent
-host_power_is_on host_disk_is_healthy host_unhealthy_disk_is_offline event_disk_remove event_slot_disk_remove
-event_disk_add sensor_check power_health_check bmc_selftest fan_check ipmi_account_is_valid chassis_selftest
-hotfix_package_check worker_status_check worker_num_check job_duration_check failed_job_check
-host_service_health host_service_resident_memory_bytes host_service_is_running log_dir_usage_check
-host_cpu_overall_usage_percent host_memory_usage_percent host_time_diff_with_ntp_leader_seconds
-cluster_can_sync_time_with_external_ntp_server cluster_can_connect_to_external_ntp_server mongo_data_size_check
-root_disk_usage_check meta_partition_usage_check sys_partition_raid_is_normal sys_boot_health_check zk_cfg_check
-zk_role_check zk_primary_check primary_check status_check zk_status_check system_config_check
-third_party_software_check host_storage_network_can_ping host_management_network_can_ping
-host_access_network_can_ping host_to_host_max_ping_time_ns host_work_status_is_unknown host_bond_slave_is_normal
-default_gateway_check associated_nic_num_check network_loss_package_check zbs_cluster_data_space_use_rate
-zbs_chunk_data_space_use_rate cluster_storage_usage_check zbs_cluster_chunks_unsafe_failure_space
-partition_status_check lsm_info_check zbs_cluster_pending_migrate_bytes zbs_chunk_avg_readwrite_latency_ns
-zbs_chunk_connect_status zbs_chunk_maintenance_mode zbs_cluster_chunks_without_topo zbs_chunk_dirty_cache_ratio
-zbs_zone_maximum_proportion_of_rack_space zbs_rack_maximum_proportion_of_brick_space disk_max_sectors_kb_check
-lsm2db_manifest_size_check journal_status_check dead_data_check cache_status_check recover_data_check
-meta_leader_check zbs_zk_hosts_cfg_check elf_cluster_cpu_model_not_recommended elf_vm_placement_expire
-elf_vm_placement_status elf_cluster_cpu_model_incompatible elf_host_ha_status vm_zero_page_refcount_check
-vm_uuid_duplicate_check without_vm_uuid_check
-""".split())
+ITEMS = frozenset(JOB_ITEMS)
 
 
 class InspectorError(Exception):
@@ -103,8 +91,10 @@ class Inspector:
                 raise InspectorError(5, f"cluster {local_id} not found (cluster_uuids take the cluster's "
                                         "local_id, i.e. its SMTX serial)")
         items = _items(body.get("user_defined_items_names"), "user_defined_items_names")
+        # the items are judged on the cluster as it is when the job starts
+        results = {local_id: evaluate(self.tower.world, items) for local_id in clusters}
         job = {"id": ksuid(), "version": version, "cluster_uuids": list(clusters),
-               "user_defined_items_names": list(items), "created_at": self.clock.now()}
+               "user_defined_items_names": list(items), "created_at": self.clock.now(), "results": results}
         self.jobs[job["id"]] = job
         self.tower.changed()
         return job
@@ -113,8 +103,27 @@ class Inspector:
         return self.clock.reached(job["created_at"], JOB_SECONDS)
 
     def render_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job as its creation answers it (walkthrough step 08)."""
         return {"id": job["id"], "version": job["version"], "cluster_uuids": job["cluster_uuids"],
                 "cluster_names": {}, "user_defined_items_names": job["user_defined_items_names"]}
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        """``GET /api/v3/jobs/{id}`` [INF]: the creation answer plus ``status``
+        (``RUNNING`` → ``SUCCEEDED``), ``progress`` (0..1) and, once finished,
+        ``results``: per cluster the list of ``{item_name, display_name, status
+        (PASS | WARNING | FAIL), value, advice}``."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise InspectorError(5, f"job {job_id} not found")
+        done = self.job_done(job)
+        out = self.render_job(job)
+        out.update(status="SUCCEEDED" if done else "RUNNING",
+                   progress=1.0 if done else round(self.clock.progress(job["created_at"], JOB_SECONDS), 2),
+                   create_time=_stamp(job["created_at"]))
+        if done:
+            out["results"] = [{"cluster_uuid": local_id, "items": [dict(r) for r in rows]}
+                              for local_id, rows in (job.get("results") or {}).items()]
+        return out
 
     def export(self, job_id: str, fmt: Optional[str], body: Any) -> str:
         job = self.jobs.get(job_id)
@@ -161,7 +170,7 @@ class Inspector:
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for opt in export["options"]:
                 name = info.get("name") if info.get("license_serial") == opt["cluster_uuid"] else opt["cluster_uuid"]
-                zf.writestr(f"InspectorReport-{name}.docx", _docx(_report_lines(job, opt, name, info)))
+                zf.writestr(f"InspectorReport-{name}.docx", _docx(job, opt, name, info))
         return buf.getvalue()
 
     def to_state(self) -> dict[str, Any]:
@@ -172,44 +181,37 @@ class Inspector:
         self.exports = dict(state.get("exports") or {})
 
 
-def _report_lines(job: dict[str, Any], opt: dict[str, Any], name: str, info: dict[str, Any]) -> list[str]:
-    lines = [
-        "SmartX 集群巡检报告 (Inspection report)",
-        f"集群 (cluster): {name}",
-        f"集群序列号 (serial): {opt['cluster_uuid']}",
-        f"版本 (version): {info.get('version', '')}",
-        f"主机数 (hosts): {len(info.get('hosts', []))}",
-        f"巡检任务 (job): {job['id']}  巡检版本 (inspector version): {job['version']}",
-        f"图表时间范围 (graph duration): {opt['graph_duration_months']} 个月",
-        f"巡检项 (items): {len(opt['items_names'])}",
-    ]
-    lines += [f"{item}: 通过 (PASS)" for item in opt["items_names"]]
-    return lines
+REPORT_COLUMNS = ("巡检项", "名称", "结果", "检查值", "建议")
+VERDICT_TEXT = {"PASS": "通过", "WARNING": "警告", "FAIL": "不通过"}
 
 
-def _docx(lines: list[str]) -> bytes:
-    """A minimal, valid WordprocessingML (.docx) document with one paragraph per line."""
-    body = "".join(f"<w:p><w:r><w:t xml:space=\"preserve\">{escape(line)}</w:t></w:r></w:p>" for line in lines)
-    files = {
-        "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-            'wordprocessingml.document.main+xml"/></Types>'),
-        "_rels/.rels": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-            'officeDocument" Target="word/document.xml"/></Relationships>'),
-        "word/document.xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-            f"<w:body>{body}</w:body></w:document>"),
-    }
+def _stamp(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _docx(job: dict[str, Any], opt: dict[str, Any], name: str, info: dict[str, Any]) -> bytes:
+    """The Word report of one cluster (python-docx): a summary, then one table
+    (columns ``REPORT_COLUMNS``) with a row per exported item."""
+    from docx import Document
+
+    rows = {r["item_name"]: r for r in (job.get("results") or {}).get(opt["cluster_uuid"], [])}
+    doc = Document()
+    doc.add_heading("SmartX 集群巡检报告", level=1)
+    for line in (f"集群：{name}", f"集群序列号：{opt['cluster_uuid']}", f"版本：{info.get('version', '')}",
+                 f"主机数：{len(info.get('hosts', []))}", f"巡检任务：{job['id']}（巡检版本 {job['version']}）",
+                 f"图表时间范围：{opt['graph_duration_months']} 个月", f"巡检项：{len(opt['items_names'])}"):
+        doc.add_paragraph(line)
+    table = doc.add_table(rows=1, cols=len(REPORT_COLUMNS))
+    for cell, title in zip(table.rows[0].cells, REPORT_COLUMNS):
+        cell.text = title
+    for item in opt["items_names"]:
+        row = rows.get(item)
+        if row is None:  # exported but not inspected by this job: no verdict to show
+            continue
+        cells = table.add_row().cells
+        values = (item, row["display_name"], VERDICT_TEXT[row["status"]], row["value"], row["advice"])
+        for cell, text in zip(cells, values):
+            cell.text = str(text)
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
+    doc.save(buf)
     return buf.getvalue()

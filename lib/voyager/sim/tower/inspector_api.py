@@ -8,7 +8,10 @@ Walkthrough step 08:
   → ``{filename: "InspectorReport-<time>-<id>.zip"}``;
 * ``GET /api/inspector/api/v3/export/status?filename=`` → ``{filename, status}``
   (``EXPORT_RUNNING`` → ``EXPORT_SUCCEEDED``);
-* ``GET /api/inspector/api/v1/export/download?filename=`` → the zip.
+* ``GET /api/inspector/api/v1/export/download?filename=`` → the zip;
+* ``GET /api/inspector/api/v3/jobs/{id}`` [INF] (not in the walkthrough) → the job
+  with ``status`` RUNNING → SUCCEEDED, ``progress`` and, once finished,
+  ``results`` (per cluster, per item: status PASS | WARNING | FAIL, value, advice).
 
 The inspector is a grpc-gateway service: errors are ``{code, message, details}``
 (grpc codes: 3 invalid argument → 400, 5 not found → 404, 9 failed
@@ -39,6 +42,7 @@ class InspectorFrontend(Frontend):
     url_map = Map([
         Rule(f"{PREFIX}/v3/jobs", methods=["POST"], endpoint="create_job"),
         Rule(f"{PREFIX}/v3/jobs/<job_id>:exportReport", methods=["POST"], endpoint="export_report"),
+        Rule(f"{PREFIX}/v3/jobs/<job_id>", methods=["GET"], endpoint="get_job"),
         Rule(f"{PREFIX}/v3/export/status", methods=["GET"], endpoint="export_status"),
         Rule(f"{PREFIX}/v1/export/download", methods=["GET"], endpoint="download"),
     ])
@@ -70,6 +74,9 @@ class InspectorFrontend(Frontend):
             return self.inspector.render_job(self.inspector.create_job(self._body(request)))
 
         return self._call(request, run)
+
+    def get_job(self, request: Request, machine, job_id: str) -> Response:
+        return self._call(request, lambda: self.inspector.job_status(job_id))
 
     def export_report(self, request: Request, machine, job_id: str) -> Response:
         def run() -> dict[str, Any]:

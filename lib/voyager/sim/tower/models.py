@@ -4,9 +4,10 @@ settings, license, NTP, tasks (the ``models.py`` of the CloudTower service).
 No HTTP here: :mod:`voyager.sim.tower.rest` (``/v2/api``),
 :mod:`voyager.sim.tower.graphql_api` (``/api``) and :mod:`voyager.sim.tower.inspector_api`
 render it. Alert rules, dashboards (views/graphs), the rack topology, the
-inspection center and uploaded packages live in :mod:`voyager.sim.tower.alerts`,
-:mod:`voyager.sim.tower.dashboards`, :mod:`voyager.sim.tower.topology`,
-:mod:`voyager.sim.tower.inspection` and :mod:`voyager.sim.tower.packages`, composed here.
+inspection center, uploaded packages and deployed applications live in
+:mod:`voyager.sim.tower.alerts`, :mod:`voyager.sim.tower.dashboards`, :mod:`voyager.sim.tower.topology`,
+:mod:`voyager.sim.tower.inspection`, :mod:`voyager.sim.tower.packages` and
+:mod:`voyager.sim.tower.applications`, composed here.
 
 Rules mirrored from the real CloudTower:
 
@@ -37,6 +38,7 @@ from typing import Any, Optional
 from voyager.sim.backend import passwords
 from voyager.sim.tower.alerts import AlertRules
 from voyager.sim.tower.common import (CONNECTED, EXECUTING, FAILED, INITIALIZING, PENDING, SUCCESSED,  # noqa: F401
+                                      require_str,
                                       TowerError, cuid, iso)
 from voyager.sim.tower.dashboards import Dashboards
 from voyager.sim.tower.inspection import Inspector
@@ -58,15 +60,11 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "CREATE_RACK_TOPO": (1.0, 3.0),
     "CREATE_BRICK_TOPO": (1.0, 3.0),
     "MOVE_NODE_TOPO": (1.0, 3.0),
+    "DEPLOY_CLOUDTOWER_APPLICATION": (2.0, 300.0),
+    "ASSOCIATE_OBS_CLUSTER": (1.0, 10.0),
+    "ASSOCIATE_BACKUP_CLUSTER": (1.0, 10.0),
 }
 DEFAULT_TASK_DURATION = (1.0, 3.0)
-
-def require_str(data: dict[str, Any], field: str, *, allow_empty: bool = False) -> str:
-    value = data.get(field)
-    if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise TowerError(f'"{field}" is required and must be a non-empty string', code="VALIDATION")
-    return value
-
 
 class TowerBackend:
     """All CloudTower state of the world (``world.tower``)."""
@@ -88,7 +86,11 @@ class TowerBackend:
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
         self.inspector = Inspector(self)
+        from voyager.sim.tower.applications import Applications  # these import this module's helpers
+        from voyager.sim.tower.packages import PackageUploads
+
         self.packages = PackageUploads(self)
+        self.applications = Applications(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -385,7 +387,7 @@ class TowerBackend:
             "ntp_servers": self.ntp_servers, "license": self.license, "local_ids": self.local_ids,
             "alerts": self.alerts.to_state(), "dashboards": self.dashboards.to_state(),
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
-            "packages": self.packages.to_state(),
+            "packages": self.packages.to_state(), "applications": self.applications.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -403,6 +405,7 @@ class TowerBackend:
         self.topo.load_state(state.get("topo") or {})
         self.inspector.load_state(state.get("inspector") or {})
         self.packages.load_state(state.get("packages") or {})
+        self.applications.load_state(state.get("applications") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {

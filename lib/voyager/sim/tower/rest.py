@@ -57,8 +57,7 @@ CONNECT_ANSWER = ("id", "name", "hypervisor", "version", "architecture", "connec
 
 def _rules() -> list[Rule]:
     ops = ["login", *_LISTS, *_DERIVED, *_READS, *_MUTATIONS]
-    return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops] + [
-        Rule("/v2/api/<path:operation>", methods=["POST"], endpoint="op_not_served")]
+    return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops]
 
 
 def error_body(path: str, exc: TowerError) -> dict[str, Any]:
@@ -114,13 +113,6 @@ class TowerRestFrontend(Frontend):
         if unknown:
             raise TowerError(f'property "{sorted(unknown)[0]}" is not allowed', code="VALIDATION")
         return query(items, body, FIELDS[op])
-
-    def op_not_served(self, request: Request, machine, operation: str) -> Response:
-        """An operation of the real API the simulator does not serve: a 404 ErrorBody."""
-        drain(request)
-        exc = TowerError(f"Cannot POST {request.path}: operation {operation} is not served by the simulator",
-                         status=404, code="NOT_FOUND")
-        return json_response(error_body(request.path, exc), 404, {REQUEST_ID_HEADER: str(uuid.uuid4())})
 
     # -- login -----------------------------------------------------------------------------
     def op_login(self, request: Request, machine) -> Response:
@@ -273,4 +265,19 @@ class TowerRestFrontend(Frontend):
         return self._call(request, run)
 
 
+class NotServedFrontend(Frontend):
+    """Every CloudTower REST operation no other front-end serves: a 404 ErrorBody
+    (registered last in ``web.server.TOWER_FRONTENDS``)."""
+    kinds = ("tower",)
+    url_map = Map([Rule("/v2/api/<path:operation>", methods=["POST"], endpoint="op_not_served")])
+
+    def op_not_served(self, request: Request, machine, operation: str) -> Response:
+        """An operation of the real API the simulator does not serve: a 404 ErrorBody."""
+        drain(request)
+        exc = TowerError(f"Cannot POST {request.path}: operation {operation} is not served by the simulator",
+                         status=404, code="NOT_FOUND")
+        return json_response(error_body(request.path, exc), 404, {REQUEST_ID_HEADER: str(uuid.uuid4())})
+
+
 FRONTENDS = [TowerRestFrontend]
+NOT_SERVED = [NotServedFrontend]

@@ -87,4 +87,25 @@ FIELDS: dict[str, frozenset[str]] = {
         "used_size_usage vcpu video_type vm_disks vm_nics vm_placement_group vm_tools_status vm_tools_version "
         "vm_usage win_opt"
     ),
+    "get-upload-tasks": _fields(
+        "args chunk_size current_chunk finished_at id resource_type size started_at status updatedAt"
+    ),
+    "get-cloudtower-application-packages": _fields(
+        "applications architecture containers id images name scosVersion version"
+    ),
+    "get-cloudtower-applications": _fields(
+        "entityAsyncStatus id instanceStatuses name package placementSituation placementVerb resourceVersion "
+        "state targetPackage user vmSpec"
+    ),
+    "get-backup-services": _fields(
+        "application backup_clusters backup_network_gateway backup_network_ip backup_network_subnet_mask "
+        "backup_network_type backup_network_vlan backup_plans backup_rd_iops_max backup_store_repositories "
+        "backup_wr_iops_max description entityAsyncStatus id kube_config management_network_gateway "
+        "management_network_ip management_network_subnet_mask management_network_vlan max_job_retry_times "
+        "max_parallel_backup_jobs max_parallel_restore_jobs name network_status restore_rd_iops_max "
+        "restore_wr_iops_max retry_interval running_vm status storage_network_gateway storage_network_ip "
+        "storage_network_subnet_mask storage_network_type storage_network_vlan"
+    ),
+    # [INF] not in the OpenAPI spec (see voyager.sim.tower.applications)
+    "get-obs-cluster-associations": _fields("application cluster id status"),
 }

@@ -32,7 +32,10 @@ log = logging.getLogger("voyager.sim")
 CORE_FRONTENDS = ("voyager.sim.fisheye.deployment", "voyager.sim.fisheye.core", "voyager.sim.fisheye.resources",
                   "voyager.sim.fisheye.images")
 TOWER_FRONTENDS = ("voyager.sim.tower.rest", "voyager.sim.tower.graphql_api", "voyager.sim.tower.inspector_api",
-                   "voyager.sim.tower.packages")
+                   "voyager.sim.tower.packages", "voyager.sim.tower.component_rest")
+# tried after every other front-end of their kind (catch-alls such as the 404 for an
+# operation the simulator does not serve): module -> attribute listing the classes
+FALLBACK_FRONTENDS = (("voyager.sim.tower.rest", "NOT_SERVED"),)
 UNREACHABLE_HEADER = "X-Sim-Unreachable"
 
 
@@ -58,6 +61,11 @@ def load_frontends(world) -> dict[str, list[Frontend]]:
             instance = cls(world)
             kinds = cls.kinds or (("tower",) if name in TOWER_FRONTENDS else ())
             for kind in kinds:
+                registry.setdefault(kind, []).append(instance)
+    for name, attribute in FALLBACK_FRONTENDS:
+        for cls in getattr(importlib.import_module(name), attribute):
+            instance = cls(world)
+            for kind in cls.kinds:
                 registry.setdefault(kind, []).append(instance)
     return registry
 
