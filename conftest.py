@@ -9,4 +9,5 @@ pytest_plugins = [
     "fixtures.clients",
     "fixtures.hosts",
     "fixtures.ids",
+    "fixtures.workload",
 ]

@@ -55,6 +55,21 @@ def attach_text(request_or_item: Any, name: str, text: str) -> str:
     return clean
 
 
+def attach_png(request_or_item: Any, name: str, path: Any) -> None:
+    """Attach a PNG file (a chart: no secret in it) to the report and to Allure."""
+    import base64
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    item = _node(request_or_item)
+    item.stash.setdefault(EXTRAS_KEY, []).append(("png", name, base64.b64encode(data).decode("ascii")))
+    try:
+        import allure
+    except ImportError:  # pragma: no cover
+        return
+    allure.attach(data, name=name, attachment_type=allure.attachment_type.PNG)
+
+
 def attach_evidence(item: pytest.Item) -> None:
     """Attach what the test sent and received (``voyager.evidence.RECORDER``,
     redacted at capture) to its report."""
@@ -78,6 +93,9 @@ def collect_extras(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     report_extras = list(getattr(report, "extras", []))
     for kind, name, content in pending:
+        if kind == "png":
+            report_extras.append(extras.png(content, name=name))
+            continue
         report_extras.append(extras.json(content, name=name) if kind == "json"
                              else extras.text(content, name=name))
     report.extras = report_extras

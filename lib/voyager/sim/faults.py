@@ -17,6 +17,9 @@ http-reset      the request path            the connection is closed, no answer
 slow            the request path            answered after ``slow_seconds``
 drop-chunk      the image/volume name       that chunk upload fails (500), the
                                              chunk stays in ``to_upload``
+slow-storage    a host's management IP or   a fio run in a test VM on that host
+                name                         measures 1/20 of the storage's
+                                             figures (:mod:`voyager.sim.workload`)
 ==============  ==========================  ====================================
 
 Faults are deterministic: rules are consulted in the order given, the first
@@ -30,7 +33,7 @@ import fnmatch
 import threading
 from dataclasses import dataclass
 
-KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk")
+KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "slow-storage")
 HTTP_KINDS = ("http-500", "http-reset", "slow")
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger("voyager.sim")
 CORE_FRONTENDS = ("voyager.sim.deployment", "voyager.sim.fisheye", "voyager.sim.fisheye_resources",
                   "voyager.sim.fisheye_images")
 TOWER_FRONTENDS = ("voyager.sim.tower_rest", "voyager.sim.tower_graphql", "voyager.sim.inspector",
-                   "voyager.sim.tower_packages")
+                   "voyager.sim.tower_packages", "voyager.sim.tower_vms")
 UNREACHABLE_HEADER = "X-Sim-Unreachable"
 
 

@@ -59,6 +59,12 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "CREATE_RACK_TOPO": (1.0, 3.0),
     "CREATE_BRICK_TOPO": (1.0, 3.0),
     "MOVE_NODE_TOPO": (1.0, 3.0),
+    "IMPORT_VM": (1.0, 30.0),
+    "MIGRATE_VM": (1.0, 20.0),
+    "DELETE_VM": (1.0, 5.0),
+    "ENTER_MAINTENANCE_MODE_PRECHECK": (1.0, 10.0),
+    "ENTER_MAINTENANCE_MODE": (1.0, 60.0),
+    "EXIT_MAINTENANCE_MODE": (1.0, 20.0),
 }
 DEFAULT_TASK_DURATION = (1.0, 3.0)
 
@@ -111,6 +117,7 @@ class TowerBackend:
         self.local_ids: dict[str, str] = {}  # "<kind>:<local id>" -> tower id
         self._ticking = False
         self._unsaved_ids = False
+        self.finishers: dict[str, Any] = {}  # task key -> fn(task), called when such a task ends
         self.alerts = AlertRules(self)
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
@@ -118,6 +125,9 @@ class TowerBackend:
         from voyager.sim.tower_packages import PackageUploads  # imports this module's helpers
 
         self.packages = PackageUploads(self)
+        from voyager.sim.tower_vms import TowerWorkloads  # imports this module's helpers
+
+        self.workloads = TowerWorkloads(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -396,6 +406,8 @@ class TowerBackend:
             task["error_message"] = f"simulated failure of {task['key']} (fail-job fault)"
         else:
             task["status"] = SUCCESSED
+        if task["key"] in self.finishers:
+            self.finishers[task["key"]](task)
         if task["key"] == "CONNECT_CLUSTER":
             cluster = self.cluster(task["cluster_id"])
             if cluster is None:
@@ -416,7 +428,7 @@ class TowerBackend:
             "ntp_servers": self.ntp_servers, "license": self.license, "local_ids": self.local_ids,
             "alerts": self.alerts.to_state(), "dashboards": self.dashboards.to_state(),
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
-            "packages": self.packages.to_state(),
+            "packages": self.packages.to_state(), "workloads": self.workloads.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -434,12 +446,14 @@ class TowerBackend:
         self.topo.load_state(state.get("topo") or {})
         self.inspector.load_state(state.get("inspector") or {})
         self.packages.load_state(state.get("packages") or {})
+        self.workloads.load_state(state.get("workloads") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {
             "organizations": len(self.organizations),
             "datacenters": len(self.datacenters),
             "connected_clusters": sum(1 for c in self.clusters if c["connect_state"] == CONNECTED),
+            "elf_uploads": len(self.workloads.uploads),
         }
 
 

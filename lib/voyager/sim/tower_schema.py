@@ -75,6 +75,9 @@ FIELDS: dict[str, frozenset[str]] = {
         "entityAsyncStatus gateway_ip gateway_subnetmask id labels local_id mode_type name network_ids "
         "qos_burst qos_max_bandwidth qos_min_bandwidth qos_priority subnetmask type vds vlan_id vm_nics"
     ),
+    "get-upload-tasks": _fields(
+        "args chunk_size current_chunk finished_at id resource_type size started_at status updatedAt"
+    ),
     "get-vms": _fields(
         "clock_offset cluster cpu cpu_model description entityAsyncStatus firmware guest_os_type ha host id "
         "in_recycle_bin internal ips labels local_created_at local_id memory name nested_virtualization "
