@@ -25,11 +25,52 @@ from voyager.steps import perf, reliability, workload
 LOG = logging.getLogger("voyager.suite.perf")
 
 
+class ReadyVms:
+    """The test VMs this module needs, made ready when a rerun meets them gone (step 11 removed
+    them); those it had to make again are removed at the end unless step 11 runs in this session."""
+
+    def __init__(self, tower, fisheye, endpoints, cluster_id, template, run_state, guest):
+        self.args = (tower, fisheye, endpoints, cluster_id)
+        self.template, self.run_state, self.guest = template, run_state, guest
+        self.done: set[str] = set()
+        self.remade: list[str] = []
+
+    def ensure(self, specs) -> None:
+        tower, fisheye, endpoints, cluster_id = self.args
+        for spec in specs:
+            if spec.name in self.done:
+                continue
+            result = workload.ensure_ready(tower, fisheye, endpoints, cluster_id, spec, self.template,
+                                           self.run_state, self.guest.vm)
+            if result.how != "已存在，未重复创建":
+                self.remade.append(spec.name)
+                LOG.info("%s 已不存在（上一次运行的 11-清理 已删除），为本次重跑重新创建", spec.name)
+            self.done.add(spec.name)
+
+    def clean_up(self) -> None:
+        from voyager.steps import cleanup
+
+        tower, _, _, cluster_id = self.args
+        LOG.info("删除为本次重跑重新创建的测试虚拟机：%s", "、".join(self.remade))
+        cleanup.remove_test_vms(tower, cluster_id, self.run_state)
+        cleanup.remove_test_uploads(tower, self.run_state)
+
+
+@pytest.fixture(scope="module")
+def ready_vms(request, tower, fisheye_vip, endpoints, cluster_id, workload_template, run_state, guest):
+    vms = ReadyVms(tower, fisheye_vip, endpoints, cluster_id, workload_template, run_state, guest)
+    yield vms
+    cleanup_runs = any(Path(str(item.path)).name == "test_11_cleanup.py" for item in request.session.items)
+    if vms.remade and not cleanup_runs:
+        vms.clean_up()
+
+
 class FioRuns:
     """fio of this session: run once, at the same time, in every VM that has a selected row."""
 
-    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str]):
+    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms):
         self.specs = [s for s in specs if s.name in wanted]
+        self.ready = ready
         self.ssh, self.guest = ssh, guest
         self.job = perf.FioJob.from_config(guest.fio)
         self.out_dir = out_dir
@@ -52,6 +93,7 @@ class FioRuns:
         if self._ran:
             return
         self._ran = True
+        self.ready.ensure(self.specs)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("在 %d 台测试虚拟机中同时运行 fio（约 %d 秒）：%s", len(self.specs), self.job.seconds,
                  self.job.command())
@@ -69,13 +111,13 @@ class FioRuns:
 
 
 @pytest.fixture(scope="module")
-def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir) -> FioRuns:
+def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms) -> FioRuns:
     wanted = set()
     for item in request.session.items:
         row = getattr(item, "callspec", None) and item.callspec.params.get("perf_row")
         if isinstance(row, tuple):
             wanted.add(row[0].name)
-    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted)
+    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms)
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
@@ -116,7 +158,7 @@ def test_perf_report(request, fio_runs, artifacts_dir):
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
-def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_state):
+def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_state, ready_vms):
     """测试虚拟机在被同一业务网络的另一台虚拟机持续 ping 时热迁移到另一台主机：迁移任务完成，虚拟机位于
     新主机，丢包率与最长无应答时间不超过上限（默认 5% 与 10 秒）。"""
     first_vlan = planned_test_vms[0].vlan.name
@@ -124,6 +166,7 @@ def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_sta
     if len(pair) < 2:
         pytest.fail(f"业务网络 {first_vlan} 上没有两台测试虚拟机，无法边 ping 边迁移", pytrace=False)
     pinger_spec, mover = pair
+    ready_vms.ensure(pair)
     pinger = workload.guest_login(ssh, pinger_spec, guest)
     pinger_host = (workload.tower_vm(tower, cluster_id, pinger_spec).get("host") or {}).get("management_ip")
     bounds = guest.migration
@@ -147,11 +190,12 @@ def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_sta
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
-def test_maintenance_mode(destructive, planned_test_vms, tower, cluster_id, ssh, guest):
+def test_maintenance_mode(destructive, planned_test_vms, tower, cluster_id, ssh, guest, ready_vms):
     """（仅 --destructive）一台承载测试虚拟机的主机先通过维护模式预检查，进入维护模式再退出；其上的测试虚拟机
     始终可以登录，集群恢复为健康（已连接、所有主机正常）。"""
     if not destructive:
         pytest.skip("未指定 --destructive：不让主机进入维护模式（会迁移其上的虚拟机、暂时减少集群容量）")
+    ready_vms.ensure(planned_test_vms)
     hosts = workload.tower_hosts(tower, cluster_id)
     placed = {s.name: (workload.tower_vm(tower, cluster_id, s).get("host") or {}).get("management_ip")
               for s in planned_test_vms}

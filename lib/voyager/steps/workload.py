@@ -342,3 +342,14 @@ def guest_login(ssh: Callable, spec: TestVm, cfg) -> Any:
     client = ssh(spec.ip, cfg.guest_user, cfg.guest_password)
     client.run("true", timeout=60).check(f"登录测试虚拟机 {spec.name}")
     return client
+
+
+def ensure_ready(tower, fisheye, endpoints, cluster_id: str, spec: TestVm, template: Path, run_state,
+                 vm_cfg: Optional[dict[str, Any]] = None) -> VmFacts:
+    """Everything step 09 checks one by one, in one go (a later step rerun alone
+    needs its VM): created, guest agent up, address set, SSH answering."""
+    result = ensure_test_vm(tower, cluster_id, spec, template, run_state, vm_cfg)
+    wait_guest_agent(fisheye, result.local_id)
+    ensure_address(fisheye, result.local_id, spec)
+    wait_ssh(endpoints, spec)
+    return result
