@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from voyager.steps.perf import format_figure  # noqa: E402
 
 LATENCIES = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9"))
+TOTAL = "合计 total"
 # Chinese labels need a CJK font: the first one installed is used, DejaVu Sans for the rest
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei",
              "Microsoft YaHei", "PingFang SC")
@@ -54,14 +55,28 @@ def _grid(panels: int):
     return fig, flat
 
 
+def chart_series(table: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """What the charts draw: ``{chart: {profile: {bar label: value}}}`` (charts ``iops``,
+    ``bw_mib`` with a ``total`` bar, ``p50_ms``/``p99_ms``/``p99_9_ms`` per VM)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for metric in ("iops", "bw_mib", "p50_ms", "p99_ms", "p99_9_ms"):
+        out[metric] = {}
+        for profile in _profiles(table):
+            values = {vm: table["vms"][vm].get(profile, {}).get(metric, 0.0) for vm in table["vms"]}
+            if metric in ("iops", "bw_mib"):
+                values[TOTAL] = table["total"].get(profile, {}).get(metric, 0.0)
+            out[metric][profile] = values
+    return out
+
+
 def _bars(table: dict[str, Any], metric: str, title: str, unit: str, path: Path) -> Path:
     profiles = _profiles(table)
-    vms = list(table["vms"])
     fig, axes = _grid(len(profiles))
+    series = chart_series(table)[metric]
     for ax, profile in zip(axes, profiles):
-        labels = vms + ["合计 total"]
-        values = [table["vms"][vm].get(profile, {}).get(metric, 0.0) for vm in vms]
-        values.append(table["total"].get(profile, {}).get(metric, 0.0))
+        labels = list(series[profile])
+        values = list(series[profile].values())
+        vms = labels[:-1]
         bars = ax.bar(range(len(labels)), values, color=["#4C78A8"] * len(vms) + ["#F58518"])
         for bar, value in zip(bars, values):
             ax.annotate(format_figure(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -81,9 +96,10 @@ def _latency(table: dict[str, Any], path: Path) -> Path:
     vms = list(table["vms"])
     fig, axes = _grid(len(profiles))
     width = 0.8 / len(LATENCIES)
+    series = chart_series(table)
     for ax, profile in zip(axes, profiles):
         for k, (metric, label) in enumerate(LATENCIES):
-            values = [table["vms"][vm].get(profile, {}).get(metric, 0.0) for vm in vms]
+            values = [series[metric][profile][vm] for vm in vms]
             xs = [i + (k - 1) * width for i in range(len(vms))]
             bars = ax.bar(xs, values, width, label=label)
             for bar, value in zip(bars, values):
