@@ -34,13 +34,15 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL = 58
+SUITES_01_03 = ["suites/test_01_prepare.py", "suites/test_02_init_cluster.py", "suites/test_03_config_cluster.py"]
 VDS_TEST = "suites/test_03_config_cluster.py::test_business_vds"
 DEFAULT_PASSWORDS = ("P@ssw0rd!123", "HC!r0cks")
 
 
 # --------------------------------------------------------------------------- helpers
 def run_suites(state: Path, junit: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "suites/", "--sim", "--sim-speed", "0",
+    # the steps 01-03 (58 checks); later suites need a CloudTower and have their own e2e tests
+    cmd = [sys.executable, "-m", "pytest", *SUITES_01_03, "--sim", "--sim-speed", "0",
            "--state-dir", str(state), "-o", f"cache_dir={state.parent / 'cache'}",
            "-p", "no:randomly", "-q", f"--junitxml={junit}", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

@@ -195,7 +195,7 @@ def test_cleanup_removes_only_the_test_vms_and_uploads(world):
     removed = cleanup.remove_test_vms(c.tower, c.cluster_id, state)
     assert sorted(removed) == [s.name for s in world["specs"]]
     assert cleanup.remove_test_uploads(c.tower, state)
-    assert sim.status()["elf_uploads"] == 0 and sim.status()["vms"] == 1
+    assert sim.world.tower.workloads.uploads == [] and sim.status()["vms"] == 1
     assert cleanup.kept(c.tower, c.cluster_id, plan) == {
         "cloudtower_vm": True, "vlans": {v.name: True for v in plan.networks.business.vlans}}
     assert cleanup.remove_test_vms(c.tower, c.cluster_id, state) == []  # nothing left to do

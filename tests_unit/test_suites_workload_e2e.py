@@ -33,6 +33,12 @@ PERF = "suites/test_10_perf.py::test_perf["
 SPECS = workload.plan_test_vms(build_demo_plan())
 
 
+def uploads(state: Path) -> int:
+    """Template uploads CloudTower keeps (``/upload-elf-file``), from the simulator's state file."""
+    world = json.loads((state / "sim-world.json").read_text(encoding="utf-8"))
+    return len(((world.get("tower") or {}).get("workloads") or {}).get("uploads") or [])
+
+
 def _rows(run, prefix: str) -> dict[str, str]:
     return {n: o for n, o in run.outcomes.items() if n.startswith(prefix)}
 
@@ -58,7 +64,7 @@ def test_clean_run_passes_09_to_11_with_charts(twice):
     assert len(perf_rows) == len(SPECS) * len(perf.PROFILES)
     for chart in ("perf-iops", "perf-bandwidth", "perf-latency"):
         assert chart in first.html
-    assert status["vms"] == 1 and status["elf_uploads"] == 0  # only the CloudTower VM stays
+    assert status["vms"] == 1 and uploads(state) == 0  # only the CloudTower VM stays, no template upload
 
 
 def test_report_figures_equal_the_kept_fio_json(twice):
@@ -78,6 +84,7 @@ def test_second_run_leaves_the_same_counts(twice):
     created = _rows(second, "suites/test_09_workload.py::test_vm_created")
     assert created and set(created.values()) == {"passed"}, second.explain()  # made (and removed) again
     assert status_second == status_first
+    assert uploads(twice[0]) == 0
 
 
 def test_impossible_threshold_fails_exactly_its_rows(tmp_path):

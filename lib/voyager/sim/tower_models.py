@@ -453,7 +453,6 @@ class TowerBackend:
             "organizations": len(self.organizations),
             "datacenters": len(self.datacenters),
             "connected_clusters": sum(1 for c in self.clusters if c["connect_state"] == CONNECTED),
-            "elf_uploads": len(self.workloads.uploads),
         }
 
 

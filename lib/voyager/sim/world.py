@@ -21,7 +21,7 @@ Public attributes
               that module exists, else None. It may define ``to_state() -> dict``
               / ``load_state(dict)`` (persisted under the key ``"tower"``) and
               ``status_counts() -> {"organizations", "datacenters",
-              "connected_clusters", "elf_uploads"}``.
+              "connected_clusters"}``.
 
 Machines and reachability
 -------------------------
@@ -422,7 +422,7 @@ class World:
 
     # -- status -------------------------------------------------------------------------------------
     def _counts(self) -> dict[str, Any]:
-        tower_counts = {"organizations": 0, "datacenters": 0, "connected_clusters": 0, "elf_uploads": 0}
+        tower_counts = {"organizations": 0, "datacenters": 0, "connected_clusters": 0}
         if self.tower is not None and hasattr(self.tower, "status_counts"):
             tower_counts.update(self.tower.status_counts())
         return {
