@@ -9,6 +9,7 @@ fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢�
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +99,8 @@ class FioRuns:
         LOG.info("在 %d 台测试虚拟机中同时运行 fio（约 %d 秒）：%s", len(self.specs), self.job.seconds,
                  self.job.command())
         with ThreadPoolExecutor(max_workers=max(1, len(self.specs))) as pool:
-            futures = {spec.name: pool.submit(self._one, spec) for spec in self.specs}
+            # each VM's SSH exchanges are recorded as evidence of the check that started the run
+            futures = {spec.name: pool.submit(contextvars.copy_context().run, self._one, spec) for spec in self.specs}
         for name, future in futures.items():
             if future.exception() is not None:
                 self.errors[name] = str(future.exception())

@@ -9,6 +9,7 @@ Values are redacted when recorded.
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
@@ -22,19 +23,18 @@ class Facts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._local = threading.local()
+        self._step: contextvars.ContextVar[str] = contextvars.ContextVar("voyager_facts_step", default=OUTSIDE)
 
     def current(self) -> str:
-        return getattr(self._local, "step", None) or OUTSIDE
+        return self._step.get()
 
     @contextmanager
     def step(self, nodeid: str) -> Iterator[None]:
-        previous = getattr(self._local, "step", None)
-        self._local.step = nodeid
+        token = self._step.set(nodeid)
         try:
             yield
         finally:
-            self._local.step = previous
+            self._step.reset(token)
 
     def add(self, row: dict[str, Any]) -> None:
         with self._lock:
