@@ -28,7 +28,6 @@ def test_vm_created(test_vm, tower, cluster_id, workload_template, guest, run_st
     result = workload.ensure_test_vm(tower, cluster_id, spec, workload_template, run_state, guest.vm)
     count = len(workload.find_vms(tower, cluster_id, spec.name))
     facts.record(f"名为 {spec.name} 的虚拟机数量", 1, count)
-    facts.record("业务网络", spec.vlan.name, spec.vlan.name, cell=f"虚拟网络!D{spec.vlan.row}")
     LOG.info("%s：%s（id %s）", spec.name, result.how, result.id)
     assert count == 1, f"CloudTower 中名为 {spec.name} 的虚拟机有 {count} 台，应为 1 台"
 
@@ -59,10 +58,19 @@ def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints):
     spec = planned(test_vm)
     local_id = workload.tower_vm(tower, cluster_id, spec)["local_id"]
     LOG.info("%s：%s", spec.name, workload.ensure_address(fisheye_vip, local_id, spec))
-    found = workload.nic_ip(fisheye_vip.vm(local_id))
-    facts.record(f"{spec.name} 地址", spec.ip, found, cell="集群管理信息!E18:E19")
-    facts.record(f"{spec.name} 掩码 / 网关", f"{spec.netmask} / {spec.gateway}", f"{spec.netmask} / {spec.gateway}",
+    vm = fisheye_vip.vm(local_id)
+    ip, netmask, gateway = workload.nic_config(vm)
+    vlan = workload.tower_vlan(tower, spec.vlan.name)
+    nic_vlan = (vm.get("nics") or [{}])[0].get("vlan_uuid")
+    facts.record(f"{spec.name} 网卡所在业务网络", spec.vlan.name, spec.vlan.name if nic_vlan == vlan.get("local_id")
+                 else f"其他网络（vlan_uuid {nic_vlan}）", cell=f"虚拟网络!D{spec.vlan.row}")
+    facts.record(f"{spec.name} 地址", spec.ip, ip, cell="集群管理信息!E18:E19")
+    facts.record(f"{spec.name} 掩码 / 网关", f"{spec.netmask} / {spec.gateway}", f"{netmask} / {gateway}",
                  cell=f"虚拟网络!H{spec.vlan.row}/I{spec.vlan.row}")
+    assert nic_vlan == vlan.get("local_id"), f"{spec.name} 的网卡不在业务网络 {spec.vlan.name} 上"
+    assert (ip, netmask, gateway) == (spec.ip, spec.netmask, spec.gateway), (
+        f"{spec.name} 的网卡配置为 {ip}/{netmask} 网关 {gateway}，应为 {spec.ip}/{spec.netmask} 网关 {spec.gateway}"
+        f"（{spec.cells}）")
     workload.wait_ssh(endpoints, spec)
 
 

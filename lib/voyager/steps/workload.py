@@ -253,13 +253,17 @@ def wait_guest_agent(fisheye, local_id: str, *, timeout: float = 1800.0) -> dict
     return wait_vm_guest_agent(fisheye, local_id, timeout=timeout)
 
 
-def nic_ip(vm: dict[str, Any]) -> Optional[str]:
-    """The configured IPv4 of the VM's first NIC as the guest agent reports it."""
+def nic_config(vm: dict[str, Any]) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """``(ip, netmask, gateway)`` of the VM's first configured IPv4 as its guest agent reports it."""
     for nic in (vm.get("guest_info") or {}).get("nics") or []:
         for addr in nic.get("ip_addresses") or []:
             if addr.get("ip_address_type") == "ipv4" and not str(addr.get("ip_address", "")).startswith("127.0.0."):
-                return addr["ip_address"]
-    return None
+                return addr["ip_address"], addr.get("netmask") or None, nic.get("gateway_ip") or None
+    return None, None, None
+
+
+def nic_ip(vm: dict[str, Any]) -> Optional[str]:
+    return nic_config(vm)[0]
 
 
 def ensure_address(fisheye, local_id: str, spec: TestVm, *, timeout: float = 600.0) -> str:
