@@ -10,4 +10,5 @@ pytest_plugins = [
     "fixtures.hosts",
     "fixtures.ids",
     "fixtures.tower",
+    "fixtures.workload",
 ]

@@ -27,6 +27,7 @@ class Attachment:
     name: str
     text: str  # redacted
     link: Optional[str] = None  # artifact placeholder (voyager.report.layout)
+    image: bool = False  # a PNG shown as an image (``text`` empty)
 
 
 def _node(request_or_item: Any) -> pytest.Item:
@@ -79,3 +80,23 @@ def pending(item: pytest.Item) -> list[Attachment]:
     found = item.stash.get(ATTACH_KEY, [])
     item.stash[ATTACH_KEY] = []
     return list(found)
+
+
+def attach_png(request_or_item: Any, name: str, path: Any) -> None:
+    """Attach a PNG file (a chart: no secret in it): copied to the run folder's
+    ``artifacts/``, shown as an image in the report (relative link) and attached
+    to Allure."""
+    from pathlib import Path
+
+    from voyager.report.layout import get_layout
+
+    item = _node(request_or_item)
+    data = Path(path).read_bytes()
+    layout = get_layout(item.config)
+    link = layout.artifact_file(Path(path).name, data) if layout is not None else None
+    item.stash.setdefault(ATTACH_KEY, []).append(Attachment(name, "", link, image=True))
+    try:
+        import allure
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        return
+    allure.attach(data, name=name, attachment_type=allure.attachment_type.PNG)

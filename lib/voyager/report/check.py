@@ -166,6 +166,14 @@ def attachment_block(name: str, text: str, link: Optional[str] = None) -> str:
             f'<pre>{esc(text)}</pre></details>' + (f'<p class="artifact-link">{href[3:]}</p>' if link else ""))
 
 
+def image_block(name: str, link: Optional[str]) -> str:
+    """A chart (PNG in the run folder) shown inline, by relative link."""
+    if not link:
+        return f"<p>{esc(name)}</p>"
+    return (f'<figure class="chart"><img src="{esc(link)}" alt="{esc(name)}" style="max-width:100%">'
+            f'<figcaption>{esc(name)}</figcaption></figure>')
+
+
 def log_block(longreprtext: str, sections: Sequence[tuple[str, str]], failed: bool) -> str:
     """The collapsed technical part: traceback (failures) and captured log."""
     parts = []

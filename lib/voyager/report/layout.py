@@ -78,6 +78,17 @@ class ReportLayout:
         return f"{ARTIFACT_SCHEME}{self.run_id}/{ARTIFACTS}/{safe}"
 
 
+    def artifact_file(self, name: str, data: bytes) -> str:
+        """Write ``data`` (a binary artifact, e.g. a chart) to ``<run>/artifacts/<name>``;
+        returns its link placeholder (see :meth:`artifact`)."""
+        safe = re.sub(r"[^\w.\-]+", "_", name).strip("._") or "artifact"
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.artifacts_dir / f".{safe}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(self.artifacts_dir / safe)
+        return f"{ARTIFACT_SCHEME}{self.run_id}/{ARTIFACTS}/{safe}"
+
+
 def resolve_links(html_text: str, report_dir: Path, root: Path) -> str:
     """Artifact placeholders (``voyager-artifact:<run>/artifacts/x``) as links
     relative to the report at ``report_dir`` (files under ``root``)."""

@@ -24,6 +24,9 @@ ssh-drop        a simple command run over   the SSH connection is cut before
                 SSH                         the command runs (no exit status)
 inspect-fail    an inspection item name     the item is judged FAIL by the next
                 (``host_disk_is_healthy``)   inspection job (simulated fault)
+slow-storage    a host's management IP or   a fio run in a test VM on that host
+                name                         measures 1/20 of the storage's
+                                             figures (:mod:`voyager.sim.ssh.workload`)
 ==============  ==========================  ====================================
 
 A failed job (``GET /api/v2/jobs/{id}``) has the shape API-FACTS.md
@@ -57,7 +60,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "ssh-fail", "ssh-drop", "inspect-fail")
+KINDS = ("fail-job", "http-500", "http-reset", "slow", "drop-chunk", "ssh-fail", "ssh-drop", "inspect-fail", "slow-storage")
 HTTP_KINDS = ("http-500", "http-reset", "slow")
 SSH_KINDS = ("ssh-fail", "ssh-drop")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -7,12 +7,16 @@ Profiles decide what a booted VM does:
   ``OS_INSTALL`` real seconds), then the guest agent (VMTools) reports
   ``ga_state: Running`` with an openEuler ``os_version``; ``guest_os_type``
   stays ``unknown`` as on the real system. Later boots take ``BOOT`` seconds.
-* ``linux`` — a VM with an installed guest (test workloads created through the
-  world API): guest agent up ``BOOT`` seconds after each start.
+* ``linux`` — a VM with an installed guest (the test workloads imported
+  through CloudTower, :mod:`voyager.sim.tower.vms`): guest agent up ``BOOT``
+  seconds after each start; its accounts come from its disk image
+  (``guest_accounts``) and answer SSH once its NIC has an IP.
 * ``plain`` — anything else (empty disks): the guest agent never runs.
 
 A NIC's IP (``PUT /api/v2/vms/{uuid}`` with ``ip_address``) is configured by
 the guest agent, so that job fails when the agent is not running.
+A creation body's ``node_ip`` (a host's storage or management IP) places the
+VM on that host; otherwise hosts take turns.
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ class VmTable:
     def __init__(self, world) -> None:
         self.world = world
         self.vms: dict[str, dict[str, Any]] = {}
+        self.ping_sessions: list[dict[str, Any]] = []  # background pings of test VMs (sim/workload.py)
         jobs = world.jobs
         jobs.register("vm_create", self._effect_create)
         jobs.register("vm_update", self._effect_update)
@@ -114,6 +119,12 @@ class VmTable:
             raise form_error("status", "must be running or stopped")
         hosts = cluster.host_ips
         host = self.world.hosts[hosts[len(self.vms) % len(hosts)]]
+        wanted = body.get("node_ip")
+        if wanted:
+            host = next((self.world.hosts[ip] for ip in hosts
+                         if wanted in (self.world.hosts[ip].storage_ip, ip)), None)
+            if host is None:
+                raise form_error("node_ip", f"{wanted} is not a host of the cluster")
         return {
             "uuid": vm_uuid, "vm_name": body["vm_name"], "description": body.get("description") or "",
             "vcpu": body["vcpu"], "memory": body["memory"],
@@ -170,8 +181,33 @@ class VmTable:
         self._boot(self.get(args["uuid"]), args["_at"])
 
     def _effect_delete(self, args: dict[str, Any]) -> None:
-        self.get(args["uuid"])
-        self.vms.pop(args["uuid"])
+        self.remove(args["uuid"])
+
+    def remove(self, vm_uuid: str) -> None:
+        """Delete the VM with its disks; its address stops answering and its accounts go."""
+        vm = self.get(vm_uuid)
+        ip = self.ip_of(vm)
+        self.vms.pop(vm_uuid)
+        if ip and vm.get("imported"):
+            self.world.accounts.pop(ip, None)
+            self.world.machine_files.pop(ip, None)
+            self.ping_sessions = [p for p in self.ping_sessions if p["src"] != ip]
+
+    def add_imported(self, body: dict[str, Any], guest_accounts: Optional[dict[str, str]], at: float) -> dict[str, Any]:
+        """An imported test VM (CloudTower ``/import-vm``): created stopped, profile ``linux``."""
+        vm = self.build(body, profile="linux")
+        vm.pop("wanted_status")
+        vm.update({"create_time": int(at), "imported": True, "guest_accounts": dict(guest_accounts or {}),
+                   "migrations": []})
+        self.vms[vm["uuid"]] = vm
+        return vm
+
+    def start_now(self, vm_uuid: str, at: float) -> None:
+        self._boot(self.get(vm_uuid), at)
+
+    def add_ping_session(self, session: dict[str, Any]) -> None:
+        self.ping_sessions = (self.ping_sessions + [session])[-64:]
+        self.world.changed()
 
     # -- NIC configuration ----------------------------------------------------------------
     def update_job(self, vm_uuid: str, body: dict[str, Any]) -> str:
@@ -219,7 +255,13 @@ class VmTable:
                            "gateway": nic.get("gateway") or "", "ip_address": nic.get("ip_address"),
                            "subnet_mask": nic.get("subnet_mask")})
             new_nics.append(merged)
+        old_ip = self.ip_of(vm)
         vm["nics"] = new_nics
+        ip = self.ip_of(vm)
+        if vm.get("guest_accounts") and ip:
+            if old_ip and old_ip != ip:
+                self.world.accounts.pop(old_ip, None)
+            self.world.accounts[ip] = dict(vm["guest_accounts"])
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, vm_uuid: str) -> dict[str, Any]:
@@ -319,7 +361,8 @@ class VmTable:
 
     # -- state ------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        return {"vms": self.vms}
+        return {"vms": self.vms, "ping_sessions": self.ping_sessions}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.vms = dict(state.get("vms") or {})
+        self.ping_sessions = list(state.get("ping_sessions") or [])

@@ -416,6 +416,7 @@ def _nohup(proc: Proc, args: list[str]) -> int:
         target = session.home(proc.user) + "/nohup.out"
     proc.error("nohup: ignoring input and appending output to 'nohup.out'")
     sub = Proc(proc.shell, proc.user, Stdin(""), proc.background)
+    sub.stdout_path = proc.stdout_path or target
     status = proc.shell.execute(sub, args)
     output = "".join(sub.out) + "".join(sub.err)
     if output:
@@ -475,6 +476,7 @@ def _sudo(proc: Proc, args: list[str]) -> int:
     if session.program(words[0], proc.shell.programs) is None:
         raise UsageError(f"sudo: {words[0]}: command not found")
     sub = Proc(proc.shell, target_user, proc.stdin, proc.background)
+    sub.stdout_path = proc.stdout_path
     status = proc.shell.execute(sub, words)
     proc.out += sub.out
     proc.err += sub.err

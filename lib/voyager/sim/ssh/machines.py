@@ -16,7 +16,9 @@ test VMs of a later step) is one entry here.
   installer (walkthrough step 04). The installer's ``nohup.out`` is
   ``/home/cloudtower/nohup.out`` (the login directory, where ``nohup`` puts it).
 * ``vm`` — other VMs with an IP (test workloads): their accounts come from the
-  world; every non-root account may sudo without a password.
+  world (baked into their disk image, :mod:`voyager.sim.ssh.workload`); every
+  non-root account may sudo without a password; ``fio`` and ``ping`` are
+  installed (figures derived from the simulated hardware).
 
 A :class:`Session` is one SSH channel's view of its machine: working
 directory, files (``world.files(ip)`` plus the profile's virtual files),
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from voyager.sim.ssh.shell import Proc, UsageError, normalize
+from voyager.sim.ssh.workload import fio_program, ping_log_files, ping_program
 
 TOWER_USER = "cloudtower"
 PREINSTALL = "/usr/share/smartx/tower/preinstall.sh"
@@ -87,6 +90,7 @@ class Profile:
     login_allowed: Callable[[Any, str], bool] = lambda world, ip: True
     sudo_nopasswd: bool = True
     programs: dict[str, Callable[[Proc, list[str]], int]] = field(default_factory=dict)  # absolute path -> fn
+    commands: dict[str, Callable[[Proc, list[str]], int]] = field(default_factory=dict)  # on PATH: name -> fn
     scripts: dict[str, Callable[[Proc, list[str]], int]] = field(default_factory=dict)  # run with `sh PATH`
     virtual_files: Callable[["Session"], dict[str, Callable[[], str]]] = lambda session: {}
 
@@ -112,6 +116,8 @@ PROFILES: dict[str, Profile] = {
     "vm": Profile(
         sudoers=lambda world, ip, user: user != "root",
         hostname=_vm_name,
+        commands={"fio": fio_program, "ping": ping_program},
+        virtual_files=ping_log_files,
     ),
 }
 
@@ -157,11 +163,13 @@ class Session:
     # -- programs ------------------------------------------------------------------------------
     def program(self, name: str, builtins: dict[str, Callable]) -> Optional[Callable[[Proc, list[str]], int]]:
         if "/" not in name:
-            return builtins.get(name)
+            return self.profile.commands.get(name) or builtins.get(name)
         path = self.resolve(name)
         if path in self.profile.programs:
             return self.profile.programs[path]
         directory, base = path.rsplit("/", 1)
+        if (directory or "/") in BIN_DIRS and base in self.profile.commands:
+            return self.profile.commands[base]
         if (directory or "/") in BIN_DIRS and base in builtins:
             return builtins[base]
         if self.is_file(path):

@@ -276,6 +276,7 @@ class Proc:
         self.background = background
         self.out: list[str] = []
         self.err: list[str] = []
+        self.stdout_path: Optional[str] = None  # the file stdout is redirected to, if any
 
     @property
     def is_root(self) -> bool:
@@ -378,6 +379,7 @@ class Shell:
                 if red.op == ">" and path != "/dev/null":
                     self.session.write_file(path, "", append=False)
                 targets[red.fd] = path
+        proc.stdout_path = targets[1] if targets[1] not in ("out", "err") else None
         status = self.execute(proc, cmd.words) if cmd.words else 0
         produced = {1: "".join(proc.out), 2: "".join(proc.err)}
         passthrough = {"out": "", "err": ""}

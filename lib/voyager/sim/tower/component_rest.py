@@ -135,9 +135,12 @@ class PackageRestFrontend(TowerRestFrontend):
         return self._multipart(request, run)
 
     def op_get_upload_tasks(self, request: Request, machine) -> Response:
-        packages = self.tower.packages
+        """One CloudTower, one list: application package uploads (step 07) and VM
+        volume uploads of ``/upload-elf-file`` (steps 09-11, ``tower.workloads``)."""
+        packages, workloads = self.tower.packages, self.tower.workloads
         return self._call(request, lambda body: self._list(
-            "get-upload-tasks", body, [packages.render_task(t) for t in packages.tasks]))
+            "get-upload-tasks", body, [packages.render_task(t) for t in packages.tasks]
+            + [workloads.render_upload(u) for u in workloads.uploads]))
 
     def op_get_cloudtower_application_packages(self, request: Request, machine) -> Response:
         def run(body: Any) -> list[dict[str, Any]]:

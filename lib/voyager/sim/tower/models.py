@@ -63,6 +63,12 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "DEPLOY_CLOUDTOWER_APPLICATION": (2.0, 300.0),
     "ASSOCIATE_OBS_CLUSTER": (1.0, 10.0),
     "ASSOCIATE_BACKUP_CLUSTER": (1.0, 10.0),
+    "IMPORT_VM": (1.0, 30.0),
+    "MIGRATE_VM": (1.0, 20.0),
+    "DELETE_VM": (1.0, 5.0),
+    "ENTER_MAINTENANCE_MODE_PRECHECK": (1.0, 10.0),
+    "ENTER_MAINTENANCE_MODE": (1.0, 60.0),
+    "EXIT_MAINTENANCE_MODE": (1.0, 20.0),
 }
 DEFAULT_TASK_DURATION = (1.0, 3.0)
 
@@ -82,6 +88,7 @@ class TowerBackend:
         self.local_ids: dict[str, str] = {}  # "<kind>:<local id>" -> tower id
         self._ticking = False
         self._unsaved_ids = False
+        self.finishers: dict[str, Any] = {}  # task key -> fn(task), called when such a task ends
         self.alerts = AlertRules(self)
         self.dashboards = Dashboards(self)
         self.topo = Topology(self)
@@ -91,6 +98,10 @@ class TowerBackend:
 
         self.packages = PackageUploads(self)
         self.applications = Applications(self)
+
+        from voyager.sim.tower.vms import TowerWorkloads  # imports this module's helpers
+
+        self.workloads = TowerWorkloads(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -367,6 +378,8 @@ class TowerBackend:
             task["error_message"] = f"simulated failure of {task['key']} (fail-job fault)"
         else:
             task["status"] = SUCCESSED
+        if task["key"] in self.finishers:
+            self.finishers[task["key"]](task)
         if task["key"] == "CONNECT_CLUSTER":
             cluster = self.cluster(task["cluster_id"])
             if cluster is None:
@@ -388,6 +401,7 @@ class TowerBackend:
             "alerts": self.alerts.to_state(), "dashboards": self.dashboards.to_state(),
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
             "packages": self.packages.to_state(), "applications": self.applications.to_state(),
+            "workloads": self.workloads.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -406,6 +420,7 @@ class TowerBackend:
         self.inspector.load_state(state.get("inspector") or {})
         self.packages.load_state(state.get("packages") or {})
         self.applications.load_state(state.get("applications") or {})
+        self.workloads.load_state(state.get("workloads") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {

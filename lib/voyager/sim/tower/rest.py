@@ -21,7 +21,7 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.tower.models import TowerError
+from voyager.sim.tower.common import TowerError
 from voyager.sim.tower.schema import FIELDS
 from voyager.sim.tower.validation import check_request
 from voyager.sim.tower.views import TowerView
@@ -76,7 +76,10 @@ class TowerRestFrontend(Frontend):
         return self.world.tower
 
     # -- plumbing --------------------------------------------------------------------------
-    def _call(self, request: Request, fn: Callable[[Any], Any], *, auth: bool = True) -> Response:
+    def _call(self, request: Request, fn: Callable[[Any], Any], *, auth: bool = True,
+              parse: Callable[[], Any] | None = None) -> Response:
+        """Authenticate, parse the body (JSON unless ``parse`` reads it: multipart
+        operations), run ``fn(body)`` and render its answer or its TowerError."""
         headers = {REQUEST_ID_HEADER: str(uuid.uuid4())}
         with self.world.lock:
             try:
@@ -84,7 +87,7 @@ class TowerRestFrontend(Frontend):
                     drain(request)
                     raise TowerError("Unauthorized: missing or invalid token", status=401, code="UNAUTHORIZED")
                 try:
-                    body = self.json_body(request, default={})
+                    body = parse() if parse is not None else self.json_body(request, default={})
                 except BadJson as exc:
                     raise TowerError(f"request body is not valid JSON ({exc})", code="INVALID_JSON") from None
                 check_request(request.path.rsplit("/", 1)[-1], body)

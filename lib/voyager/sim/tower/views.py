@@ -15,10 +15,13 @@ info, so rendering a list asks the world once.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from voyager.sim.backend.hosts import CPU, MEMORY_TOTAL
-from voyager.sim.tower.models import CONNECTED, TowerBackend, iso
+from voyager.sim.tower.common import CONNECTED, iso
+
+if TYPE_CHECKING:  # the backend imports the views' users; the views only read it
+    from voyager.sim.tower.models import TowerBackend
 
 CPU_HZ = CPU["hz_advertised_raw"][0]
 CPU_CORES = CPU["logical_cores"]
@@ -218,7 +221,8 @@ class TowerView:
                     "failure_data_space": 0, "pmem_dimm_capacity": 0, "pmem_dimm_count": 0, "pmem_disk_count": 0,
                     "nic_count": len(self.tower.world.hosts[h["management_ip"]].physical_nics()),
                     "nested_virtualization": False, "lsm_cap_disk_safe_umount": True,
-                    "state": "IN_USE", "status": "CONNECTED_HEALTHY", "host_state": None,
+                    "state": "IN_USE", "status": "CONNECTED_HEALTHY",
+                    "host_state": self.tower.workloads.host_state(self._hid(h)),
                     "os_version": "openEuler 20.03 (LTS-SP3)", "is_os_in_raid1": False,
                     "with_faster_ssd_as_cache": not self.info.get("is_all_flash"),
                     "vm_num": len(vms), "running_vm_num": sum(1 for v in vms if v["status"] == "running"),

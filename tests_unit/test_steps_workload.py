@@ -1,0 +1,203 @@
+"""Step logic of suites 09-11 (voyager.steps.workload / workload_config / reliability /
+cleanup): the VM plan from the plan's cells, ping parsing, the config, and the whole
+workload driven against a simulator whose CloudTower is installed and cluster connected."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sim_workload_support import connected
+
+from voyager.plan.demo import build_demo_plan
+from voyager.plan.model import IpRange
+from voyager.redact import REDACTOR
+from voyager.sim import Simulator
+from voyager.sim.ssh import workload as sim_workload
+from voyager.sim.backend.faults import Faults
+from voyager.state import open_state
+from voyager.steps import cleanup, perf, reliability, workload, workload_config
+
+
+# -- the plan -------------------------------------------------------------------------------
+def test_test_vms_from_the_plan():
+    plan = build_demo_plan()
+    specs = workload.plan_test_vms(plan)
+    vlans = plan.networks.business.vlans
+    assert [s.name for s in specs] == ["voyager-test-01", "voyager-test-02", "voyager-test-03", "voyager-test-04"]
+    assert [s.ip for s in specs] == ["127.10.20.231", "127.10.20.232", "127.10.20.233", "127.10.20.234"]
+    assert {s.vlan.name for s in specs} == {v.name for v in vlans}  # every business VLAN has one
+    first = [s for s in specs if s.vlan.name == vlans[0].name]
+    assert len(first) == 2 and first[0].host.mgmt_ip != first[1].host.mgmt_ip
+    assert specs[2].netmask == "255.255.255.0" and specs[2].gateway == vlans[1].gateway
+    assert "集群管理信息!E18:E19" in specs[0].cells and "虚拟网络!D8/H8/I8" in specs[0].cells
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda p: setattr(p, "test_ip_range", None), "集群管理信息!E18:E19"),
+    (lambda p: setattr(p, "test_ip_range", IpRange("127.10.20.231", "127.10.20.233")), "只有 3 个地址"),
+    (lambda p: setattr(p, "hosts", p.hosts[:1]), "至少两台主机"),
+    (lambda p: setattr(p.networks.business.vlans[1], "gateway", None), "虚拟网络!H9/I9"),
+])
+def test_plan_problems_name_the_cells(change, words):
+    plan = build_demo_plan()
+    change(plan)
+    with pytest.raises(workload.WorkloadPlanError, match=words):
+        workload.plan_test_vms(plan)
+
+
+PING_LOSS = """PING 10.0.0.5 (10.0.0.5) 56(84) bytes of data.
+64 bytes from 10.0.0.5: icmp_seq=1 ttl=64 time=0.311 ms
+64 bytes from 10.0.0.5: icmp_seq=2 ttl=64 time=0.287 ms
+64 bytes from 10.0.0.5: icmp_seq=6 ttl=64 time=0.402 ms
+64 bytes from 10.0.0.5: icmp_seq=7 ttl=64 time=0.299 ms
+
+--- 10.0.0.5 ping statistics ---
+8 packets transmitted, 4 received, 50% packet loss, time 1412ms
+rtt min/avg/max/mdev = 0.287/0.324/0.402/0.045 ms
+"""
+
+
+def test_parse_ping_loss_rtt_and_longest_gap():
+    result = workload.parse_ping(PING_LOSS, 0.2)
+    assert (result.transmitted, result.received, result.loss_percent) == (8, 4, 50.0)
+    assert (result.rtt_min, result.rtt_avg, result.rtt_max) == (0.287, 0.324, 0.402)
+    assert result.longest_gap_packets == 3  # seq 3, 4, 5 unanswered
+    assert result.longest_gap_seconds == pytest.approx(0.6)
+    silent = workload.parse_ping("--- x ping statistics ---\n5 packets transmitted, 0 received, 100% packet loss", 1)
+    assert silent.loss_percent == 100 and silent.longest_gap_packets == 5 and silent.rtt_avg is None
+
+
+# -- the config ----------------------------------------------------------------------------------
+def test_config_errors_name_the_file(tmp_path):
+    path = tmp_path / workload_config.CONFIG_NAME
+    with pytest.raises(workload_config.WorkloadConfigError, match="没有找到"):
+        workload_config.load_config(path)
+    path.write_text(json.dumps({"guest": {"user": "u"}}), encoding="utf-8")
+    with pytest.raises(workload_config.WorkloadConfigError, match="guest.password"):
+        workload_config.load_config(path)
+    path.write_text(json.dumps({"guest": {"user": "u", "password": "s3cret-guest"}, "ping": {"count": "x"}}),
+                    encoding="utf-8")
+    with pytest.raises(workload_config.WorkloadConfigError, match=str(path)):
+        workload_config.load_config(path)
+    assert REDACTOR.redact("s3cret-guest") != "s3cret-guest"  # registered as soon as read
+
+
+def test_rehearsal_media_carry_the_account_as_a_digest(tmp_path):
+    created = workload_config.ensure_rehearsal_workload(tmp_path)
+    assert len(created) == 2 and workload_config.ensure_rehearsal_workload(tmp_path) == []
+    cfg = workload_config.load_config(tmp_path / workload_config.CONFIG_NAME)
+    from voyager.ovf import Ova
+    from voyager.sim.backend.passwords import verify_password
+
+    ova = Ova(workload_config.find_template(tmp_path).path)
+    name, size = ova.disk_files()[0]
+    with ova.open(name) as fh:
+        account = sim_workload.guest_account_from_image(fh.read(4096))
+    assert verify_password(cfg.guest_password.reveal(), account[cfg.guest_user])
+    assert cfg.guest_password.reveal().encode() not in (tmp_path / created[1].name).read_bytes()
+    parsed = ova.descriptor.parsed_ovf()
+    assert (parsed["vcpu"], parsed["memory"], parsed["disks"][0]["size"]) == (2, 2 * 2 ** 30, 20 * 2 ** 30)
+
+
+# -- against the simulator -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    plan = build_demo_plan()
+    tmp = tmp_path_factory.mktemp("workload")
+    with Simulator(plan, speed=0) as sim:
+        clients = connected(sim, plan, tmp)
+        workload_config.ensure_rehearsal_workload(tmp / "media")
+        cfg = workload_config.load_config(tmp / "media" / workload_config.CONFIG_NAME)
+        template = workload_config.find_template(tmp / "media").path
+        state = open_state(tmp / "state", plan)
+        specs = workload.plan_test_vms(plan)
+        made = [workload.ensure_ready(clients.tower, clients.fisheye, clients.endpoints, clients.cluster_id, s,
+                                      template, state) for s in specs]
+        yield {"sim": sim, "plan": plan, "c": clients, "cfg": cfg, "template": template, "state": state,
+               "specs": specs, "made": made}
+        clients.close()
+
+
+def _tasks(sim, key: str) -> int:
+    return sum(1 for t in sim.world.tower.tasks if t["key"] == key)
+
+
+def test_vms_imported_once_on_planned_hosts(world):
+    c, specs, sim = world["c"], world["specs"], world["sim"]
+    assert [m.how for m in world["made"]] == ["已从模板导入"] * 4
+    imports = _tasks(sim, "IMPORT_VM")
+    again = [workload.ensure_test_vm(c.tower, c.cluster_id, s, world["template"], world["state"]) for s in specs]
+    assert {a.how for a in again} == {"已存在，未重复创建"}
+    assert _tasks(sim, "IMPORT_VM") == imports  # a rerun imports nothing
+    hosts = workload.tower_hosts(c.tower, c.cluster_id)
+    for spec in specs:
+        vm = workload.tower_vm(c.tower, c.cluster_id, spec)
+        assert vm["status"] == "RUNNING"
+        assert workload.host_by_node_ip(hosts, vm["node_ip"])["management_ip"] == spec.host.mgmt_ip
+        recorded = world["state"].get(workload.STATE, spec.name)
+        assert recorded["id"] == vm["id"] and recorded["ip"] == spec.ip
+        assert workload.nic_ip(c.fisheye.vm(vm["local_id"])) == spec.ip
+
+
+def test_guest_login_and_ping_on_the_vlan(world):
+    c, specs, cfg = world["c"], world["specs"], world["cfg"]
+    a = workload.guest_login(c.ssh, specs[0], cfg)
+    assert a.run("hostname").stdout.strip() == specs[0].name
+    same = workload.ping(a, specs[1].ip, count=5, interval=0.2)
+    assert same.loss_percent == 0 and same.rtt_avg > 0
+    other = workload.ping(a, specs[2].ip, count=5, interval=0.2)  # another VLAN: no router simulated
+    assert other.loss_percent == 100
+
+
+def test_fio_in_the_guest_and_a_slow_host(world):
+    c, specs, cfg, sim = world["c"], world["specs"], world["cfg"], world["sim"]
+    job = perf.FioJob()
+    b = workload.guest_login(c.ssh, specs[1], cfg)
+    normal = perf.parse_fio_json(b.run(job.command(), timeout=600).stdout)
+    sim.world.faults = Faults(f"slow-storage:{specs[1].host.mgmt_ip}:1")
+    slow = perf.parse_fio_json(b.run(job.command(), timeout=600).stdout)
+    again = perf.parse_fio_json(b.run(job.command(), timeout=600).stdout)
+    sim.world.faults = Faults("")
+    limits = perf.thresholds()
+    for name in perf.PROFILE_NAMES:
+        assert all(v.ok for v in perf.check(normal[name], limits[name])), name
+        assert not all(v.ok for v in perf.check(slow[name], limits[name])), name
+        assert slow[name].iops < normal[name].iops and slow[name].p99_ms > normal[name].p99_ms
+        assert again[name] == normal[name]  # the fault hit once; figures are deterministic
+
+
+def test_live_migration_under_ping(world):
+    c, specs, cfg, state = world["c"], world["specs"], world["cfg"], world["state"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    outcome = reliability.migrate_while_pinging(c.tower, c.cluster_id, specs[1].name, pinger, specs[1].ip, state,
+                                                interval=0.2, seconds=120, avoid=(specs[0].host.mgmt_ip,))
+    assert outcome.from_host == specs[1].host.mgmt_ip
+    assert outcome.now_host == outcome.to_host != outcome.from_host
+    assert outcome.to_host != specs[0].host.mgmt_ip
+    lost = int(sim_workload.MIGRATION_PAUSE / 0.2)
+    assert (outcome.ping.transmitted, outcome.ping.received) == (600, 600 - lost)
+    assert outcome.ping.longest_gap_seconds == pytest.approx(sim_workload.MIGRATION_PAUSE)
+    assert state.get(workload.STATE, specs[1].name)["migrate_task"] == outcome.task_id
+
+
+def test_maintenance_round_trip(world):
+    c, specs = world["c"], world["specs"]
+    host_ip = specs[2].host.mgmt_ip
+    notes = reliability.maintenance_round_trip(c.tower, c.cluster_id, host_ip)
+    assert len(notes) == 3
+    vm = workload.tower_vm(c.tower, c.cluster_id, specs[2])
+    assert vm["host"]["management_ip"] != host_ip and vm["status"] == "RUNNING"
+    assert reliability.host_healthy(c.tower, c.cluster_id)[0]
+
+
+def test_cleanup_removes_only_the_test_vms_and_uploads(world):
+    c, state, plan, sim = world["c"], world["state"], world["plan"], world["sim"]
+    assert len(cleanup.recorded_uploads(state)) == 4
+    removed = cleanup.remove_test_vms(c.tower, c.cluster_id, state)
+    assert sorted(removed) == [s.name for s in world["specs"]]
+    assert cleanup.remove_test_uploads(c.tower, state)
+    assert sim.world.tower.workloads.uploads == [] and sim.status()["vms"] == 1
+    assert cleanup.kept(c.tower, c.cluster_id, plan) == {
+        "cloudtower_vm": True, "vlans": {v.name: True for v in plan.networks.business.vlans}}
+    assert cleanup.remove_test_vms(c.tower, c.cluster_id, state) == []  # nothing left to do
+    assert state.section(workload.STATE) == {}
