@@ -32,12 +32,12 @@ from voyager.plan import read_plan, validate  # noqa: E402
 TEMPLATE = ROOT.parent / "shared" / "reference" / "planning-template-elf-v20250820.xlsx"
 
 
-def _cli_run(plan: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, exit code) of one ``voyager plan check`` command."""
+def _cli_run(plan: Path, sim: bool = False) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, exit code) of one ``voyager plan check [--sim]`` command."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(plan)],
+    proc = subprocess.run([sys.executable, "-m", "voyager", "plan", "check", str(plan), *(["--sim"] if sim else [])],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -45,18 +45,19 @@ def _cli_run(plan: Path) -> tuple[float, float, int]:
     return wall, cpu, proc.returncode
 
 
-def measure(plan_file: Path, runs: int) -> dict:
-    """In-process and whole-command figures of checking ``plan_file`` (medians of ``runs``)."""
+def measure(plan_file: Path, runs: int, sim: bool = False) -> dict:
+    """In-process and whole-command figures of checking ``plan_file`` (medians of ``runs``);
+    ``sim``: a rehearsal plan (loopback addresses allowed, ``plan check --sim``)."""
     read_plan(plan_file)  # warm-up: imports, OS file cache
     times = []
     findings = 0
     for _ in range(runs):
         start = time.perf_counter()
         plan = read_plan(plan_file)
-        findings = len(validate(plan))
+        findings = len(validate(plan, sim=sim))
         times.append(time.perf_counter() - start)
-    _cli_run(plan_file)  # warm-up: byte-code cache
-    cli = [_cli_run(plan_file) for _ in range(runs)]
+    _cli_run(plan_file, sim)  # warm-up: byte-code cache
+    cli = [_cli_run(plan_file, sim) for _ in range(runs)]
     return {
         "seconds": round(statistics.median(times), 4),
         "runs": runs,
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result.update({"skipped": True, "note": f"{args.plan} not found (../shared absent)"})
     with tempfile.TemporaryDirectory(prefix="voyager-bench-plan-") as tmp:
-        result[f"hosts_{args.hosts}"] = measure(demo_plan(Path(tmp), args.hosts), runs)
+        result[f"hosts_{args.hosts}"] = measure(demo_plan(Path(tmp), args.hosts), runs, sim=True)
     result["load_average"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, ensure_ascii=False))
     return 0
