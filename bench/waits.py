@@ -84,11 +84,52 @@ def operations(world: dict[str, Any], speed: float) -> list[dict[str, Any]]:
         real = float(job["pending_for"]) + float(job["processing_for"])
         ops.append({"what": job["description"], "id": job["job_id"], "start": job["ctime"],
                     "end": job["ctime"] + real * speed, "real_seconds": real})
+    ops += later_step_operations(world, speed)
     return sorted(ops, key=lambda o: o["start"])
+
+
+def _sim_constant(name: str, *modules: str) -> Optional[float]:
+    """A duration constant of the simulator (its module moved with the sim layout)."""
+    import importlib
+
+    for module in modules:
+        try:
+            return float(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def later_step_operations(world: dict[str, Any], speed: float) -> list[dict[str, Any]]:
+    """Timed operations of the CloudTower steps (04+), for the busy time only (``id``
+    ``"-"``: no detection lag is computed for them): the CloudTower VM's OS install and
+    other VMs' boots, the CloudTower installer, CloudTower tasks."""
+    ops: list[dict[str, Any]] = []
+    sys.path.insert(0, str(ROOT / "lib"))
+    os_install = _sim_constant("OS_INSTALL", "voyager.sim.backend.vms", "voyager.sim.vms")
+    boot = _sim_constant("BOOT", "voyager.sim.backend.vms", "voyager.sim.vms")
+    install = _sim_constant("INSTALL", "voyager.sim.backend.installer", "voyager.sim.installer")
+    for vm in ((world.get("vms") or {}).get("vms") or {}).values():
+        needed = os_install if vm.get("profile") == "cloudtower" else boot
+        if vm.get("boot_started") and vm.get("profile") != "plain" and needed:
+            ops.append({"what": f"VM_BOOT {vm.get('vm_name')}", "id": "-", "start": vm["boot_started"],
+                        "end": vm["boot_started"] + needed * speed, "real_seconds": needed})
+    installer = world.get("installer") or {}
+    if installer.get("started_at") and installer.get("result") == "ok" and install:
+        ops.append({"what": "CLOUDTOWER_INSTALL", "id": "-", "start": installer["started_at"],
+                    "end": installer["started_at"] + install * speed, "real_seconds": install})
+    for task in (world.get("tower") or {}).get("tasks") or []:
+        if isinstance(task, dict) and task.get("created_at") and task.get("finished_at"):
+            ops.append({"what": f"TASK {task.get('key')}", "id": "-", "start": task["created_at"],
+                        "end": task["finished_at"],
+                        "real_seconds": (task["finished_at"] - task["created_at"]) / speed})
+    return ops
 
 
 def noticed(op: dict[str, Any], exchanges: list[dict[str, Any]]) -> Optional[float]:
     """When the suite learnt that ``op`` had ended: the end of the poll that showed it."""
+    if op["id"] == "-":
+        return None  # busy time only
     if op["id"] is not None:
         for e in exchanges:
             m = JOB_PATH.search(e["path"])
@@ -194,6 +235,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "poll_requests": sum(1 for e in exchanges if is_poll(e)),
         "requests": len(exchanges),
         "waits": rows,
+        "operations_without_lag": sorted({o["what"] for o in ops if o["id"] == "-"}),
         "before_first_operation_s": round(first - start, 3),
         "after_last_operation_s": round(start + suite_seconds - last, 3),
         "quiet_gaps": quiet_gaps(exchanges, ops),
