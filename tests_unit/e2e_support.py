@@ -69,6 +69,22 @@ def sim_status(state_dir: Path) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def ledger_of(state_dir: Path) -> dict:
+    """The plan's ledger entries (``{nodeid: entry}``) in a state dir."""
+    from voyager.ledger import Ledger
+
+    (path,) = state_dir.glob("ledger-*.json")
+    return Ledger.load(state_dir, path.stem.split("-", 1)[1]).entries
+
+
+def plan_without_serial(state_dir: Path) -> dict:
+    """The content of the run's plan copy, but the serial cells (written back by step 03)."""
+    from voyager.plan import read_plan
+
+    fields = read_plan(state_dir / "demo-plan.xlsx").content_fields()
+    return {k: v for k, v in fields.items() if "serial" not in k}
+
+
 def suite_names(run: Run, module: str) -> set[str]:
     return {n for n in run.outcomes if n.startswith(f"suites/{module}")}
 

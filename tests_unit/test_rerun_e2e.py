@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import SUITES, kill_when, run_suites, sim_status, sim_world, start_suites
-from voyager.ledger import Ledger
+from e2e_support import (SUITES, kill_when, ledger_of, plan_without_serial, run_suites, sim_status, sim_world,
+                         start_suites)
 from voyager.plan import read_plan
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +35,6 @@ def clean(tmp_path_factory):
     run = run_suites(state)
     assert run.returncode == 0, run.explain()
     return state, sim_status(state)
-
-
-def ledger_of(state: Path) -> dict:
-    (path,) = state.glob("ledger-*.json")
-    return Ledger.load(state, path.stem.split("-", 1)[1]).entries
-
-
-def plan_without_serial(state: Path) -> dict:
-    fields = read_plan(state / "demo-plan.xlsx").content_fields()
-    return {k: v for k, v in fields.items() if "serial" not in k}
 
 
 def assert_recovered(state: Path, lf, clean) -> None:

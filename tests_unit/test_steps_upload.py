@@ -119,8 +119,10 @@ def test_three_dropped_cloudtower_chunks_on_parallel_connections_still_complete(
 
 
 def test_an_image_already_on_the_cluster_is_not_uploaded_again(cluster, tmp_path):
+    # self-contained (xdist may run this module's tests on different workers)
     sim, fisheye = cluster
-    media = iso(tmp_path, "retried-once.iso")
+    media = iso(tmp_path, "uploaded-once.iso")
+    upload.ensure_image(fisheye, upload.ISO, media)
     before = sim.status()["images"]
     image, how = upload.ensure_image(fisheye, upload.ISO, media)
     assert "已有" in how

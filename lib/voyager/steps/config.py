@@ -193,11 +193,12 @@ def ipmi_accounts(plan: Plan, host_uuids: dict[str, str], hosts=None) -> list[di
 
 
 def upsert_ipmi(fisheye, plan: Plan, host_uuids: dict[str, str], hosts=None) -> dict[str, dict[str, Any]]:
-    """Upsert the BMC accounts; ``{node uuid: account answer}`` (``is_valid`` each)."""
+    """Upsert the BMC accounts; ``{node uuid: account answer}`` (``is_valid`` each).
+    An upsert of the same accounts is idempotent: a 5xx or a reset is resent."""
     accounts = ipmi_accounts(plan, host_uuids, hosts)
     if not accounts:
         return {}
-    answer = fisheye.post("/api/v2/ipmi/upsert_accounts", json={"accounts": accounts}) or {}
+    answer = fisheye.post("/api/v2/ipmi/upsert_accounts", json={"accounts": accounts}, idempotent=True) or {}
     results: dict[str, dict[str, Any]] = {}
     for kind in ("success", "failure"):
         for acc in answer.get(kind) or []:
