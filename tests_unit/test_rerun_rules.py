@@ -209,3 +209,19 @@ def test_second_run_on_one_state_dir_is_refused_naming_the_holder(project, pytes
     assert first.returncode == 0, out
     holder = project.state / "run.lock.json"
     assert not holder.exists()
+
+
+def test_lf_runs_a_module_that_never_ran(pytester, tmp_path):
+    """The first-use flow: the preflight module alone (with a failure), then the
+    whole suite with --lf: the module that never ran is not forgotten."""
+    suite_project(pytester, {"test_a.py": "def test_a_fails():\n    assert (__import__('pathlib').Path(__file__)"
+                                          ".parent.parent / 'fixed').exists()\n\ndef test_a_ok():\n    pass\n",
+                             "test_b.py": "def test_b_one():\n    pass\n\ndef test_b_two():\n    pass\n"})
+    state = tmp_path / "state"
+    argv = ["--sim", "--state-dir", str(state), "-p", "no:randomly"]
+    pytester.runpytest("suites/test_a.py", *argv).assert_outcomes(passed=1, failed=1)
+    (pytester.path / "fixed").write_text("")
+    result = pytester.runpytest("suites", "--lf", *argv)
+    result.assert_outcomes(passed=3)
+    assert result.ret == 0
+    assert "已通过 4 项，按设计跳过 0 项，仍未完成 0 项" in result.stdout.str()

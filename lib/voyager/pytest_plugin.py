@@ -311,8 +311,12 @@ class VoyagerRun:
                            if marker is not None else {}))
         whole = not self.lf_applied and not any("::" in str(a) for a in self.config.args)
         modules = {item.nodeid.split("::", 1)[0] for item in items} if whole else ()
+        new = [nodeid for nodeid, _ in checks if nodeid not in self.ledger.entries]
         self.ledger.register(checks, complete_modules=modules)
         self.ledger.compact()
+        if self.lf_applied and new and getattr(self, "_lfplugin", None) is not None:
+            # --lf: a check never registered before (its module never ran) is open too
+            self._lfplugin.lastfailed.update({lastfailed_key(nodeid): True for nodeid in new})
 
     # -- --lf ----------------------------------------------------------------
     def apply_last_failed(self) -> None:
@@ -328,10 +332,38 @@ class VoyagerRun:
         keep = {k: v for k, v in lfplugin.lastfailed.items()
                 if not self.is_suite_path(self.rootpath / str(k).split("::", 1)[0])}
         keep.update({lastfailed_key(nodeid): True for nodeid in self.ledger.rerun_nodeids()})
-        lfplugin.lastfailed = keep
+        # a suite module the ledger knows nothing of (never collected for this plan) is
+        # open as a whole: pytest collects it and selects every check in it
+        known = {nodeid.split("::", 1)[0] for nodeid in self.ledger.entries}
+        unknown = {m.relative_to(self.rootpath).as_posix() for m in self.suites_dir.glob("test_*.py")}
+        unknown = {rel for rel in unknown - known if self.in_scope(rel + "::x")}
+        lfplugin.lastfailed = OpenChecks(keep, unknown)
         if hasattr(lfplugin, "_last_failed_paths"):
-            lfplugin._last_failed_paths = lfplugin.get_last_failed_paths()
+            paths = lfplugin.get_last_failed_paths()
+            for rel in unknown:
+                module = self.rootpath / rel
+                paths.add(module)
+                paths.update(p for p in module.parents if p == self.rootpath or self.rootpath in p.parents)
+            lfplugin._last_failed_paths = paths
+        self._lfplugin = lfplugin
         self.lf_applied = True
+
+
+class OpenChecks(dict):
+    """pytest's ``lastfailed`` map for a ``--lf`` suite run: the ledger's open checks,
+    and every check of a module the ledger has never seen (``in`` answers True for
+    any node id in those modules, so pytest's collection keeps them)."""
+
+    def __init__(self, entries: dict, open_modules: set[str]):
+        super().__init__(entries)
+        self.open_modules = set(open_modules)
+
+    def __contains__(self, key) -> bool:
+        module, sep, _ = str(key).partition("::")
+        return super().__contains__(key) or bool(sep and module in self.open_modules)
+
+    def pop(self, key, *default):
+        return super().pop(key, *(default or (None,)))
 
 
 def check_sim_setup(state_dir: Path, faults: str) -> None:
