@@ -11,6 +11,7 @@ import pytest
 
 from voyager.clients import FisheyeClient
 from voyager.plan import cells
+from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import config
@@ -55,16 +56,17 @@ def test_vip(fisheye, endpoints, plan: Plan, run_state):
 
 
 @pytest.mark.dependency(depends=["test_fisheye_login"])
-def test_license_serial(fisheye, run_state, plan_path):
-    """读取集群序列号，记入运行状态，并写回规划表 主机规划!E19（规划来自文件时）。"""
+def test_license_serial(fisheye, run_state, write_back_path):
+    """读取集群序列号，记入运行状态，并写回规划表 主机规划!E19（规划来自文件、且不是模拟演练时）。"""
     serial = config.license_serial(fisheye)
     run_state.set("cluster", "serial", serial)
     LOG.info("集群序列号 %s", serial)
-    if plan_path is None:
-        facts.note(f"规划不来自文件，不写回 {cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL)}")
-        LOG.info("规划不来自文件，不写回 %s", cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL))
+    if write_back_path is None:
+        note = NO_WRITE_BACK.format(cell=cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL))
+        facts.note(note)
+        LOG.info(note)
         return
-    LOG.info(config.write_back_serial(plan_path, serial))
+    LOG.info(config.write_back_serial(write_back_path, serial))
 
 
 @pytest.mark.dependency(depends=["test_fisheye_login"])
@@ -167,21 +169,29 @@ def test_cpu_compatibility(fisheye_vip):
 @pytest.mark.dependency(name="config_cluster", depends=[
     "test_vip", "test_license_serial", "test_dns", "test_ntp", "test_ipmi_account_valid",
     "test_vlans_count", "test_host_passwords", "test_cpu_compatibility"])
-def test_cluster_configured(run_state, plan: Plan):
-    """集群配置完成：序列号、VIP、业务虚拟交换机与全部业务网络都已记入运行状态。"""
-    recorded = run_state.section("vlans")
-    facts.record("运行状态：集群序列号", "已记录", run_state.get("cluster", "serial") or "未记录",
-                 ok=bool(run_state.get("cluster", "serial")))
-    facts.record("运行状态：VIP", plan.cluster.vip, run_state.get("cluster", "vip"),
-                 cell=cells.ref(cells.HOSTS, cells.HOST_VIP))
-    facts.record("运行状态：业务虚拟交换机 uuid", "已记录", run_state.get("network", "business_vds") or "未记录",
-                 ok=bool(run_state.get("network", "business_vds")))
-    facts.record("运行状态：业务网络", [v.name for v in plan.networks.business.vlans],
-                 [v.name for v in plan.networks.business.vlans if v.name in recorded], cell="虚拟网络 D8:D18")
-    assert run_state.get("cluster", "serial"), "运行状态中没有集群序列号"
-    vip = run_state.get("cluster", "vip")
-    assert vip == plan.cluster.vip, (f"运行状态中的 VIP 为 {vip!r}，应为规划的 {plan.cluster.vip}"
+def test_cluster_configured(fisheye_vip, run_state, plan: Plan):
+    """集群配置完成：在集群上读回序列号、VIP、业务虚拟交换机与全部业务网络，并记入运行状态
+    （运行状态丢失后重跑也能补全，不依赖先前检查留下的记录）。"""
+    serial = config.license_serial(fisheye_vip)
+    run_state.set("cluster", "serial", serial)
+    facts.record("集群序列号（读回）", "已读取", serial, ok=bool(serial))
+    current = fisheye_vip.get("/api/v2/settings/vip") or {}
+    vip = current.get("management_vip") if isinstance(current, dict) else None
+    facts.record("集群 VIP（读回）", plan.cluster.vip, vip, cell=cells.ref(cells.HOSTS, cells.HOST_VIP))
+    assert vip == plan.cluster.vip, (f"集群的 VIP 为 {vip!r}，应为规划的 {plan.cluster.vip}"
                                      f"（{cells.ref(cells.HOSTS, cells.HOST_VIP)}）")
-    assert run_state.get("network", "business_vds"), "运行状态中没有业务虚拟交换机的 uuid"
-    missing = [v.name for v in plan.networks.business.vlans if v.name not in recorded]
-    assert not missing, f"运行状态中缺少业务网络：{'、'.join(missing)}"
+    run_state.set("cluster", "vip", vip)
+    vds = config.find_vds(fisheye_vip, config.business_vds_name(plan))
+    facts.record("业务虚拟交换机（读回）", config.business_vds_name(plan), vds and vds.get("name"),
+                 cell=cells.ref(cells.NET, "C8"))
+    assert vds is not None, f"集群中没有业务虚拟交换机 {config.business_vds_name(plan)}（{cells.ref(cells.NET, 'C8')}）"
+    run_state.update("network", {"business_vds": vds["uuid"], "business_vds_name": vds["name"]})
+    present = {v.get("name"): v for v in config.vlans_of(fisheye_vip, vds["uuid"])}
+    planned = [v.name for v in plan.networks.business.vlans]
+    facts.record("业务网络（读回）", planned, [n for n in planned if n in present], cell="虚拟网络 D8:D18")
+    for name in planned:
+        if name in present:
+            run_state.set("vlans", name, {"uuid": present[name]["uuid"], "vlan_id": present[name].get("vlan_id"),
+                                          "vds_uuid": vds["uuid"]})
+    missing = [n for n in planned if n not in present]
+    assert not missing, f"业务虚拟交换机上缺少业务网络：{'、'.join(missing)}"

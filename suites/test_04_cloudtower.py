@@ -12,6 +12,7 @@ import pytest
 
 from voyager.clients import TowerClient
 from voyager.plan import cells
+from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import cloudtower as ct
@@ -106,16 +107,18 @@ def test_tower_dns(tower_ssh, plan: Plan):
 
 
 @pytest.mark.dependency(depends=["test_tower_login"])
-def test_tower_license_serial(tower, run_state, plan_path):
-    """读取 CloudTower 序列号（deployedLicense），记入运行状态，并写回规划表 集群管理信息!M3（规划来自文件时）。"""
+def test_tower_license_serial(tower, run_state, write_back_path):
+    """读取 CloudTower 序列号（deployedLicense），记入运行状态，并写回规划表 集群管理信息!M3（规划来自文件、且不是模拟演练时）。"""
     lic = ct.license_serial(tower)
     serial = lic["license_serial"]
     run_state.set("cloudtower", "serial", serial)
     LOG.info("CloudTower 序列号 %s（%s，到期 %s）", serial, lic.get("type"), lic.get("expire_date"))
-    if plan_path is None:
-        LOG.info("规划不来自文件，不写回 %s", cells.ref(cells.MGMT, cells.MGMT_CLOUDTOWER_SERIAL))
+    if write_back_path is None:
+        note = NO_WRITE_BACK.format(cell=cells.ref(cells.MGMT, cells.MGMT_CLOUDTOWER_SERIAL))
+        facts.note(note)
+        LOG.info(note)
         return
-    LOG.info(ct.write_back_serial(plan_path, serial))
+    LOG.info(ct.write_back_serial(write_back_path, serial))
 
 
 @pytest.mark.dependency(name="cloudtower", depends=[

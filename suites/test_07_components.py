@@ -20,6 +20,7 @@ import logging
 import pytest
 
 from voyager.plan import cells
+from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import components as comp
@@ -45,7 +46,7 @@ def need(component, package, label: str, cell: str, pattern: str, media_dir) -> 
         pytest.skip(f"媒体目录 {media_dir} 中没有 {label} 安装包（{pattern}），不部署 {label}")
 
 
-def serial_write_back(plan_path, key: str, label: str, *records) -> None:
+def serial_write_back(write_back_path, key: str, label: str, *records) -> None:
     serial = comp.serial_of(*records)
     sheet, coord = cells.WRITE_BACK[key]
     if serial is None:
@@ -53,10 +54,10 @@ def serial_write_back(plan_path, key: str, label: str, *records) -> None:
                    f"不写回 {cells.ref(sheet, coord)}")
         return
     facts.record(f"{label} 序列号", serial, serial, cell=cells.ref(sheet, coord))
-    if plan_path is None:
-        facts.note(f"规划不来自文件，不写回 {cells.ref(sheet, coord)}")
+    if write_back_path is None:
+        facts.note(NO_WRITE_BACK.format(cell=cells.ref(sheet, coord)))
         return
-    LOG.info(write_back_checked(plan_path, key, serial, comp.SERIAL_READERS[key])[0])
+    LOG.info(write_back_checked(write_back_path, key, serial, comp.SERIAL_READERS[key])[0])
 
 
 # --------------------------------------------------------------------------- Observability
@@ -79,7 +80,7 @@ def test_obs_package_uploaded(tower, plan: Plan, obs_package, media_dir, run_sta
 
 @pytest.mark.voyager_optional
 @pytest.mark.dependency(depends=["test_obs_package_uploaded"])
-def test_obs_deployed(tower, plan: Plan, cluster_id, obs_package, media_dir, run_state, plan_path, api):
+def test_obs_deployed(tower, plan: Plan, cluster_id, obs_package, media_dir, run_state, write_back_path, api):
     """Observability 已部署在规划的 IP（集群管理信息!E4）、管理网络（虚拟网络!C4 的 default）上，状态 RUNNING，
     版本与安装包一致（/deploy-cloudtower-application、/get-cloudtower-applications，OpenAPI）。"""
     obs_needed(plan, obs_package, media_dir)
@@ -98,7 +99,7 @@ def test_obs_deployed(tower, plan: Plan, cluster_id, obs_package, media_dir, run
     assert app.get("state") == "RUNNING", f"Observability 状态为 {app.get('state')}，应为 RUNNING"
     assert comp.application_ips(app) == [plan.obs.ip], (
         f"Observability 的 IP 为 {comp.application_ips(app)}，应为规划的 {plan.obs.ip}（{OBS_IP}）")
-    serial_write_back(plan_path, "obs_serial", "Observability", app, package)
+    serial_write_back(write_back_path, "obs_serial", "Observability", app, package)
 
 
 @pytest.mark.voyager_optional
@@ -138,7 +139,7 @@ def test_backup_package_uploaded(tower, plan: Plan, backup_package, media_dir, r
 
 @pytest.mark.voyager_optional
 @pytest.mark.dependency(depends=["test_backup_package_uploaded"])
-def test_backup_service_deployed(tower, plan: Plan, cluster_id, backup_package, media_dir, run_state, plan_path,
+def test_backup_service_deployed(tower, plan: Plan, cluster_id, backup_package, media_dir, run_state, write_back_path,
                                  api):
     """备份服务已部署在规划的 IP（集群管理信息!E5）、规划的备份网络（虚拟网络第 7 行；未填写时为管理网络）上，
     应用状态 RUNNING，/get-backup-services 读回的服务状态 RUNNING、地址与网络类型与规划一致。"""
@@ -161,7 +162,7 @@ def test_backup_service_deployed(tower, plan: Plan, cluster_id, backup_package, 
     assert service.get("status") == "RUNNING", f"备份服务状态为 {service.get('status')}，应为 RUNNING"
     assert service.get(ip_field) == plan.backup_service.ip, (
         f"备份服务的 {ip_field} 为 {service.get(ip_field)}，应为规划的 {plan.backup_service.ip}（{BACKUP_IP}）")
-    serial_write_back(plan_path, "backup_serial", "备份服务", service, app)
+    serial_write_back(write_back_path, "backup_serial", "备份服务", service, app)
 
 
 @pytest.mark.voyager_optional

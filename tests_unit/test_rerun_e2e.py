@@ -147,3 +147,16 @@ def test_second_run_on_a_busy_state_dir_is_refused(tmp_path):
             first.communicate(timeout=30)
         except (subprocess.TimeoutExpired, ValueError):
             pass
+
+
+def test_a_rehearsal_never_writes_into_the_engineers_plan(tmp_path):
+    """--sim with --plan: the simulated serial is not written into the plan file
+    (a live run writes 主机规划!E19; a rehearsal only notes that it did not)."""
+    from voyager.plan import new_template
+
+    plan_file = new_template(tmp_path / "plan.xlsx", demo=True)
+    before = plan_file.read_bytes()
+    run = run_suites(tmp_path / "state", "--plan", str(plan_file))
+    assert run.returncode == 0, run.explain()
+    assert plan_file.read_bytes() == before
+    assert not list(tmp_path.glob("plan.bak-*"))

@@ -225,3 +225,21 @@ def test_lf_runs_a_module_that_never_ran(pytester, tmp_path):
     result.assert_outcomes(passed=3)
     assert result.ret == 0
     assert "已通过 4 项，按设计跳过 0 项，仍未完成 0 项" in result.stdout.str()
+
+
+def test_malformed_ledger_entries_are_one_clear_line(project):
+    assert project(subprocess_=False).ret == 0
+    (path,) = project.state.glob("ledger-*.json")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["entries"]["suites/test_s.py::test_one"] = {}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = project()
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret not in (0, 3) and "INTERNALERROR" not in text
+    assert f"结果台账无法读取：{path}" in text and "没有有效的结果" in text
+
+
+def test_negative_simulator_speed_is_a_usage_error(project):
+    result = project("--sim-speed", "-1")
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == 4 and "--sim-speed 不能为负数" in text and "Traceback" not in text

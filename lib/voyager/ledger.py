@@ -49,6 +49,7 @@ from voyager.fsutil import atomic_write, read_json
 SCOPES = ("session", "package", "module", "class")
 RERUN_OUTCOMES = ("failed", "error", "pending")
 PENDING = "pending"
+OUTCOMES = ("passed", "failed", "error", "skipped", PENDING)
 _DEPENDENCY_SKIP_MARK = " depends on "  # pytest-dependency: "<name> depends on <dep>"
 
 
@@ -123,6 +124,10 @@ class Ledger:
                 raise ValueError(f"结果台账无法读取：{path}（内容不是结果台账）；{advice}")
             if doc.get("fingerprint") == fingerprint:
                 entries = doc.get("entries") or {}
+                bad = [n for n, e in entries.items() if not isinstance(e, dict) or e.get("outcome") not in OUTCOMES]
+                if bad:
+                    raise ValueError(f"结果台账无法读取：{path}（{len(bad)} 项记录没有有效的结果，例如 {bad[0]!r}）；"
+                                     f"{advice}")
         ledger = cls(path, fingerprint, entries)
         ledger._replay_journal()
         return ledger

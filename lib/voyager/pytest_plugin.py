@@ -210,7 +210,12 @@ class VoyagerRun:
         from voyager.runlock import RunLock, StateDirBusy, remove_stale_temp_files
         from voyager.state import PlanChangedError, open_state
 
-        self.plan, self.plan_path = self._load_plan()
+        try:
+            self.plan, self.plan_path = self._load_plan()
+        except OSError as exc:  # the demo plan could not be written into the state dir
+            raise pytest.UsageError(f"无法写入 {getattr(exc, 'filename', None) or self.state_dir}"
+                                    f"（{exc.strerror or exc}）；请检查状态目录的权限，"
+                                    "或用 --state-dir 指定一个可写的目录") from None
         planned = {h.mgmt_ip for h in self.plan.hosts}
         unknown = sorted(set(opts.sim_hosts) - planned)
         if unknown:
@@ -218,12 +223,18 @@ class VoyagerRun:
                 f"--sim-host 的地址 {', '.join(unknown)} 不是规划中的主机管理地址"
                 f"（规划：{', '.join(sorted(a for a in planned if a))}）")
         self._install_redaction()
+        if opts.sim_speed is not None and opts.sim_speed < 0:
+            raise pytest.UsageError(f"--sim-speed 不能为负数（给的是 {opts.sim_speed}）；0 = 立即完成，默认约 0.04")
         self.lock = RunLock(self.state_dir)
         try:
             self.lock.acquire()
+            remove_stale_temp_files(self.state_dir)  # of a killed run's atomic writes
         except StateDirBusy as exc:
             raise pytest.UsageError(str(exc)) from None
-        remove_stale_temp_files(self.state_dir)  # of a killed run's atomic writes
+        except OSError as exc:
+            self.lock.release()
+            raise pytest.UsageError(f"状态目录 {self.state_dir} 无法写入（{exc.strerror or exc}）；"
+                                    "请检查该目录的权限，或用 --state-dir 指定一个可写的目录") from None
         try:
             self.run_state = open_state(self.state_dir, self.plan,
                                         accept_changes=opts.plan_changed == "accept")
@@ -281,7 +292,11 @@ class VoyagerRun:
                 d = Path(self.config.invocation_params.dir) / d
         else:
             d = self.rootpath / ".voyager" / safe_dirname(cluster_name or "")
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(f"无法创建状态目录 {d}（{exc.strerror or exc}）；"
+                                    "请检查权限，或用 --state-dir 指定一个可写的目录") from None
         return d
 
     def deactivate(self) -> None:

@@ -158,6 +158,9 @@ def license_serial(fisheye) -> str:
     return serial
 
 
+NO_WRITE_BACK = "模拟演练不改动工程师的规划表（或规划不来自文件），不写回 {cell}"
+
+
 def write_back_checked(plan_path, key: str, value: str, read: Callable[[Plan], Any]) -> tuple[str, Any]:
     """Write ``value`` to the write-back cell ``key`` (``cells.WRITE_BACK``) unless
     it is there already, and read it back (``read(plan)``). Returns (what was
