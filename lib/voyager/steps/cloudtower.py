@@ -22,12 +22,13 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from voyager.clients import ApiError, is_already_exists
+from voyager.clients import is_already_exists
 from voyager.plan import cells
 from voyager.plan.model import Plan, Secret
 from voyager.redact import REDACTOR
 from voyager.report import facts
 from voyager.steps.config import StepError, _job_id, find_vds, vlans_of, write_back_checked
+from voyager.steps.jobs import current_job
 from voyager.steps.upload import ISO, ensure_image, find_image
 from voyager.waiters import WaitError, WaitFailed, wait_for, wait_installer_log, wait_job, wait_port, \
     wait_vm_guest_agent
@@ -215,15 +216,8 @@ def _recorded_job(fisheye, run_state, key: str) -> Optional[dict[str, Any]]:
     """The job recorded under ``cloudtower.<key>``, or None when none is recorded
     or the cluster no longer knows it."""
     job_id = run_state.get(SECTION, key)
-    if not job_id:
-        return None
-    try:
-        job = fisheye.job(job_id)
-    except ApiError as exc:
-        if exc.status == 404 or exc.matches("NOT_FOUND"):
-            return None
-        raise
-    return job if job.get("job_id") or job.get("state") else None
+    job = current_job(fisheye, job_id) if job_id else None
+    return job if job and (job.get("job_id") or job.get("state")) else None
 
 
 def _follow_job(fisheye, job_id: str, what: str) -> dict[str, Any]:

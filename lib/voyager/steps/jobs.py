@@ -31,7 +31,8 @@ def recorded_job(run_state, key: str) -> Optional[dict[str, Any]]:
     return run_state.get(SECTION, key) if run_state is not None else None
 
 
-def _current(fisheye, job_id: str) -> Optional[dict[str, Any]]:
+def current_job(fisheye, job_id: str) -> Optional[dict[str, Any]]:
+    """The job as the cluster knows it now; None when it no longer knows it (404)."""
     try:
         job = fisheye.job(job_id)
     except ApiError as exc:
@@ -48,7 +49,7 @@ def run_job(fisheye, run_state, key: str, start: Callable[[], str], *,
     recorded = recorded_job(run_state, key)
     job_id = None
     if recorded:
-        job = _current(fisheye, recorded["job_id"])
+        job = current_job(fisheye, recorded["job_id"])
         if job is not None and job.get("state") in RUNNING:
             job_id = recorded["job_id"]  # started by an earlier run: follow it
         else:
