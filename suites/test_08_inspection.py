@@ -23,7 +23,7 @@ import pytest
 
 from voyager.clients.inspector import InspectorClient
 from voyager.report import facts
-from voyager.report.attach import attach_text
+from voyager.report.attach import attach_file
 from voyager.steps import inspection as insp
 from voyager.steps.inspection_items import INSPECTOR_VERSION, JOB_ITEMS, chinese_name
 
@@ -87,15 +87,15 @@ def test_inspection_job(inspection, cluster_local_id):
 
 
 @pytest.mark.dependency(depends=["test_inspection_job"])
-def test_inspection_report(inspection, request, record_property):
+def test_inspection_report(inspection, request):
     """Word 巡检报告已导出（EXPORT_SUCCEEDED）并下载到 artifacts 目录：是有效的 zip，其中的 Word 文档可以用
     python-docx 打开。"""
     run = inspection.get()
     facts.record("导出状态", "EXPORT_SUCCEEDED", "EXPORT_SUCCEEDED")
     facts.record("报告文件", run.filename, run.zip_path.name)
     facts.record("报告中的 Word 文档", "*.docx", run.document_name, ok=run.document_name.lower().endswith(".docx"))
-    record_property("voyager_artifact", str(run.zip_path))
-    attach_text(request, "巡检报告", f"{run.zip_path}（{run.zip_path.stat().st_size} 字节，内含 {run.document_name}）")
+    attach_file(request, "巡检报告（Word，压缩包）", run.zip_path,
+                f"{run.zip_path.name}（{run.zip_path.stat().st_size} 字节，内含 {run.document_name}）")
     LOG.info("巡检报告已下载：%s", run.zip_path)
 
 

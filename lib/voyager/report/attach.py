@@ -100,3 +100,28 @@ def attach_png(request_or_item: Any, name: str, path: Any) -> None:
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
         return
     allure.attach(data, name=name, attachment_type=allure.attachment_type.PNG)
+
+
+def attach_file(request_or_item: Any, name: str, path: Any, text: str = "") -> None:
+    """Attach a file the check produced (e.g. the downloaded inspection report):
+    kept in the run folder's ``artifacts/`` (copied there when it is elsewhere) and
+    linked relatively from the report, ``text`` shown beside the link; attached to Allure."""
+    from pathlib import Path
+
+    from voyager.report.layout import ARTIFACT_SCHEME, ARTIFACTS, get_layout
+
+    item = _node(request_or_item)
+    path = Path(path)
+    layout = get_layout(item.config)
+    link = None
+    if layout is not None:
+        if path.parent.resolve() == layout.artifacts_dir.resolve():
+            link = f"{ARTIFACT_SCHEME}{layout.run_id}/{ARTIFACTS}/{path.name}"
+        else:
+            link = layout.artifact_file(path.name, path.read_bytes())
+    item.stash.setdefault(ATTACH_KEY, []).append(Attachment(name, REDACTOR.redact(text), link))
+    try:
+        import allure
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        return
+    allure.attach.file(str(path), name=name)
