@@ -306,7 +306,7 @@ def test_spec_types_are_generated_from_the_spec():
     """lib/voyager/sim/tower/spec_types.py 与官方 OpenAPI 规范一致（由 tests_unit/tower_openapi.py 生成）。"""
     generated = generate_spec_types(copy.deepcopy(SPEC))
     committed = (Path(spec_types.__file__)).read_text(encoding="utf-8")
-    assert committed == generated, "请重新生成：python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py"
+    assert committed == generated, "请重新生成：PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py"
 
 
 def test_every_served_operation_is_in_the_spec(fidelity):

@@ -341,12 +341,8 @@ class TowerWorkloads:
 
 
 def _form(request: Request) -> tuple[dict[str, str], bytes]:
-    if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise TowerError("the request must be multipart/form-data", code="VALIDATION")
-    upload = request.files.get("file")
-    if upload is None:
-        raise TowerError('"file" is required', code="VALIDATION")
-    return {k: v for k, v in request.form.items()}, upload.read()
+    """The form fields and the ``file`` part's bytes (the request schema, checked first, requires it)."""
+    return {k: v for k, v in request.form.items()}, request.files["file"].read()
 
 
 class TowerVmsFrontend(TowerRestFrontend):
@@ -364,14 +360,14 @@ class TowerVmsFrontend(TowerRestFrontend):
             form, data = _form(request)
             return self.workloads.render_upload(self.workloads.upload_chunk(form, data))
 
-        return self._call(request, run, parse=lambda: None)
+        return self._call(request, run, multipart=True)
 
     def op_parse_ovf(self, request, machine):
         def run(_: Any) -> dict[str, Any]:
             form, data = _form(request)
             return self.workloads.parse_ovf(form, data)
 
-        return self._call(request, run, parse=lambda: None)
+        return self._call(request, run, multipart=True)
 
     def op_import_vm(self, request, machine):
         def one(params: Any) -> dict[str, Any]:
