@@ -33,7 +33,7 @@ CORE_FRONTENDS = ("voyager.sim.fisheye.deployment", "voyager.sim.fisheye.core", 
                   "voyager.sim.fisheye.images")
 TOWER_FRONTENDS = ("voyager.sim.tower.rest", "voyager.sim.tower.graphql_api", "voyager.sim.tower.inspector_api",
                    "voyager.sim.tower.packages", "voyager.sim.tower.component_rest",
-                   "voyager.sim.tower.vms")
+                   "voyager.sim.tower.vms", "voyager.sim.tower.volumes")
 # tried after every other front-end of their kind (catch-alls such as the 404 for an
 # operation the simulator does not serve): module -> attribute listing the classes
 FALLBACK_FRONTENDS = (("voyager.sim.tower.rest", "NOT_SERVED"),)
