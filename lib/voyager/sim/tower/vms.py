@@ -15,7 +15,9 @@ Backend (``tower.workloads``, persisted with CloudTower's state):
   once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
   ``connect_vlan_id``), its disks made from the ``upload_tasks`` (each used
   once), its guest accounts read from its first disk image
-  (:mod:`voyager.sim.ssh.workload`). When the ``IMPORT_VM`` task succeeds it starts
+  (:mod:`voyager.sim.ssh.workload`). ``vcpu`` / ``memory`` (in ``memory_unit``, a
+  ``ByteUnit``; ``B`` when absent [INF]) override the OVF's. A NIC's ``ip_address`` is
+  configured once the guest agent runs [INF]. When the ``IMPORT_VM`` task succeeds it starts
   (``status: RUNNING``); a failed import leaves no VM.
 * ``/migrate-vm {where, data: {host_id}}`` -> ``[{task_id, data}]``: a running VM
   moves to another host when ``MIGRATE_VM`` ends (``node_ip`` changes then); it
@@ -41,7 +43,7 @@ from voyager.ovf import OvfError, parse_descriptor
 from voyager.sim.ssh import workload
 from voyager.sim.backend.cluster import is_ipv4
 from voyager.sim.backend.errors import SimError
-from voyager.sim.tower.common import SUCCESSED, TowerError, cuid, iso
+from voyager.sim.tower.common import SUCCESSED, TowerError, cuid, iso, to_bytes
 from voyager.sim.tower.rest import TowerRestFrontend
 from voyager.sim.tower.schema import FIELDS
 from voyager.sim.tower.views import TowerView
@@ -177,7 +179,8 @@ class TowerWorkloads:
         nics = self.vm_nics(params.get("vm_nics"))
         host = self.host(params["host_id"]) if params.get("host_id") else None
         vcpu = int(params.get("vcpu") or parsed.get("vcpu") or 1)
-        memory = int(params.get("memory") or parsed.get("memory") or 0)
+        memory = (to_bytes(params["memory"], params.get("memory_unit"), "memory") if params.get("memory")
+                  else int(parsed.get("memory") or 0))
         cpu = parsed.get("cpu") or {"sockets": vcpu, "cores": 1}
         body = {"vm_name": params["name"], "description": params.get("description") or parsed.get("description") or "",
                 "vcpu": vcpu, "memory": memory,

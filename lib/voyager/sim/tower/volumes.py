@@ -49,7 +49,7 @@ from typing import Any, Optional
 from werkzeug.routing import Map, Rule
 
 from voyager.sim.backend.errors import SimError
-from voyager.sim.tower.common import FAILED, SUCCESSED, TowerError, cuid, iso
+from voyager.sim.tower.common import FAILED, SUCCESSED, TowerError, cuid, iso, to_bytes
 from voyager.sim.tower.rest import TowerRestFrontend
 from voyager.sim.tower.schema import FIELDS
 from voyager.sim.tower.views import TowerView
@@ -57,14 +57,7 @@ from voyager.sim.tower.where import query
 
 IMPORT_TASK, CREATE_TASK, DELETE_TASK = "IMPORT_VM_VOLUME", "CREATE_VM", "DELETE_VM_VOLUME"
 IMAGE_UPLOADS = ("VM_VOLUME_QCOW2", "VM_VOLUME_RAW", "VM_VOLUME_VMDK")
-BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4, "PB": 1024 ** 5}
 VOLUME_PATH = "/usr/share/smartx/volumes/{}"  # [INF]
-
-
-def _bytes(size: Any, unit: Any, what: str) -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise TowerError(f"{what} must be a positive integer", code="VALIDATION")
-    return size * BYTE_UNITS[unit or "B"]
 
 
 class TowerVolumes:
@@ -178,7 +171,7 @@ class TowerVolumes:
         for mount in vm_disks.get("mount_new_create_disks") or []:
             spec = mount["vm_volume"]
             volume = {"id": cuid(), "local_id": str(uuid.uuid4()), "name": spec["name"], "cluster_id": cluster_id,
-                      "size": _bytes(spec["size"], spec.get("size_unit"), "vm_volume.size"),
+                      "size": to_bytes(spec["size"], spec.get("size_unit"), "vm_volume.size"),
                       "policy": spec["elf_storage_policy"], "created_at": now, "source": "blank", "upload_id": None,
                       "guest_accounts": None, "vm_local_id": None}
             blank.append(volume)
@@ -209,7 +202,7 @@ class TowerVolumes:
             raise TowerError(f"vcpu {vcpu} must be cpu_sockets × cpu_cores ({sockets * cores})", code="VALIDATION")
         if params["status"] not in ("RUNNING", "STOPPED"):
             raise TowerError(f"status must be RUNNING or STOPPED, not {params['status']}", code="VALIDATION")
-        memory = _bytes(params["memory"], params.get("memory_unit"), "memory")
+        memory = to_bytes(params["memory"], params.get("memory_unit"), "memory")
         nics = workloads.vm_nics(params["vm_nics"])
         host = workloads.host(params["host_id"]) if params.get("host_id") else None
         now = self.tower.clock.now()
