@@ -28,7 +28,7 @@ from typing import Any, Optional
 SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cloudtower-api-4.6.0-openapi.json"
 
 # The CloudTower entities whose lists the simulator serves through GraphQL (REST get-* and every
-# other where/orderBy input of a served request are added by :func:`entities`).
+# other where/orderBy input of a served request are added by :func:`where_entities`).
 ENTITIES = ("Organization", "Datacenter", "Cluster", "Task", "Host", "Vds", "Vlan", "Vm", "View", "Graph",
             "ZoneTopo", "RackTopo", "BrickTopo", "NodeTopo", "GlobalAlertRule", "AlertRule", "ClusterSettings")
 
