@@ -9,18 +9,12 @@ import json
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import TowerHttp, timed_tower, tower_up
+from sim_tower_support import (BACKUP_FILE, CHUNK, OBS_FILE, OVM, Q_UPLOAD, TowerHttp, backup_package, deploy_body,
+                               mgmt_vlan, obs_package, timed_tower, tower_up)
 from voyager.sim import Simulator
 from voyager.sim.tower.schema import FIELDS
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-OVM = "/api/ovm-operator/api/v3/chunkedUploads"
-OBS_FILE = "Observability-X86_64-v1.4.2-release.20250926-24.tar.gz"
-BACKUP_FILE = "smtx-backup-dr-x86_64-2.2.1.tar.gz"
-Q_UPLOAD = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) {\n"
-            "    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
-CHUNK = 1024
 
 
 @pytest.fixture(scope="module")
@@ -30,46 +24,6 @@ def world(plan):
         tower = TowerHttp(s.endpoints)
         _dc, cluster = tower.connect(plan, tower.setup())
         yield s, tower, cluster
-
-
-def obs_package(tower, name=OBS_FILE, size=2500):
-    upload = tower.post(OVM, json={"origin_file_name": name}).json()
-    offset = 0
-    while offset < size:
-        part = min(CHUNK, size - offset)
-        resp = tower.post(f"{OVM}/{upload['id']}:upload", params={"offset": offset}, data=b"x" * part)
-        assert resp.status_code == 200, resp.text
-        offset = int(resp.json()["offset"])
-    done = tower.post(f"{OVM}/{upload['id']}:complete", json={})
-    assert done.status_code == 200, done.text
-    return upload["id"], done.json()
-
-
-def backup_package(tower, size=2500):
-    data = {"status": "INITIALIZING", "current_chunk": 1, "chunk_size": CHUNK, "size": size,
-            "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "started_at": "2025-12-09T04:49:01.038Z",
-            "args": {"name": BACKUP_FILE, "package_name": "iomesh-backup"}}
-    task = tower.gql("createUploadTask", {"data": data}, query=Q_UPLOAD)["data"]["createUploadTask"]
-    answer = None
-    for n in range((size + CHUNK - 1) // CHUNK):
-        part = min(CHUNK, size - n * CHUNK)
-        resp = tower.post("/v2/api/upload-cloudtower-application-package", data={"upload_task_id": task["id"]},
-                          files={"file": (BACKUP_FILE, b"y" * part)})
-        assert resp.status_code == 200, resp.text
-        answer = resp.json()
-    return task["id"], answer
-
-
-def mgmt_vlan(tower, plan):
-    (vlan,) = tower.ok("get-vlans", {"where": {"name": "default", "vds": {"name": plan.networks.mgmt.vds}}})
-    return vlan
-
-
-def deploy_body(name, package_id, cluster_id, vlan_id, ip, plan):
-    return {"name": name, "targetPackage": package_id, "vmSpec": {"name": name, "instances": [{
-        "name": name, "cluster": cluster_id, "cpu": 4, "memory": 16, "memory_unit": "GB",
-        "network": {"nics": [{"vlanId": vlan_id, "ip": ip, "mask": "255.255.255.0",
-                              "gateway": plan.networks.mgmt.gateway}]}}]}}
 
 
 def test_obs_chunked_upload_resumes_by_offset_and_registers_one_package(world):

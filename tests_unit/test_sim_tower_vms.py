@@ -96,3 +96,41 @@ def test_maintenance_needs_a_precheck_worthy_cluster_and_one_host(tower):
     assert state["state"] == "MAINTENANCE_MODE"
     tower.ok("exit-maintenance-mode", {"where": {"id": hosts[0]["id"]}})
     assert tower.ok("get-hosts", {"where": {"id": hosts[0]["id"]}})[0]["host_state"] is None
+
+
+def test_a_failed_import_answers_the_vm_then_removes_it(tower):
+    """导入任务失败（fail-job:IMPORT_VM）时，/import-vm 仍答复虚拟机与任务，任务随后失败、虚拟机被删除。"""
+    from voyager.sim.backend.faults import Faults
+
+    xml = descriptor_xml("tiny", vcpu=1, memory_mib=512, disk_gib=1, disk_file="d.vmdk", disk_file_size=10,
+                         mac="00:50:56:00:00:0a")
+    parsed = tower.post("/v2/api/parse-ovf", data={"cluster_id": tower.cluster_id},
+                        files={"file": ("tiny.ovf", xml)}).json()
+    params = {"name": "doomed-vm", "cluster_id": tower.cluster_id, "parsed_ovf": parsed,
+              "upload_tasks": [_finished_upload(tower)]}
+    tower.sim.world.faults = Faults("fail-job:IMPORT_VM:1")
+    try:
+        resp = tower.rest("import-vm", [params])
+    finally:
+        tower.sim.world.faults = Faults("")
+    assert resp.status_code == 200, resp.text
+    (item,) = resp.json()
+    assert item["data"]["name"] == "doomed-vm" and item["data"]["status"] == "STOPPED"
+    assert tower.ok("get-tasks", {"where": {"id": item["task_id"]}})[0]["status"] == "FAILED"
+    assert tower.ok("get-vms", {"where": {"name": "doomed-vm"}}) == []
+
+
+def test_import_takes_memory_in_its_byte_unit(tower):
+    """/import-vm 的 memory 按 memory_unit（ByteUnit）换算；规范外的单位（如 BYTE）得到 400。"""
+    xml = descriptor_xml("sized", vcpu=1, memory_mib=512, disk_gib=1, disk_file="d.vmdk", disk_file_size=10,
+                         mac="00:50:56:00:00:0b")
+    parsed = tower.post("/v2/api/parse-ovf", data={"cluster_id": tower.cluster_id},
+                        files={"file": ("sized.ovf", xml)}).json()
+    params = {"name": "sized-vm", "cluster_id": tower.cluster_id, "parsed_ovf": parsed, "vcpu": 2,
+              "memory": 3, "memory_unit": "GB"}
+    bad = tower.rest("import-vm", [{**params, "memory_unit": "BYTE", "upload_tasks": ["x"]}])
+    assert bad.status_code == 400 and "memory_unit" in bad.json()["message"]
+    (item,) = tower.ok("import-vm", [{**params, "upload_tasks": [_finished_upload(tower)]}])
+    assert (item["data"]["vcpu"], item["data"]["memory"]) == (2, 3 * 2 ** 30)
+    tower.ok("delete-vm", {"where": {"id": item["data"]["id"]}})
+

@@ -190,7 +190,8 @@ def import_params(spec: TestVm, cluster_id: str, host_id: str, vlan_id: str, par
     if vm_cfg.get("vcpu"):
         params.update({"vcpu": int(vm_cfg["vcpu"]), "cpu_sockets": int(vm_cfg["vcpu"]), "cpu_cores": 1})
     if vm_cfg.get("memory_mib"):
-        params.update({"memory": int(vm_cfg["memory_mib"]) * 2 ** 20, "memory_unit": "BYTE"})
+        # VmImportParams.memory_unit is a ByteUnit: B, KB, MB, GB, TB, PB (OpenAPI 4.6.0)
+        params.update({"memory": int(vm_cfg["memory_mib"]) * 2 ** 20, "memory_unit": "B"})
     return params
 
 

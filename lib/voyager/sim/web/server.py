@@ -33,7 +33,7 @@ CORE_FRONTENDS = ("voyager.sim.fisheye.deployment", "voyager.sim.fisheye.core", 
                   "voyager.sim.fisheye.images")
 TOWER_FRONTENDS = ("voyager.sim.tower.rest", "voyager.sim.tower.graphql_api", "voyager.sim.tower.inspector_api",
                    "voyager.sim.tower.packages", "voyager.sim.tower.component_rest",
-                   "voyager.sim.tower.vms")
+                   "voyager.sim.tower.vms", "voyager.sim.tower.volumes")
 # tried after every other front-end of their kind (catch-alls such as the 404 for an
 # operation the simulator does not serve): module -> attribute listing the classes
 FALLBACK_FRONTENDS = (("voyager.sim.tower.rest", "NOT_SERVED"),)
@@ -48,9 +48,10 @@ def _module_frontends(module) -> list[type]:
             if issubclass(obj, Frontend) and obj is not Frontend and obj.__module__ == module.__name__]
 
 
-def load_frontends(world) -> dict[str, list[Frontend]]:
-    """Instantiate every front-end once and index it by machine kind."""
-    registry: dict[str, list[Frontend]] = {}
+def frontend_classes() -> list[tuple[type, tuple[str, ...]]]:
+    """Every front-end class, in dispatch order, with the machine kinds it serves
+    (the fall-backs last). Also what the fidelity tests read the served operations from."""
+    classes: list[tuple[type, tuple[str, ...]]] = []
     for name in CORE_FRONTENDS + TOWER_FRONTENDS:
         try:
             module = importlib.import_module(name)
@@ -59,15 +60,20 @@ def load_frontends(world) -> dict[str, list[Frontend]]:
                 continue
             raise
         for cls in _module_frontends(module):
-            instance = cls(world)
-            kinds = cls.kinds or (("tower",) if name in TOWER_FRONTENDS else ())
-            for kind in kinds:
-                registry.setdefault(kind, []).append(instance)
+            classes.append((cls, tuple(cls.kinds or (("tower",) if name in TOWER_FRONTENDS else ()))))
     for name, attribute in FALLBACK_FRONTENDS:
         for cls in getattr(importlib.import_module(name), attribute):
-            instance = cls(world)
-            for kind in cls.kinds:
-                registry.setdefault(kind, []).append(instance)
+            classes.append((cls, tuple(cls.kinds)))
+    return classes
+
+
+def load_frontends(world) -> dict[str, list[Frontend]]:
+    """Instantiate every front-end once and index it by machine kind."""
+    registry: dict[str, list[Frontend]] = {}
+    for cls, kinds in frontend_classes():
+        instance = cls(world)
+        for kind in kinds:
+            registry.setdefault(kind, []).append(instance)
     return registry
 
 
