@@ -243,3 +243,40 @@ def test_negative_simulator_speed_is_a_usage_error(project):
     result = project("--sim-speed", "-1")
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == 4 and "--sim-speed 不能为负数" in text and "Traceback" not in text
+
+
+def test_lf_selects_from_the_ledger_not_from_pytests_cache(project, pytester):
+    """pytest's lfplugin deselects nothing in a suite session: a stale pytest cache
+    naming a check that passed does not choose the rerun; the ledger does."""
+    (project.path / "kill").write_text("")
+    assert project().ret == -signal.SIGKILL  # test_one passed; the rest never ran
+    (project.path / "kill").unlink()
+    cache = project.path / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"suites/test_s.py::test_one": True}), encoding="utf-8")
+    again = project("--lf", subprocess_=False)
+    again.assert_outcomes(passed=2, skipped=1, deselected=1)
+    out = again.stdout.str()
+    assert "voyager: --lf 依据结果台账重跑 3 项" in out and "已通过或按设计跳过的 1 项不重跑" in out
+    assert "run-last-failure" not in out  # pytest's lfplugin stayed out of it
+    assert "PASSED suites/test_s.py::test_one" not in out
+
+
+def test_lf_with_nothing_open_follows_last_failed_no_failures(project):
+    assert project(subprocess_=False).ret == 0
+    everything = project("--lf", subprocess_=False)
+    everything.assert_outcomes(passed=3, skipped=1)
+    assert "没有尚未通过的检查，运行全部 4 项" in everything.stdout.str()
+    nothing = project("--lf", "--lfnf", "none", subprocess_=False)
+    nothing.assert_outcomes(deselected=4)
+    assert "不运行任何检查" in nothing.stdout.str()
+
+
+def test_lf_on_suites_reached_through_another_path_is_a_usage_error(project, pytester):
+    """``pytest . --lf``: the suites are found only at collection, after pytest's
+    lfplugin chose by its cache; one clear line says how to run instead."""
+    result = pytester.runpytest(".", "--sim", "--state-dir", str(project.state), "--lf", "-p", "no:randomly")
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
+    assert "只在命令行参数直接指向 suites/ 时可用" in text and "pytest suites/ --plan=规划设计表.xlsx --lf" in text
+    assert "Traceback" not in text
