@@ -1,6 +1,7 @@
 """Steps 04-06 (voyager.steps.cloudtower / attach / tower_config) against the
 simulator: the whole flow through the suite's own clients, a second pass that
-changes nothing, a recorded pending VM job followed (not a second VM), a failed
+changes nothing, a recorded pending VM job and a recorded pending connection
+task followed (not a second VM or connection), a failed
 VM job reported with its reason, a failed installation reported with the log's
 tail and installed again on the rerun, graphs created only when missing, and
 the plan-derived rules (alert threshold, rack heights)."""
@@ -20,7 +21,7 @@ from voyager.sim.backend.clock import ManualClock
 from voyager.sim.backend.faults import parse_faults
 from voyager.sim.testing import SharedSim
 from voyager.state import open_state
-from voyager.steps import attach, cloudtower as ct, tower_config as tc
+from voyager.steps import attach, cloudtower as ct, jobs, tower_config as tc
 from voyager.steps.config import StepError
 from voyager.steps.media import MediaFile
 
@@ -183,15 +184,41 @@ def test_a_recorded_pending_vm_job_is_followed_not_created_again(ctx):
     assert ctx.run_state.get("cloudtower", "vm_uuid") == vm["uuid"]
 
 
-def test_a_failed_vm_job_names_its_reason_and_the_rerun_creates_one_vm(ctx):
+def test_a_failed_vm_job_names_its_reason_and_the_rerun_creates_one_vm(ctx, monkeypatch):
     ctx.faults("fail-job:VM_CREATE:1")
+    polls, read = [], ctx.fisheye.job
+    monkeypatch.setattr(ctx.fisheye, "job", lambda job_id: polls.append(
+        jobs.recorded_id(ctx.run_state, ct.VM_CREATE_JOB, section="cloudtower")) or read(job_id))
     with pytest.raises(StepError) as err:
         ctx.vm()
     assert "VM_CREATE" in str(err.value) and "(simulated: fail-job fault)" in str(err.value)
-    assert ctx.run_state.get("cloudtower", "vm_create_job")  # recorded before waiting
+    assert polls and all(polls)  # recorded before waiting: every poll of the job saw the record
+    assert ctx.run_state.get("cloudtower", "vm_create_job") is None  # the job ended: forgotten
     vm, how = ctx.vm()
     assert how == "已创建 CloudTower 虚拟机 cloudtower"
     assert ctx.sim.status()["vms"] == 1
+
+
+def test_a_recorded_pending_connect_task_is_followed_not_connected_again(ctx):
+    ctx.step04()
+    tower = ctx.tower()
+    org = attach.find_organization(tower, ctx.plan)
+    dc, _ = attach.ensure_datacenter(tower, ctx.plan, org["id"])
+    ctx.clock.speed = 1.0  # time stands still: the connection's task stays in flight
+    ctx.clock.advance(100_000)  # (what step 04 started at speed 0 has finished at this speed too)
+    body = {"datacenter_id": dc["id"], "password": ctx.plan.cluster.admin_password.reveal(),
+            "username": ctx.plan.cluster.admin_user, "ip": ctx.plan.cluster.vip}
+    item = attach.first_item(tower.rest("connect-cluster", body))
+    # an earlier run, interrupted while waiting (the record as steps.jobs writes it)
+    ctx.run_state.set("cloudtower", "cluster_id", item["data"]["id"])
+    ctx.run_state.set("cloudtower", attach.CONNECT_TASK, {"task_id": item["task_id"]})
+    assert jobs.current_tower_task(tower, item["task_id"])["status"] in jobs.TASK_RUNNING
+    with time_running(ctx.clock, step=0.5):
+        cluster, how = attach.ensure_connected(tower, ctx.plan, dc["id"], ctx.run_state, timeout=60)
+    assert cluster["id"] == item["data"]["id"] and cluster["connect_state"] == "CONNECTED"
+    assert jobs.current_tower_task(tower, item["task_id"])["status"] == "SUCCESSED"
+    assert ctx.sim.status()["connected_clusters"] == 1
+    assert ctx.run_state.get("cloudtower", attach.CONNECT_TASK) is None
 
 
 def test_a_failed_installation_shows_the_log_tail_and_the_rerun_installs(ctx):

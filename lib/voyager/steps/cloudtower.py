@@ -5,9 +5,10 @@ user, organization, login, NTP, DNS, license serial).
 Each function observes first, acts only when the effect is missing and
 verifies; each records what it expected and found (``voyager.report.facts``)
 and returns a short Chinese sentence. Work in flight is recorded in the run
-state section ``cloudtower`` before it is awaited (``vm_create_job``,
-``nic_job``, ``installer_started``) and a rerun follows it instead of
-starting it again.
+state section ``cloudtower`` before it is awaited — the fisheye jobs
+``vm_create_job`` and ``nic_job`` through ``steps.jobs`` (followed by a rerun
+while they run, forgotten once they ended), ``installer_started`` — and a rerun
+follows it instead of starting it again.
 
 Fixed by the walkthrough (not plan values): the VM specification, the SSH
 account ``cloudtower`` and CloudTower's root password ``HC!r0cks`` (its
@@ -28,13 +29,13 @@ from voyager.plan.model import Plan, Secret
 from voyager.redact import REDACTOR
 from voyager.report import facts
 from voyager.steps.config import StepError, _job_id, find_vds, vlans_of, write_back_checked
-from voyager.steps.jobs import current_job
+from voyager.steps import jobs
 from voyager.steps.upload import ISO, ensure_image, find_image
-from voyager.waiters import WaitError, WaitFailed, wait_for, wait_installer_log, wait_job, wait_port, \
-    wait_vm_guest_agent
+from voyager.waiters import WaitError, WaitFailed, wait_for, wait_installer_log, wait_port, wait_vm_guest_agent
 
 
 SECTION = "cloudtower"
+VM_CREATE_JOB, NIC_JOB = "vm_create_job", "nic_job"  # keys of the jobs in flight (steps.jobs records)
 JOB_TIMEOUT = 1800.0
 GUEST_AGENT_TIMEOUT = 3600.0
 INSTALL_TIMEOUT = 3600.0
@@ -212,19 +213,14 @@ def vms_named(fisheye, name: str) -> list[dict[str, Any]]:
     return [v for v in _listing(fisheye.get("/api/v2/vms"), "entities", "vms") if v.get("vm_name") == name]
 
 
-def _recorded_job(fisheye, run_state, key: str) -> Optional[dict[str, Any]]:
-    """The job recorded under ``cloudtower.<key>``, or None when none is recorded
-    or the cluster no longer knows it."""
-    job_id = run_state.get(SECTION, key)
-    job = current_job(fisheye, job_id) if job_id else None
-    return job if job and (job.get("job_id") or job.get("state")) else None
-
-
-def _follow_job(fisheye, job_id: str, what: str) -> dict[str, Any]:
+def _run_job(fisheye, run_state, key: str, start, what: str) -> jobs.Ran:
+    """A fisheye job of step 04 through ``steps.jobs`` (recorded as ``cloudtower.<key>``
+    before waiting, followed on rerun while it runs, forgotten when it ended); a
+    failed job is a ``StepError`` naming it and its reason."""
     try:
-        return wait_job(fisheye, job_id, timeout=JOB_TIMEOUT)
+        return jobs.run(jobs.FISHEYE_JOB, fisheye, run_state, key, start, section=SECTION, timeout=JOB_TIMEOUT)
     except WaitFailed as exc:
-        raise StepError(f"{what}的作业 {job_id} 失败：{exc.reason}") from None
+        raise StepError(f"{what}的{exc.describe}失败：{exc.reason}") from None
 
 
 def check_vm_spec(vm: dict[str, Any], iso_path: str) -> list[str]:
@@ -263,29 +259,21 @@ def ensure_vm(fisheye, plan: Plan, run_state, where: dict[str, str], image: dict
                         f"（{_tower_cell('vm_name')}）")
     if existing:
         vm_uuid, how = existing[0]["uuid"], f"CloudTower 虚拟机 {name} 已存在"
-        run_state.delete(SECTION, "vm_create_job")  # whatever was recorded has ended in this VM
+        jobs.forget(run_state, VM_CREATE_JOB, section=SECTION)  # whatever was recorded has ended in this VM
     else:
-        job = _recorded_job(fisheye, run_state, "vm_create_job")
-        if job is not None and job.get("state") != "failed":
-            job_id = job.get("job_id") or run_state.get(SECTION, "vm_create_job")
-            how = f"跟踪上次记录的创建作业，CloudTower 虚拟机 {name} 已创建"
-        else:
-            if job is not None:
-                facts.note(f"上次创建 CloudTower 虚拟机的作业 {job.get('job_id')} 失败，已重新创建")
-            answer = fisheye.post("/api/v2/vms", json=vm_body(plan, where, image["path"]))
-            job_id = _job_id(answer, f"创建 CloudTower 虚拟机 {name}")
-            run_state.set(SECTION, "vm_create_job", job_id)
-            how = f"已创建 CloudTower 虚拟机 {name}"
-        done = _follow_job(fisheye, job_id, f"创建 CloudTower 虚拟机 {name} ")
-        created = [u for u, r in (done.get("resources") or {}).items()
+        ran = _run_job(fisheye, run_state, VM_CREATE_JOB, lambda: _job_id(
+            fisheye.post("/api/v2/vms", json=vm_body(plan, where, image["path"])), f"创建 CloudTower 虚拟机 {name}"),
+            f"创建 CloudTower 虚拟机 {name} ")
+        how = (f"跟踪上次记录的创建作业，CloudTower 虚拟机 {name} 已创建" if ran.followed
+               else f"已创建 CloudTower 虚拟机 {name}")
+        created = [u for u, r in (ran.result.get("resources") or {}).items()
                    if isinstance(r, dict) and r.get("type") == "KVM_VM"]
         if not created:
             found = vms_named(fisheye, name)
             if not found:
-                raise StepError(f"创建作业 {job_id} 已完成，但集群中没有虚拟机 {name}")
+                raise StepError(f"创建作业 {ran.work_id} 已完成，但集群中没有虚拟机 {name}")
             created = [found[0]["uuid"]]
         vm_uuid = created[0]
-        run_state.delete(SECTION, "vm_create_job")
     run_state.set(SECTION, "vm_uuid", vm_uuid)
     vm = fisheye.vm(vm_uuid)
     facts.record("CloudTower 虚拟机名称", name, vm.get("vm_name"), cell=_tower_cell("vm_name"))
@@ -334,12 +322,9 @@ def ensure_vm_ip(fisheye, plan: Plan, vm_uuid: str, run_state, *, timeout: float
     vm = fisheye.vm(vm_uuid)
     if wanted in guest_addresses(vm):
         how = f"CloudTower 虚拟机网卡已是 {ip}/{mask}，网关 {gateway}"
-        run_state.delete(SECTION, "nic_job")
+        jobs.forget(run_state, NIC_JOB, section=SECTION)
     else:
-        job = _recorded_job(fisheye, run_state, "nic_job")
-        if job is not None and job.get("state") != "failed":
-            job_id = job.get("job_id") or run_state.get(SECTION, "nic_job")
-        else:
+        def configure() -> str:
             nics = vm.get("nics") or []
             if not nics:
                 raise StepError(f"CloudTower 虚拟机 {vm.get('vm_name')} 没有网卡")
@@ -347,10 +332,9 @@ def ensure_vm_ip(fisheye, plan: Plan, vm_uuid: str, run_state, *, timeout: float
             body = {"nics": [{"vlan_uuid": nic.get("vlan_uuid"), "ovs": nic.get("ovs"), "model": "virtio",
                               "mac_address": nic.get("mac_address"), "mirror": False, "gateway": gateway,
                               "subnet_mask": mask, "ip_address": ip, "link": "up"}]}
-            job_id = _job_id(fisheye.put(f"/api/v2/vms/{vm_uuid}", json=body), "配置 CloudTower 虚拟机网络")
-            run_state.set(SECTION, "nic_job", job_id)
-        _follow_job(fisheye, job_id, "配置 CloudTower 虚拟机网络")
-        run_state.delete(SECTION, "nic_job")
+            return _job_id(fisheye.put(f"/api/v2/vms/{vm_uuid}", json=body), "配置 CloudTower 虚拟机网络")
+
+        _run_job(fisheye, run_state, NIC_JOB, configure, "配置 CloudTower 虚拟机网络")
         vm = wait_for(f"CloudTower 虚拟机报告 IP {ip}", lambda: fisheye.vm(vm_uuid),
                       lambda v: wanted in guest_addresses(v), timeout,
                       progress=lambda v: f"guest agent 报告的地址 {guest_addresses(v)}")
