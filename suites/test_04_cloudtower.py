@@ -11,8 +11,6 @@ import logging
 import pytest
 
 from voyager.clients import TowerClient
-from voyager.plan import cells
-from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import cloudtower as ct, cloudtower_setup as tower_setup, cloudtower_vm as tower_vm
@@ -113,11 +111,6 @@ def test_tower_license_serial(tower, run_state, write_back_path):
     serial = lic["license_serial"]
     run_state.set("cloudtower", "serial", serial)
     LOG.info("CloudTower 序列号 %s（%s，到期 %s）", serial, lic.get("type"), lic.get("expire_date"))
-    if write_back_path is None:
-        note = NO_WRITE_BACK.format(cell=cells.ref(cells.MGMT, cells.MGMT_CLOUDTOWER_SERIAL))
-        facts.note(note)
-        LOG.info(note)
-        return
     LOG.info(tower_setup.write_back_serial(write_back_path, serial))
 
 

@@ -287,8 +287,11 @@ def license_serial(tower) -> dict[str, Any]:
 
 
 def write_back_serial(plan_path, serial: str) -> str:
-    """The CloudTower serial into 集群管理信息!M3, read back."""
+    """The CloudTower serial into 集群管理信息!M3, read back (not without a
+    workbook: ``steps.config.write_back_checked``)."""
     message, found = write_back_checked(plan_path, "cloudtower_serial", serial, lambda p: p.cloudtower.serial)
+    if plan_path is None:
+        return message
     facts.record("规划表 CloudTower 序列号（写回后读回）", serial, found,
                  cell=cells.ref(cells.MGMT, cells.MGMT_CLOUDTOWER_SERIAL))
     return message
