@@ -49,7 +49,9 @@ def test_no_media():
 
 
 @pytest.fixture
-def project(pytester, tmp_path):
+def project(pytester, tmp_path, monkeypatch):
+    # a subprocess run imports voyager from PYTHONPATH: this checkout's, not an installed copy's
+    monkeypatch.setenv("PYTHONPATH", str(LIB))
     suite_project(pytester, {"test_s.py": SUITE})
     state = tmp_path / "state"
 
