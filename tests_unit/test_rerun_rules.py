@@ -282,3 +282,60 @@ def test_lf_on_suites_reached_through_another_path_is_a_usage_error(project, pyt
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert "只在命令行参数直接指向 suites/ 时可用" in text and "pytest suites/ --plan=规划设计表.xlsx --lf" in text
     assert "Traceback" not in text
+
+
+# test_one deletes the state dir's run.lock mid-run; with the file "steal" present it also
+# deletes run.lock.json and lets another process take the lock (as a second run would)
+LOCK_SUITE = '''
+import os, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+STATE = Path((ROOT / "state-dir").read_text())
+HOLD = "import sys; from voyager.runlock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); print('ok', flush=True); sys.stdin.read()"
+
+def test_one():
+    (STATE / "run.lock").unlink()
+    if (ROOT / "steal").exists():
+        (STATE / "run.lock.json").unlink()
+        other = subprocess.Popen([sys.executable, "-c", HOLD, str(STATE)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        assert other.stdout.readline() == "ok\\n"
+        (ROOT / "other.pid").write_text(str(other.pid))
+        test_one.other = other  # kept open (and alive) until the session ends
+
+def test_two():
+    pass
+'''
+
+
+@pytest.mark.parametrize("stolen", [False, True], ids=["lock-file-deleted", "lock-taken-by-another-run"])
+def test_a_lock_file_deleted_mid_run(pytester, tmp_path, monkeypatch, stolen):
+    """run.lock deleted while the run holds it: the run locks the file again before the
+    next check; when another run took it meanwhile, this run stops without touching the
+    ledger again, and leaves the other run's holder file in place."""
+    monkeypatch.setenv("PYTHONPATH", str(LIB))  # this checkout's code, not an installed copy's
+    suite_project(pytester, {"test_l.py": LOCK_SUITE})
+    state = tmp_path / "state"
+    (pytester.path / "state-dir").write_text(str(state))
+    if stolen:
+        (pytester.path / "steal").write_text("")
+    result = pytester.runpytest_subprocess("suites", "--sim", "--state-dir", str(state), "-p", "no:randomly",
+                                           timeout=120)
+    text = result.stdout.str() + result.stderr.str()
+    if not stolen:
+        result.assert_outcomes(passed=2)
+        assert result.ret == 0 and "被删除或替换过，已重新加锁" in text
+        assert (state / "run.lock").exists() and not (state / "run.lock.json").exists()
+        return
+    other = int((pytester.path / "other.pid").read_text())
+    try:
+        assert result.ret == pytest.ExitCode.INTERRUPTED, text
+        assert "本次运行就此停止" in text and f"进程 {other}" in text
+        assert entries(state)["suites/test_l.py::test_two"]["outcome"] == "pending"
+        assert json.loads((state / "run.lock.json").read_text(encoding="utf-8"))["pid"] == other
+    finally:
+        try:
+            os.kill(other, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -181,6 +181,8 @@ class VoyagerRun:
         self.sim = None
         self.selected: set[str] = set()
         self.lock = None
+        self.lock_restored = False  # run.lock was deleted or replaced mid-run and locked again
+        self.lock_lost = False  # ... and another run holds it now: this run stopped
         self.lf_applied = False  # --lf given: the ledger selects (voyager.rerun), not pytest's lfplugin
         self.lf_selection: Optional[rerun.Selection] = None
         self.evidence_file: Optional[Path] = None
@@ -305,11 +307,25 @@ class VoyagerRun:
         return d
 
     def deactivate(self) -> None:
-        """End of the session: the ledger's snapshot complete, the lock released."""
-        if self.ledger is not None:
+        """End of the session: the ledger's snapshot complete, the lock released
+        (the ledger is left alone when another run took the state dir)."""
+        if self.ledger is not None and not self.lock_lost:
             self.ledger.compact()
         if self.lock is not None:
             self.lock.release()
+
+    def check_lock(self) -> None:
+        """Before each suite check: the state dir's lock file is still this run's
+        (``voyager.runlock``); locked again when it was deleted, and the session
+        stops when another run holds it now."""
+        from voyager.runlock import LockLost
+
+        try:
+            if not self.lock.check():
+                self.lock_restored = True
+        except LockLost as exc:
+            self.lock_lost = True
+            pytest.exit(str(exc), returncode=pytest.ExitCode.INTERRUPTED)
 
     def in_scope(self, nodeid: str) -> bool:
         """Is this check inside the session's arguments (``pytest suites/``: every
@@ -456,6 +472,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
 def pytest_runtest_setup(item: pytest.Item) -> None:
     run = get_run(item.config)
     if run.active and run.is_suite_path(Path(item.path)):
+        run.check_lock()
         from voyager.dependencies import satisfy_from_ledger
 
         satisfy_from_ledger(item, run.ledger, run.selected)
@@ -487,6 +504,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     from voyager.report.carryover import evidence_name
 
     run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
+    if run.lock_lost:
+        return  # another run holds the state dir now: its ledger, not ours
     run.ledger.compact()
     rerun.exit_status(session, run)
 
@@ -529,5 +548,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     run = get_run(config)
-    if run.active and run.ledger is not None:
+    if run.active and run.ledger is not None and not run.lock_lost:
         rerun.write_summary(terminalreporter, run)
+    if run.active and run.lock_restored:
+        terminalreporter.write_line(f"注意：本次运行中状态目录的锁文件 {run.state_dir / 'run.lock'} 被删除或替换过，"
+                                    "已重新加锁（不要删除运行中的锁文件）")
