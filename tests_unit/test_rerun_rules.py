@@ -339,3 +339,18 @@ def test_a_lock_file_deleted_mid_run(pytester, tmp_path, monkeypatch, stolen):
             os.kill(other, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def test_a_killed_run_leaves_the_evidence_of_the_checks_it_finished(project, pytester):
+    (pytester.path / "suites" / "test_s.py").write_text(SUITE.replace(
+        "def test_one():\n    pass",
+        "def test_one():\n    from voyager.evidence import RECORDER\n"
+        "    RECORDER.record_ssh(target='ssh://smartx@127.10.20.11', command='hostname', exit_status=0,"
+        " elapsed=0.1, stdout='demo-node-01')"), encoding="utf-8")
+    (project.path / "kill").write_text("")
+    assert project().ret == -signal.SIGKILL
+    (log,) = (project.state / "evidence").glob("*.log")
+    text = log.read_text(encoding="utf-8")
+    assert "## suites/test_s.py::test_one" in text and "hostname" in text and "demo-node-01" in text
+    # the ledger's entry of test_one names this log: a later --lf run's report can show it
+    assert entries(project.state)["suites/test_s.py::test_one"]["run"]["evidence"] == f"evidence/{log.name}"

@@ -186,6 +186,7 @@ class VoyagerRun:
         self.lf_applied = False  # --lf given: the ledger selects (voyager.rerun), not pytest's lfplugin
         self.lf_selection: Optional[rerun.Selection] = None
         self.evidence_file: Optional[Path] = None
+        self._evidence_log = None
         self._scope = None
 
     # -- suite detection ---------------------------------------------------
@@ -313,6 +314,18 @@ class VoyagerRun:
             self.ledger.compact()
         if self.lock is not None:
             self.lock.release()
+
+    @property
+    def evidence_log(self):
+        """The session's evidence log (``voyager.evidence.EvidenceLog``), named after
+        the session's start as the ledger records it (``report.carryover``)."""
+        if self._evidence_log is None and self.state_dir is not None:
+            from voyager.evidence import EvidenceLog
+            from voyager.report.carryover import evidence_name
+
+            name = evidence_name(self.config) or f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
+            self._evidence_log = EvidenceLog(self.state_dir / "evidence" / name)
+        return self._evidence_log
 
     def check_lock(self) -> None:
         """Before each suite check: the state dir's lock file is still this run's
@@ -456,7 +469,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem):
     """Every exchange a suite test makes (setup, call, teardown) is recorded as
-    evidence against its node id."""
+    evidence against its node id, and written to the session's evidence log when
+    the test ends (a killed run keeps the evidence of the checks it finished)."""
     run = get_run(item.config)
     if not run.active or not run.is_suite_path(Path(item.path)):
         yield
@@ -466,6 +480,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
 
     with RECORDER.step(item.nodeid), FACTS.step(item.nodeid):
         yield
+    if run.evidence_log is not None:
+        run.evidence_log.write_step(item.nodeid)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -501,9 +517,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     run = get_run(session.config)
     if not run.active or run.state_dir is None:
         return
-    from voyager.report.carryover import evidence_name
-
-    run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
+    run.evidence_file = run.evidence_log.finish()
     if run.lock_lost:
         return  # another run holds the state dir now: its ledger, not ours
     run.ledger.compact()
@@ -514,22 +528,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None and run.active:
         run.deactivate()
-
-
-def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path]:
-    """Every exchange of the session, step by step (redacted at capture), to
-    ``<state dir>/evidence/<name>`` (default ``<timestamp>.log``; the carry-over
-    plugin names it after the session's start, as recorded in the ledger)."""
-    from voyager.evidence import RECORDER
-    from voyager.fsutil import atomic_write
-
-    steps = RECORDER.steps()
-    if not steps:
-        return None
-    parts = [f"## {step}\n\n{RECORDER.to_text(step)}" for step in steps]
-    path = Path(state_dir) / "evidence" / (name or f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log")
-    atomic_write(path, "\n\n".join(parts) + "\n")
-    return path
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
