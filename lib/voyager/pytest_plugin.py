@@ -591,6 +591,16 @@ OPEN_LABELS = {"failed": "失败", "error": "错误", "dependency_skip": "因前
                "pending": "尚未运行"}
 
 
+def fault_lines(sim) -> list[str]:
+    """What the simulator's injected faults (``--sim-faults``) did in this session: one
+    line per rule, with how often it fired (a rule that never fired hit nothing)."""
+    rules = sim.faults.summary() if sim is not None else []
+    if not rules:
+        return []
+    return ["模拟器注入的故障（--sim-faults）："] + [
+        f"  {r['kind']}:{r['target']}:{r['count']} 已触发 {r['fired']} 次" for r in rules]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     run = get_run(config)
     if not run.active or run.ledger is None:
@@ -609,6 +619,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(f"  按设计跳过 {nodeid}：{entry.get('message') or '（未说明原因）'}")
     if run.evidence_file is not None:
         terminalreporter.write_line(f"接口与命令记录：{run.evidence_file}")
+    for line in fault_lines(run.sim):
+        terminalreporter.write_line(line)
     if open_ids:
         shown = open_ids[:10]
         for nodeid in shown:
