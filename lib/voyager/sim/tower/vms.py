@@ -11,8 +11,8 @@ Backend (``tower.workloads``, persisted with CloudTower's state):
   arrived. ``drop-chunk:<name glob>:N`` refuses N chunks (500).
 * ``/parse-ovf`` (multipart ``file`` = the OVF descriptor, ``cluster_id``) ->
   ``ParsedOVF`` (:mod:`voyager.ovf`).
-* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]``: the VM exists at
-  once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
+* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]`` (the VM as imported,
+  also when its task fails at once): the VM exists at once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
   ``connect_vlan_id``), its disks made from the ``upload_tasks`` (each used
   once), its guest accounts read from its first disk image
   (:mod:`voyager.sim.ssh.workload`). When the ``IMPORT_VM`` task succeeds it starts
@@ -196,12 +196,14 @@ class TowerWorkloads:
         vm_id = self.tower.tower_id("vm", vm["uuid"])
         for task in uploads:
             task["consumed_by"] = vm_id
+        # the answer shows the VM as imported, also when its task fails at once (speed 0)
+        view = next(v for v in TowerView(self.tower).vms() if v["local_id"] == vm["uuid"])
         start = (params.get("status") or "RUNNING") == "RUNNING"
         task = self.tower.create_task("IMPORT_VM", f"Import VM {params['name']}", cluster_id=params["cluster_id"],
                                       resource_type="Vm", resource_id=vm_id, resource_mutation="importVm",
                                       args={"vm_local_id": vm["uuid"], "start": start})
         self.tower.changed()
-        return vm, task["id"]
+        return view, task["id"]
 
     # -- migration and deletion ----------------------------------------------------------------------
     def select_vms(self, where: Any) -> list[dict[str, Any]]:
@@ -375,8 +377,7 @@ class TowerVmsFrontend(TowerRestFrontend):
 
     def op_import_vm(self, request, machine):
         def one(params: Any) -> dict[str, Any]:
-            vm, task_id = self.workloads.import_vm(params)
-            view = next(v for v in TowerView(self.tower).vms() if v["local_id"] == vm["uuid"])
+            view, task_id = self.workloads.import_vm(params)
             return {"task_id": task_id, "data": view}
 
         return self._call(request, lambda body: self._mirror(body, one))
