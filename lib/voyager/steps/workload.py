@@ -21,6 +21,11 @@ the import task are recorded in the run state (``test_vms.<name>``) before
 waiting for the task (``/get-tasks``). Its address is then set the way step 04
 sets the CloudTower VM's: through fisheye ``PUT /api/v2/vms/{uuid}`` once the
 guest agent runs.
+
+Uploads are spent by the import they are handed to (CloudTower makes the VM's
+volumes of them): when no VM is found but the run state shows that an import
+was started with the recorded uploads (its task failed, or step 11 deleted the
+VM: ``uploads_spent``), those uploads are cancelled and the disks uploaded again.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ LOG = logging.getLogger("voyager.steps.workload")
 
 VM_PREFIX = "voyager-test-"
 STATE = "test_vms"
+EXISTING = "已存在，未重复创建"  # VmFacts.how of a VM found by name
 UPLOAD_CHUNK = 4 * 1024 * 1024  # [INF] CloudTower's upload chunk for /upload-elf-file
 
 
@@ -181,6 +187,17 @@ def upload_disk(tower, cluster_id: str, ova: Ova, file_name: str, size: int, run
     return task["id"]
 
 
+def drop_spent_uploads(tower, run_state, name: str) -> list[str]:
+    """Cancel the uploads recorded for VM ``name`` that an import already used (no VM was
+    left of it, or it was deleted) and forget them; returns the ids cancelled."""
+    ids = list((_upload_state(run_state, name).get("upload_tasks") or {}).values())
+    present = [t["id"] for t in tower.rest("get-upload-tasks", {"where": {"id_in": ids}}) or []] if ids else []
+    if present:
+        tower.rest("cancel-upload-task", {"where": {"id_in": present}})
+    run_state.delete(STATE, name)
+    return present
+
+
 def import_params(spec: TestVm, cluster_id: str, host_id: str, vlan_id: str, parsed: dict[str, Any],
                   uploads: list[str], vm_cfg: dict[str, Any]) -> dict[str, Any]:
     params = {"name": spec.name, "cluster_id": cluster_id, "host_id": host_id, "upload_tasks": uploads,
@@ -220,7 +237,10 @@ def ensure_test_vm(tower, cluster_id: str, spec: TestVm, template: Path, run_sta
         if task:
             wait_tower_tasks(tower, [task], timeout=task_timeout)
             vm = find_vm(tower, cluster_id, spec.name) or vm
-        return VmFacts(spec.name, vm["id"], vm["local_id"], "已存在，未重复创建", (vm.get("host") or {}).get("management_ip"))
+        return VmFacts(spec.name, vm["id"], vm["local_id"], EXISTING, (vm.get("host") or {}).get("management_ip"))
+    if recorded.get("import_task") or recorded.get("uploads_spent"):
+        spent = drop_spent_uploads(tower, run_state, spec.name)
+        LOG.info("%s：上次导入用掉的上传（%s）已取消，重新上传模板", spec.name, "、".join(spent) or "已不存在")
     ova = Ova(template)
     hosts = tower_hosts(tower, cluster_id)
     host = hosts.get(spec.host.mgmt_ip)
