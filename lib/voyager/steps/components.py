@@ -228,7 +228,7 @@ def ensure_backup_package(tower, media, run_state, api: ComponentApi = Component
     else:
         how = f"已续传备份安装包 {media.describe()}（从第 {task['current_chunk']} 块继续）"
     if task.get("status") != "SUCCESSED":
-        task = _send_backup_chunks(tower, media, task)
+        task = _send_backup_chunks(tower, media, task, api)
     if task.get("status") != "SUCCESSED":
         raise StepError(f"备份安装包上传任务 {task.get('id')} 没有完成：状态 {task.get('status')}")
     package = find_package(tower, api.backup_package_name, media.name)
@@ -238,19 +238,34 @@ def ensure_backup_package(tower, media, run_state, api: ComponentApi = Component
     return package, how
 
 
-def _send_backup_chunks(tower, media, task: dict[str, Any]) -> dict[str, Any]:
+def _send_backup_chunks(tower, media, task: dict[str, Any], api: ComponentApi = ComponentApi()) -> dict[str, Any]:
     chunk_size = int(task["chunk_size"])
     chunk = int(task.get("current_chunk") or 1)
     progress = TransferProgress(f"上传备份安装包 {media.name}", media.size)
     progress.update((chunk - 1) * chunk_size)
+    failures = 0
     with open(media.path, "rb") as fh:
         while (chunk - 1) * chunk_size < media.size:
             fh.seek((chunk - 1) * chunk_size)
             data = fh.read(chunk_size)
-            answer = tower.call("POST", "/v2/api/upload-cloudtower-application-package",
-                                data={"upload_task_id": task["id"], "name": media.name, "size": str(media.size),
-                                      "size_unit": "B"},
-                                files={"file": (media.name, data, "application/octet-stream")})
+            try:
+                answer = tower.call("POST", "/v2/api/upload-cloudtower-application-package",
+                                    data={"upload_task_id": task["id"], "name": media.name, "size": str(media.size),
+                                          "size_unit": "B"},
+                                    files={"file": (media.name, data, "application/octet-stream")})
+            except (ApiError, TransportError) as exc:
+                # a lost chunk (5xx, reset): ask the upload task where it stands and go on from there
+                if isinstance(exc, ApiError) and exc.status is not None and exc.status < 500:
+                    raise
+                failures += 1
+                if failures >= api.chunk_attempts:
+                    raise StepError(f"备份安装包第 {chunk} 块连续 {failures} 次上传失败：{exc}；"
+                                    "重跑会从已上传的位置继续") from exc
+                current = _upload_task(tower, task["id"]) or {}
+                LOG.warning("备份安装包分块上传失败（%s），从上传任务记录的第 %s 块继续", exc, current.get("current_chunk"))
+                chunk = int(current.get("current_chunk") or chunk)
+                continue
+            failures = 0
             task = _first(answer) or {}
             if int(task.get("current_chunk") or 0) != chunk + 1:
                 raise StepError(f"第 {chunk} 块上传后上传任务的 current_chunk 为 {task.get('current_chunk')}，"
