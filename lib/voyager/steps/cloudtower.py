@@ -365,7 +365,7 @@ def ensure_vm_ip(fisheye, plan: Plan, vm_uuid: str, run_state, *, timeout: float
 # =========================================================================== installer
 def log_tail(ssh, lines: int = TAIL_LINES) -> Optional[str]:
     """The last ``lines`` lines of the installer log, or None when there is none."""
-    result = ssh.sudo(f"tail -n {int(lines)} {shlex.quote(INSTALL_LOG)}")
+    result = ssh.sudo(f"tail -n {int(lines)} {shlex.quote(INSTALL_LOG)}", idempotent=True)
     return result.stdout if result.ok else None
 
 
@@ -554,7 +554,7 @@ def nameservers(text: str) -> list[str]:
 
 
 def read_resolv_conf(ssh) -> str:
-    result = ssh.run(f"cat {RESOLV_CONF}")
+    result = ssh.run(f"cat {RESOLV_CONF}", idempotent=True)
     return result.stdout if result.ok else ""
 
 
