@@ -3,7 +3,8 @@
 
 OpenAPI 4.6.0: ``/upload-cloudtower-application-package``, ``/get-upload-tasks``,
 ``/get-cloudtower-application-packages``, ``/deploy-cloudtower-application``,
-``/get-cloudtower-applications``, ``/get-backup-services``. Inferred [INF]:
+``/get-cloudtower-applications``, ``/get-backup-services``,
+``/uninstall-cloudtower-application``. Inferred [INF]:
 ``/associate-obs-clusters``, ``/get-obs-cluster-associations``,
 ``/associate-backup-service-clusters``. Same plumbing as
 :mod:`voyager.sim.tower.rest` (auth, errors, ``where`` checked against
@@ -19,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from voyager.sim.fisheye.base import drain
 from voyager.sim.web.frontend import json_response
-from voyager.sim.tower.applications import INSTALLING, RUNNING, Applications
+from voyager.sim.tower.applications import INSTALLING, RUNNING, TERMINATING, Applications
 from voyager.sim.tower.models import TowerError
 from voyager.sim.tower.rest import REQUEST_ID_HEADER, TowerRestFrontend, error_body
 from voyager.sim.tower.views import TowerView
@@ -46,7 +47,8 @@ class ComponentView:
         state = self.apps.state(app)
         package = self.tower.packages.package(app["package_id"]) or {"id": app["package_id"], "name": ""}
         return {
-            "entityAsyncStatus": "CREATING" if state == INSTALLING else None, "id": app["id"],
+            "entityAsyncStatus": "CREATING" if state == INSTALLING else "DELETING" if state == TERMINATING else None,
+            "id": app["id"],
             "instanceStatuses": {app["vm_name"]: {"vmIps": [app["ip"]], "message": "RUNNING"}}
             if state == RUNNING else {},
             "name": app["name"], "package": {"id": package["id"], "name": package["name"]},
@@ -153,7 +155,8 @@ class PackageRestFrontend(TowerRestFrontend):
 
 class ApplicationRestFrontend(TowerRestFrontend):
     url_map = _rules("deploy-cloudtower-application", "get-cloudtower-applications", "get-backup-services",
-                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters")
+                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters",
+                     "uninstall-cloudtower-application")
 
     def _rendered_list(self, request: Request, op: str, render: Callable[[ComponentView], list]) -> Response:
         def run(body: Any) -> list[dict[str, Any]]:
@@ -166,6 +169,19 @@ class ApplicationRestFrontend(TowerRestFrontend):
         def run(body: Any) -> dict[str, Any]:
             self.tower.advance()
             return ComponentView(self.tower).app(self.tower.applications.deploy(body))
+
+        return self._call(request, run)
+
+    def op_uninstall_cloudtower_application(self, request: Request, machine) -> Response:
+        def run(body: Any) -> list[dict[str, Any]]:
+            self.tower.advance()
+            if not isinstance(body, dict) or not isinstance(body.get("where"), dict):
+                raise TowerError('"where" (CloudTowerApplicationWhereInput) is required', code="VALIDATION")
+            view = ComponentView(self.tower)
+            chosen = {a["id"] for a in self._list("get-cloudtower-applications", {"where": body["where"]},
+                                                  [view.app(a) for a in view.apps.apps])}
+            removed = self.tower.applications.uninstall([a for a in view.apps.apps if a["id"] in chosen])
+            return [ComponentView(self.tower).app(a) for a in removed]
 
         return self._call(request, run)
 
