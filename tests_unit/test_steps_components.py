@@ -128,7 +128,8 @@ def test_deployment_failure_is_reported_and_a_rerun_deploys_again(plan, packages
         with pytest.raises(Exception, match="INSTALL_FAILED"):
             deploy_obs(tower, plan, cluster, state, obs_file)
         _package, app, hows = deploy_obs(tower, plan, cluster, state, obs_file)
-        assert hows[1] == "已部署Observability应用 Observability" and app["state"] == "RUNNING"
+        assert hows[1] == "已部署Observability应用 Observability（先卸载了安装失败的 1 个同名应用）"
+        assert app["state"] == "RUNNING" and len(sim.world.tower.applications.apps) == 1  # the failed one is gone
 
 
 def test_backup_network_row_7_must_exist_on_the_cluster(plan):

@@ -11,7 +11,9 @@ Sources, per call (docs/architecture.md lists the [INF] ones):
   backup chunks, multipart ``file`` + ``upload_task_id``), ``/get-upload-tasks``,
   ``/get-cloudtower-application-packages``, ``/deploy-cloudtower-application``,
   ``/get-cloudtower-applications``, ``/get-backup-services``, ``/get-vlans``,
-  ``/get-tasks``;
+  ``/get-tasks``, ``/uninstall-cloudtower-application`` (an application whose
+  installation failed is removed before it is deployed again: one application
+  per name stays);
 * inferred [INF], names in :class:`ComponentApi` (overridable with the
   environment variable ``VOYAGER_COMPONENT_API``, a JSON object of its fields):
   the Observability chunk/status/complete calls of ovm-operator, the chunk rule
@@ -40,6 +42,7 @@ from typing import Any, Callable, Optional
 from voyager.clients import ApiError, TransportError
 from voyager.plan import cells
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps.config import StepError
 from voyager.waiters import TransferProgress, wait_for, wait_tower_tasks
 
@@ -49,6 +52,7 @@ MIB = 1024 * 1024
 STATE = "components"
 OBS, BACKUP = "obs", "backup"
 FAILED_STATES = ("INSTALL_FAILED", "ERROR", "CONFIGURE_FAILED", "TERMINATE_FAILED", "UPGRADE_FAILED")
+INSTALL_FAILED = "INSTALL_FAILED"  # an installation that never ran: removed before deploying again
 CREATE_UPLOAD_TASK = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) "
                       "{\n    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
 
@@ -333,12 +337,31 @@ def ensure_application(tower, key: str, label: str, name: str, package: dict[str
     if app is not None:
         how = f"CloudTower 中已有{label}应用 {name}（状态 {app.get('state')}）"
     else:
+        removed = remove_failed_installations(tower, label, name, api)
         app = tower.rest("deploy-cloudtower-application", {"name": name, "targetPackage": package["id"],
                                                             "vmSpec": spec})
-        how = f"已部署{label}应用 {name}"
+        how = f"已部署{label}应用 {name}" + (f"（先卸载了安装失败的 {len(removed)} 个同名应用）" if removed else "")
     run_state.merge(STATE, key, {"app_id": app["id"]})
     app = wait_application(tower, app["id"], f"{label}应用 {name}", timeout=api.deploy_timeout)
     return app, how
+
+
+def remove_failed_installations(tower, label: str, name: str, api: ComponentApi = ComponentApi()) -> list[str]:
+    """Uninstall the applications named ``name`` whose installation failed (``INSTALL_FAILED``:
+    never ran, nothing of them is in use) and wait until CloudTower no longer lists them, so that
+    a new deployment leaves one application of that name. Returns their ids."""
+    def failed() -> list[str]:
+        apps = _list(tower.rest("get-cloudtower-applications", {"where": {"name": name}}))
+        return [a["id"] for a in apps if a.get("state") in (INSTALL_FAILED, "TERMINATING")]
+
+    ids = failed()
+    if not ids:
+        return []
+    tower.rest("uninstall-cloudtower-application", {"where": {"id_in": ids}})
+    facts.note(f"卸载安装失败的{label}应用 {name}（{'、'.join(ids)}）后重新部署")
+    wait_for(f"卸载安装失败的{label}应用 {name}", failed, lambda left: not left, api.deploy_timeout,
+             interval=2.0, max_interval=15.0, progress=lambda left: f"还有 {len(left)} 个", retry_on=_transient)
+    return ids
 
 
 def wait_application(tower, app_id: str, describe: str, *, timeout: float = 3600.0, **kwargs: Any) -> dict[str, Any]:
