@@ -334,26 +334,16 @@ CASES = [
 def unsupported(spec: str) -> Optional[str]:
     """Why the simulator cannot inject ``spec`` yet (None when it can): its parser
     refuses the kind, or an HTTP target with a method does not match that method."""
-    from voyager.plan.demo import build_demo_plan
-    from voyager.sim import Simulator
+    from voyager.sim.backend.faults import Faults
 
     try:
-        sim = Simulator(build_demo_plan(), speed=0, faults=spec, ssh=False)
+        faults = Faults(spec)  # the simulator's own parser
     except ValueError as exc:  # FaultSpecError
         return f"模拟器尚不支持此故障：{exc}"
-    try:
-        for rule in sim.faults.rules:
-            method, space, path = rule.target.partition(" ")
-            if rule.kind in HTTP_KINDS and space:
-                try:
-                    hit = sim.faults.take_http(path.replace("*", "x"), method)
-                except TypeError:  # take_http(path) only
-                    hit = None
-                if hit != rule.kind:
-                    return (f"模拟器的 HTTP 故障目标尚不支持指定方法（{rule.target!r} 只会按路径匹配，"
-                            "永远不会命中）")
-    finally:
-        sim.stop()
+    for rule in faults.rules:
+        method, space, path = rule.target.partition(" ")
+        if rule.kind in HTTP_KINDS and space and faults.take_http(path.replace("*", "x"), method) != rule.kind:
+            return f"模拟器的 HTTP 故障目标尚不支持指定方法（{rule.target!r} 只会按路径匹配，永远不会命中）"
     return None
 
 
@@ -398,6 +388,25 @@ class Baseline:
         return self.stages[LAST_EARLY if case.start is None else STAGES[-1][0]]
 
 
+class SharedBaseline:
+    """The clean staged run, made on first use (a row of 01-03 asks for it only after its own
+    runs, so one xdist worker runs rows while the other makes it) and shared by the workers."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._baseline: Optional[Baseline] = None
+
+    def get(self) -> Baseline:
+        if self._baseline is None:
+            with FileLock(str(self.root) + ".lock"):
+                done = self.root / "stages.json"
+                if not done.exists():
+                    stages = build_baseline(self.root)
+                    done.write_text(json.dumps(stages), encoding="utf-8")
+                self._baseline = Baseline(self.root, json.loads(done.read_text(encoding="utf-8")))
+        return self._baseline
+
+
 def build_baseline(root: Path) -> dict:
     """One clean run in stages (01-03, then each later suite alone), a snapshot of the
     state dir after each stage; returns {stage: {status, world}}."""
@@ -413,18 +422,12 @@ def build_baseline(root: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def baseline(tmp_path_factory) -> Baseline:
+def baseline(tmp_path_factory) -> SharedBaseline:
     """The clean staged run, made once per matrix and shared by the xdist workers."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the session's base temp, shared by the workers
-    root = base / "fault-matrix-baseline"
-    with FileLock(str(root) + ".lock"):
-        done = root / "stages.json"
-        if not done.exists():
-            stages = build_baseline(root)
-            done.write_text(json.dumps(stages), encoding="utf-8")
-        return Baseline(root, json.loads(done.read_text(encoding="utf-8")))
+    return SharedBaseline(base / "fault-matrix-baseline")
 
 
 # -- the checks after a case ------------------------------------------------------------------------
@@ -441,10 +444,10 @@ def output_files(state: Path) -> list[Path]:
 def assert_no_secret(state: Path, outputs: list[str]) -> None:
     forms = secret_forms_of(state / "demo-plan.xlsx")
     assert forms, "the demo plan has no secret of 6 characters or more: nothing would be checked"
-    encoded = [f.encode("utf-8") for f in forms]
-    leaks = [str(p.relative_to(state)) for p in output_files(state) if any(f in p.read_bytes() for f in encoded)]
+    anyone = re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in sorted(forms)))  # one pass per file
+    leaks = [str(p.relative_to(state)) for p in output_files(state) if anyone.search(p.read_bytes())]
     leaks += [f"output of run {i}" for i, text in enumerate(outputs) if any(f in text for f in forms)]
-    leaks += [p.name for p in state.parent.glob("junit-*.xml") if any(f in p.read_bytes() for f in encoded)]
+    leaks += [p.name for p in state.parent.glob("junit-*.xml") if anyone.search(p.read_bytes())]
     assert not leaks, f"plan secrets found in: {leaks}"
 
 
@@ -467,11 +470,11 @@ def fired(output: str) -> dict[str, int]:
     return {f"{kind}:{target}:{count}": int(n) for kind, target, count, n in FIRED.findall(output)}
 
 
-def check_case(case: Case, tmp_path: Path, baseline: Baseline) -> None:
+def check_case(case: Case, tmp_path: Path, shared: SharedBaseline) -> None:
     """Run one row and assert what the module docstring promises."""
     state = tmp_path / "state"
     if case.start is not None:
-        copy_state(baseline.state(case.start), state)
+        copy_state(shared.get().state(case.start), state)
     before = set((state / "evidence").glob("*.log"))
     first = run_suites(state, "--sim-faults", case.faults, suites=case.suites)
     outputs = [first.output]
@@ -497,6 +500,7 @@ def check_case(case: Case, tmp_path: Path, baseline: Baseline) -> None:
     entries = ledger_of(state)
     assert entries and {n: e["outcome"] for n, e in entries.items() if e["outcome"] != "passed"
                         and not (e["outcome"] == "skipped" and not e.get("dependency_skip"))} == {}
+    baseline = shared.get()
     clean = baseline.expected(case)
     status = sim_status(state)
     assert status == clean["status"]
