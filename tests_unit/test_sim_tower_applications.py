@@ -151,6 +151,43 @@ def test_a_failed_installation_frees_the_name(plan):
         assert second["state"] == "RUNNING"
 
 
+def test_uninstall_removes_a_failed_installation(plan):
+    """uninstall-cloudtower-application {where} 返回所选应用（TERMINATING）；卸载任务完成后应用从列表中消失。"""
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:DEPLOY_CLOUDTOWER_APPLICATION:1") as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        _dc, cluster = tower.connect(plan, tower.setup())
+        _, obs = obs_package(tower)
+        body = deploy_body("Observability", obs["package_id"], cluster["id"], mgmt_vlan(tower, plan)["id"],
+                           plan.obs.ip, plan)
+        failed = tower.ok("deploy-cloudtower-application", body)
+        assert tower.rest("uninstall-cloudtower-application", {}).status_code == 400  # where is required
+        (removing,) = tower.ok("uninstall-cloudtower-application", {"where": {"id": failed["id"]}})
+        assert removing["id"] == failed["id"] and removing["state"] in ("TERMINATING", "INSTALL_FAILED")
+        assert tower.ok("get-cloudtower-applications", {"where": {"name": "Observability"}}) == []  # speed 0: done
+        assert tower.ok("uninstall-cloudtower-application", {"where": {"id": failed["id"]}}) == []
+        (task,) = tower.ok("get-tasks", {"where": {"key": "UNINSTALL_CLOUDTOWER_APPLICATION"}})
+        assert task["status"] == "SUCCESSED" and task["resource_id"] == failed["id"]
+
+
+def test_a_failed_association_is_retried_not_duplicated(plan):
+    """关联失败（fail-job:ASSOCIATE_OBS_CLUSTER）后再次关联：重试同一个关联（新任务），不会出现第二个关联。"""
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:ASSOCIATE_OBS_CLUSTER:1") as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        _dc, cluster = tower.connect(plan, tower.setup())
+        _, obs = obs_package(tower)
+        app = tower.ok("deploy-cloudtower-application", deploy_body(
+            "Observability", obs["package_id"], cluster["id"], mgmt_vlan(tower, plan)["id"], plan.obs.ip, plan))
+        body = {"application_id": app["id"], "cluster_ids": [cluster["id"]]}
+        tower.ok("associate-obs-clusters", body)
+        (link,) = tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
+        assert link["status"] == "FAILED"
+        tower.ok("associate-obs-clusters", body)
+        (again,) = tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
+        assert again["id"] == link["id"] and again["status"] == "ASSOCIATED"
+
+
 LISTS = ("get-upload-tasks", "get-cloudtower-application-packages", "get-cloudtower-applications",
          "get-backup-services")
 SCHEMAS = {"get-upload-tasks": "UploadTask", "get-cloudtower-application-packages": "CloudTowerApplicationPackage",

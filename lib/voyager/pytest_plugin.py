@@ -139,11 +139,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     metavar="S", help="模拟器时间倍率，0 = 立即完成（默认：模拟器的默认速度）。")
     group.addoption("--sim-faults", dest="voyager_sim_faults", default="", metavar="SPEC",
                     help="模拟器故障注入，KIND:TARGET:COUNT 逗号分隔，COUNT = 生效次数。"
-                         "KIND：fail-job（任务描述，如 NETWORK_CREATE_VDS、DEPLOY_CLUSTER）；"
+                         "KIND：fail-job（任务描述，如 NETWORK_CREATE_VDS、DEPLOY_CLUSTER；"
+                         "可加资源名，如 'fail-job:VM_UPDATE voyager-test-*:1'）；"
                          "http-500 / http-reset / slow（[方法 ]路径通配，如 'http-500:POST /api/v2/network/vds:1'，"
-                         "不写方法则所有方法）；drop-chunk（镜像名通配）；"
+                         "不写方法则所有方法；GraphQL 操作写成 /api#操作名，如 http-500:/api#createRootUser:1）；"
+                         "drop-chunk（镜像或安装包文件名通配）；"
                          "ssh-fail（SSH 命令通配，命令失败，如 ssh-fail:chpasswd*:1）；"
-                         "ssh-drop（SSH 命令通配，连接中断）。")
+                         "ssh-drop（SSH 命令通配，连接中断）；inspect-fail（巡检项名）；"
+                         "slow-storage（主机管理 IP 或名称：其上测试虚拟机的 fio 变慢）。"
+                         "运行结束时终端摘要列出每条规则的触发次数。")
     group.addoption("--sim-host", dest="voyager_sim_hosts", action="append", default=[],
                     metavar="IP:KEY=VALUE",
                     help="让一台模拟主机与规划不同（可重复）：IP:missing_nics=ens224[,ens192]"
@@ -544,10 +548,23 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def fault_lines(sim) -> list[str]:
+    """What the simulator's injected faults (``--sim-faults``) did in this session: one
+    line per rule, with how often it fired (a rule that never fired hit nothing)."""
+    rules = sim.faults.summary() if sim is not None else []
+    if not rules:
+        return []
+    return ["模拟器注入的故障（--sim-faults）："] + [
+        f"  {r['kind']}:{r['target']}:{r['count']} 已触发 {r['fired']} 次" for r in rules]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     run = get_run(config)
     if run.active and run.ledger is not None and not run.lock_lost:
         rerun.write_summary(terminalreporter, run)
+    if run.active:
+        for line in fault_lines(run.sim):
+            terminalreporter.write_line(line)
     if run.active and run.lock_restored:
         terminalreporter.write_line(f"注意：本次运行中状态目录的锁文件 {run.state_dir / 'run.lock'} 被删除或替换过，"
                                     "已重新加锁（不要删除运行中的锁文件）")

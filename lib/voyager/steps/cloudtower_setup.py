@@ -65,7 +65,7 @@ DEPLOYED_LICENSE = (
 # =========================================================================== installer
 def log_tail(ssh, lines: int = TAIL_LINES) -> Optional[str]:
     """The last ``lines`` lines of the installer log, or None when there is none."""
-    result = ssh.sudo(f"tail -n {int(lines)} {shlex.quote(INSTALL_LOG)}")
+    result = ssh.sudo(f"tail -n {int(lines)} {shlex.quote(INSTALL_LOG)}", idempotent=True)
     return result.stdout if result.ok else None
 
 
@@ -247,7 +247,7 @@ def nameservers(text: str) -> list[str]:
 
 
 def read_resolv_conf(ssh) -> str:
-    result = ssh.run(f"cat {RESOLV_CONF}")
+    result = ssh.run(f"cat {RESOLV_CONF}", idempotent=True)
     return result.stdout if result.ok else ""
 
 

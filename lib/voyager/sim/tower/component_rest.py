@@ -3,7 +3,8 @@
 
 OpenAPI 4.6.0: ``/upload-cloudtower-application-package``, ``/get-upload-tasks``,
 ``/get-cloudtower-application-packages``, ``/deploy-cloudtower-application``,
-``/get-cloudtower-applications``, ``/get-backup-services``. Inferred [INF]:
+``/get-cloudtower-applications``, ``/get-backup-services``,
+``/uninstall-cloudtower-application``. Inferred [INF]:
 ``/associate-obs-clusters``, ``/get-obs-cluster-associations``,
 ``/associate-backup-service-clusters``. Same plumbing as
 :mod:`voyager.sim.tower.rest` (auth, errors, ``where`` checked against
@@ -16,7 +17,7 @@ from typing import Any, Callable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.tower.applications import INSTALLING, RUNNING, Applications
+from voyager.sim.tower.applications import INSTALLING, RUNNING, TERMINATING, Applications
 from voyager.sim.tower.models import TowerError
 from voyager.sim.tower.rest import TowerRestFrontend
 from voyager.sim.tower.views import TowerView
@@ -43,7 +44,8 @@ class ComponentView:
         state = self.apps.state(app)
         package = self.tower.packages.package(app["package_id"]) or {"id": app["package_id"], "name": ""}
         return {
-            "entityAsyncStatus": "CREATING" if state == INSTALLING else None, "id": app["id"],
+            "entityAsyncStatus": "CREATING" if state == INSTALLING else "DELETING" if state == TERMINATING else None,
+            "id": app["id"],
             "instanceStatuses": {app["vm_name"]: {"vmIps": [app["ip"]], "message": "RUNNING"}}
             if state == RUNNING else {},
             "name": app["name"], "package": {"id": package["id"], "name": package["name"]},
@@ -131,7 +133,8 @@ class PackageRestFrontend(TowerRestFrontend):
 
 class ApplicationRestFrontend(TowerRestFrontend):
     url_map = _rules("deploy-cloudtower-application", "get-cloudtower-applications", "get-backup-services",
-                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters")
+                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters",
+                     "uninstall-cloudtower-application")
 
     def _rendered_list(self, request: Request, op: str, render: Callable[[ComponentView], list]) -> Response:
         def run(body: Any) -> list[dict[str, Any]]:
@@ -144,6 +147,19 @@ class ApplicationRestFrontend(TowerRestFrontend):
         def run(body: Any) -> dict[str, Any]:
             self.tower.advance()
             return ComponentView(self.tower).app(self.tower.applications.deploy(body))
+
+        return self._call(request, run)
+
+    def op_uninstall_cloudtower_application(self, request: Request, machine) -> Response:
+        def run(body: Any) -> list[dict[str, Any]]:
+            self.tower.advance()
+            if not isinstance(body, dict) or not isinstance(body.get("where"), dict):
+                raise TowerError('"where" (CloudTowerApplicationWhereInput) is required', code="VALIDATION")
+            view = ComponentView(self.tower)
+            chosen = {a["id"] for a in self._list("get-cloudtower-applications", {"where": body["where"]},
+                                                  [view.app(a) for a in view.apps.apps])}
+            removed = self.tower.applications.uninstall([a for a in view.apps.apps if a["id"] in chosen])
+            return [ComponentView(self.tower).app(a) for a in removed]
 
         return self._call(request, run)
 

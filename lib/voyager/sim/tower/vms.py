@@ -8,11 +8,13 @@ Backend (``tower.workloads``, persisted with CloudTower's state):
   -> ``UploadTask``. [INF] Chunks are ``CHUNK_SIZE`` bytes (the last one
   shorter); ``current_chunk`` counts the chunks received, so a resumed upload
   sends chunk ``current_chunk`` next; ``SUCCESSED`` once ``size`` bytes
-  arrived. ``drop-chunk:<name glob>:N`` refuses N chunks (500).
+  arrived. ``drop-chunk:<name glob>:N`` refuses N chunks (500); a refused first
+  chunk leaves no task (the request that would have created it failed as a whole).
+  An invalid first chunk (400) leaves none either.
 * ``/parse-ovf`` (multipart ``file`` = the OVF descriptor, ``cluster_id``) ->
   ``ParsedOVF`` (:mod:`voyager.ovf`).
-* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]``: the VM exists at
-  once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
+* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]`` (the VM as imported,
+  also when its task fails at once): the VM exists at once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
   ``connect_vlan_id``), its disks made from the ``upload_tasks`` (each used
   once), its guest accounts read from its first disk image
   (:mod:`voyager.sim.ssh.workload`). ``vcpu`` / ``memory`` (in ``memory_unit``, a
@@ -112,15 +114,17 @@ class TowerWorkloads:
                     "received": 0, "status": "UPLOADING", "resource_type": VOLUME_TYPES.get(ext, "VM_VOLUME_RAW"),
                     "cluster_id": form["cluster_id"], "started_at": now, "finished_at": None, "updated_at": now,
                     "guest_accounts": workload.guest_account_from_image(data), "consumed_by": None}
-            self.uploads.append(task)
         last = task["received"] + len(data) >= task["size"]
         if not data or (len(data) != task["chunk_size"] and not last) or task["received"] + len(data) > task["size"]:
             raise TowerError(f"chunk {task['current_chunk']} of {task['name']} must be {task['chunk_size']} bytes "
                              f"(the last one {task['size'] - task['received']})", code="INVALID_CHUNK")
         if self.world.faults.take("drop-chunk", task["name"]):
             self.tower.changed()
+            # the first chunk creates the task: when it is not stored, no task is left either
             raise TowerError(f"simulated failure storing chunk {task['current_chunk']} (drop-chunk fault)",
                              status=500, code="UPLOAD_FAILED")
+        if not task_id:
+            self.uploads.append(task)
         task["received"] += len(data)
         task["current_chunk"] += 1
         task["updated_at"] = self.tower.clock.now()

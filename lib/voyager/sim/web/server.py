@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 import socket
 import struct
@@ -136,7 +137,8 @@ class SimApp:
             drain(request)
             return json_response({"message": f"nothing answers on {ip}:{port} (simulated connection refused)"},
                                  502, {UNREACHABLE_HEADER: "1"})
-        fault = self.world.faults.take_http(request.path, request.method)
+        operation = graphql_operation(request) if self.world.faults.wants_operation else None
+        fault = self.world.faults.take_http(request.path, request.method, operation)
         if fault == "http-reset":
             self._reset(request)
         if fault == "slow" and self.stopping.wait(self.slow_seconds()):
@@ -180,6 +182,19 @@ class SimApp:
         if request.path == "/api":
             return json_response({"data": None, "errors": [{"message": msg}]}, 500)
         return json_response({"code": 13, "message": msg, "details": []}, 500)
+
+
+def graphql_operation(request: Request) -> Optional[str]:
+    """The ``operationName`` a JSON POST names (GraphQL), or None. The body stays
+    readable: werkzeug caches it for the front-end."""
+    if request.method != "POST" or request.mimetype != "application/json":
+        return None
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    name = body.get("operationName") if isinstance(body, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 __all__ = ["Listener", "SimApp", "UNREACHABLE_HEADER", "load_frontends", "split_host"]
