@@ -19,7 +19,7 @@ import pytest
 
 from fixtures.workload import ReadyVms, planned
 from voyager.report import facts
-from voyager.report.attach import attach_json, attach_png
+from voyager.report.attach import attach_image, attach_json
 from voyager.report.charts import perf_charts
 from voyager.steps import perf, reliability, workload
 
@@ -105,7 +105,7 @@ def test_perf_report(request, fio_runs, artifacts_dir):
     table = fio_runs.results.table()
     charts = perf_charts(table, artifacts_dir / "charts")
     for path in charts:
-        attach_png(request, path.stem, path)
+        attach_image(request, path.stem, path)
     attach_json(request, "fio 结果（每台虚拟机与合计）", table)
     attach_json(request, "fio 原始 JSON 文件", {name: str(path) for name, path in fio_runs.files.items()})
     (artifacts_dir / "perf-table.json").write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
