@@ -176,6 +176,9 @@ def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_sta
         tower, cluster_id, mover.name, pinger, mover.ip, run_state, interval=bounds["interval"],
         seconds=bounds["seconds"], avoid=(pinger_host,) if pinger_host else ())
     ping = outcome.ping
+    if outcome.followed:
+        facts.note(f"上次运行在 {mover.name} 迁移进行中被中断：本次继续跟踪记录的迁移任务 {outcome.task_id} "
+                   f"与当时开始的后台 ping，没有发起第二次迁移")
     facts.record(f"{mover.name} 迁移后所在主机", outcome.to_host, outcome.now_host)
     facts.note(f"{mover.name} 迁移前在 {outcome.from_host}，迁移任务 {outcome.task_id}；"
                f"{pinger_spec.name} 持续 ping：{ping.describe()}")

@@ -177,7 +177,46 @@ def test_live_migration_under_ping(world):
     lost = int(sim_workload.MIGRATION_PAUSE / 0.2)
     assert (outcome.ping.transmitted, outcome.ping.received) == (600, 600 - lost)
     assert outcome.ping.longest_gap_seconds == pytest.approx(sim_workload.MIGRATION_PAUSE)
-    assert state.get(workload.STATE, specs[1].name)["migrate_task"] == outcome.task_id
+    assert not outcome.followed
+    assert "migrate_task" not in state.get(workload.STATE, specs[1].name)  # the outcome is known: forgotten
+
+
+def test_a_recorded_migration_is_followed_not_started_again(world):
+    """A run killed while its migration was in flight left the task, the hosts and the ping's
+    output file recorded: the rerun waits for that task and reads that ping, no second migration."""
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
+    hosts = workload.tower_hosts(c.tower, c.cluster_id)
+    source = vm["host"]["management_ip"]
+    target = reliability.pick_target(hosts, source, (specs[0].host.mgmt_ip,))
+    # what the killed run did: the background ping, the migration, the record; then it died
+    path = reliability.start_background_ping(pinger, specs[1].ip, interval=0.2, seconds=120)
+    answer = c.tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
+    task_id = (answer[0] if isinstance(answer, list) else answer)["task_id"]
+    state.merge(workload.STATE, specs[1].name, {"migrate_task": task_id, "migrate_from": source,
+                                                "migrate_to": target["management_ip"], "ping_log": path})
+    migrations = _tasks(sim, "MIGRATE_VM")
+    outcome = reliability.migrate_while_pinging(c.tower, c.cluster_id, specs[1].name, pinger, specs[1].ip, state,
+                                                interval=0.2, seconds=120, avoid=(specs[0].host.mgmt_ip,))
+    assert _tasks(sim, "MIGRATE_VM") == migrations  # followed, not started again
+    assert outcome.followed and outcome.task_id == task_id
+    assert (outcome.from_host, outcome.to_host, outcome.now_host) == (source, target["management_ip"],
+                                                                        target["management_ip"])
+    assert outcome.ping.transmitted == 600 and outcome.ping.loss_percent < 5
+    assert "migrate_task" not in state.get(workload.STATE, specs[1].name)
+
+
+def test_a_recorded_migration_that_failed_or_is_gone_is_started_again(world):
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    state.merge(workload.STATE, specs[1].name, {"migrate_task": "c000000000000000000000gone", "migrate_from": "x",
+                                                "migrate_to": "y", "ping_log": "elsewhere.log"})
+    migrations = _tasks(sim, "MIGRATE_VM")
+    outcome = reliability.migrate_while_pinging(c.tower, c.cluster_id, specs[1].name, pinger, specs[1].ip, state,
+                                                interval=0.2, seconds=120, avoid=(specs[0].host.mgmt_ip,))
+    assert _tasks(sim, "MIGRATE_VM") == migrations + 1 and not outcome.followed
+    assert outcome.now_host == outcome.to_host != outcome.from_host
 
 
 def test_maintenance_round_trip(world):
