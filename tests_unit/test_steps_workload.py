@@ -166,6 +166,17 @@ def test_fio_in_the_guest_and_a_slow_host(world):
         assert again[name] == normal[name]  # the fault hit once; figures are deterministic
 
 
+def test_a_second_background_ping_into_the_same_file_replaces_it(world):
+    """A background program's output file is the user's: a second run writing it shows there."""
+    c, specs, cfg = world["c"], world["specs"], world["cfg"]
+    client = workload.guest_login(c.ssh, specs[0], cfg)
+    for count in (3, 5):
+        result = client.run(f"rm -f out.log; nohup ping -c {count} -i 0.2 {specs[1].ip} > out.log 2>&1 &")
+        assert result.exit_status == 0 and result.stderr == ""
+        assert f"{count} packets transmitted" in client.run("cat out.log").stdout
+    assert client.run("pgrep -x ping").exit_status == 1 and client.run("pgrep -x sshd").exit_status == 1
+
+
 def test_live_migration_under_ping(world):
     c, specs, cfg, state = world["c"], world["specs"], world["cfg"], world["state"]
     pinger = workload.guest_login(c.ssh, specs[0], cfg)
