@@ -166,6 +166,83 @@ def test_fio_in_the_guest_and_a_slow_host(world):
         assert again[name] == normal[name]  # the fault hit once; figures are deterministic
 
 
+def _fio_sessions(sim) -> int:
+    return len(sim.world.vms.fio_sessions)
+
+
+def test_fio_runs_detached_recorded_and_read_once(world):
+    """fio runs in the background in the guest, recorded while it runs; the record goes once read."""
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    client = workload.guest_login(c.ssh, specs[2], cfg)
+    before = _fio_sessions(sim)
+    run = perf.run_fio(client, perf.FioJob(), state, specs[2].name)
+    assert run.how == f"已在 {specs[2].name} 中启动 fio" and _fio_sessions(sim) == before + 1
+    assert set(perf.parse_fio_json(run.output)) == set(perf.PROFILE_NAMES)
+    assert "fio" not in state.get(workload.STATE, specs[2].name)
+    assert client.run("pgrep -x fio").exit_status == 1  # nothing left running
+
+
+def _killed_run_started_fio(client, state, name: str, job: perf.FioJob) -> None:
+    """What an interrupted run left behind: the record, and fio started in the guest."""
+    state.merge(workload.STATE, name, {"fio": {"command": job.command(), "started": "2026-01-01T00:00:00+00:00"}})
+    client.run(perf.background_command(job)).check("start fio")
+
+
+def test_a_recorded_fio_that_finished_is_taken_not_run_again(world):
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    client = workload.guest_login(c.ssh, specs[2], cfg)
+    job = perf.FioJob()
+    _killed_run_started_fio(client, state, specs[2].name, job)
+    started = _fio_sessions(sim)
+    run = perf.run_fio(client, job, state, specs[2].name)
+    assert "沿用其结果" in run.how and _fio_sessions(sim) == started  # not run a second time
+    assert run.output == sim.world.vms.fio_sessions[-1]["frozen"]
+    assert "fio" not in state.get(workload.STATE, specs[2].name)
+
+
+def test_a_recorded_fio_still_running_is_followed_and_never_two_at_once(world):
+    """A rerun finds the interrupted run's fio still running: it waits for that one (no second
+    fio); a fio the runner did not record (another command) is waited out before one is started."""
+    from voyager import waiters
+
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    client = workload.guest_login(c.ssh, specs[2], cfg)
+    job = perf.FioJob(ramp_time=5, runtime=45)  # 4 × 50 real seconds
+    clock = sim.world.clock
+    speed = clock.speed
+    clock.speed = 0.005  # 1 s wall per run (the VMs booted long enough ago to stay up)
+    waiters.configure(time_scale=0.005)
+    try:
+        _killed_run_started_fio(client, state, specs[2].name, job)
+        started = _fio_sessions(sim)
+        assert client.run("pgrep -x fio").exit_status == 0 and perf.fio_output(client) == ""
+        run = perf.run_fio(client, job, state, specs[2].name)
+        assert run.how.startswith("继续跟踪上次运行") and _fio_sessions(sim) == started
+        assert set(perf.parse_fio_json(run.output)) == set(perf.PROFILE_NAMES)
+
+        other = perf.FioJob(ramp_time=5, runtime=20)
+        client.run(perf.background_command(other)).check("start another fio")  # not recorded
+        first = sim.world.vms.fio_sessions[-1]
+        run = perf.run_fio(client, job, state, specs[2].name)
+        mine = sim.world.vms.fio_sessions[-1]
+        assert run.how == f"已在 {specs[2].name} 中启动 fio" and mine is not first
+        assert mine["started"] >= first["started"] + clock.wall(4 * 25)  # started once the other had ended
+    finally:
+        clock.speed = speed
+        waiters.configure(time_scale=None)
+
+
+def test_a_recorded_fio_that_died_is_started_again(world):
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    client = workload.guest_login(c.ssh, specs[2], cfg)
+    job = perf.FioJob()
+    state.merge(workload.STATE, specs[2].name, {"fio": {"command": job.command(), "started": "earlier"}})
+    client.run(f"rm -f {perf.FIO_OUTPUT}").check("rm")  # no output, nothing running: it died
+    before = _fio_sessions(sim)
+    run = perf.run_fio(client, job, state, specs[2].name)
+    assert run.how == f"已在 {specs[2].name} 中启动 fio" and _fio_sessions(sim) == before + 1
+
+
 def test_a_second_background_ping_into_the_same_file_replaces_it(world):
     """A background program's output file is the user's: a second run writing it shows there."""
     c, specs, cfg = world["c"], world["specs"], world["cfg"]
