@@ -307,6 +307,44 @@ def test_a_recorded_migration_that_failed_or_is_gone_is_started_again(world):
     assert outcome.now_host == outcome.to_host != outcome.from_host
 
 
+def test_a_migration_whose_answer_was_not_recorded_is_adopted(world):
+    """Killed after /migrate-vm was sent but before its task id was stored: the hosts, the
+    ping's file and the VM's earlier tasks were recorded first, and the rerun adopts the VM's
+    new task instead of migrating again."""
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
+    hosts = workload.tower_hosts(c.tower, c.cluster_id)
+    source = vm["host"]["management_ip"]
+    target = reliability.pick_target(hosts, source, (specs[0].host.mgmt_ip,))
+    path = reliability.start_background_ping(pinger, specs[1].ip, interval=0.2, seconds=120)
+    known = [t["id"] for t in reliability.vm_tasks(c.tower, vm["id"])]
+    state.merge(workload.STATE, specs[1].name, {"migrate_from": source, "migrate_to": target["management_ip"],
+                                                "ping_log": path, "migrate_known_tasks": known})
+    answer = c.tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
+    task_id = (answer[0] if isinstance(answer, list) else answer)["task_id"]  # ... and the run died here
+    migrations = _tasks(sim, "MIGRATE_VM")
+    outcome = reliability.migrate_while_pinging(c.tower, c.cluster_id, specs[1].name, pinger, specs[1].ip, state,
+                                                interval=0.2, seconds=120, avoid=(specs[0].host.mgmt_ip,))
+    assert _tasks(sim, "MIGRATE_VM") == migrations and outcome.followed and outcome.task_id == task_id
+    assert outcome.now_host == target["management_ip"] != source
+    assert not set(reliability.IN_FLIGHT) & set(state.get(workload.STATE, specs[1].name))
+
+
+def test_a_migration_recorded_before_its_call_was_sent_is_started(world):
+    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
+    known = [t["id"] for t in reliability.vm_tasks(c.tower, vm["id"])]
+    state.merge(workload.STATE, specs[1].name, {"migrate_from": "x", "migrate_to": "y", "ping_log": "z",
+                                                "migrate_known_tasks": known})  # killed before /migrate-vm
+    migrations = _tasks(sim, "MIGRATE_VM")
+    outcome = reliability.migrate_while_pinging(c.tower, c.cluster_id, specs[1].name, pinger, specs[1].ip, state,
+                                                interval=0.2, seconds=120, avoid=(specs[0].host.mgmt_ip,))
+    assert _tasks(sim, "MIGRATE_VM") == migrations + 1 and not outcome.followed
+    assert outcome.now_host == outcome.to_host != outcome.from_host
+
+
 def test_maintenance_round_trip(world):
     c, specs = world["c"], world["specs"]
     host_ip = specs[2].host.mgmt_ip

@@ -11,6 +11,10 @@ interruption follows the recorded migration (``test_vms.<vm>.migrate_task``,
 its source and target hosts and the ping's output file) instead of starting a
 second one: it waits for that task and reads that ping's output; only a
 recorded task that failed or that CloudTower no longer knows is started again.
+The hosts, the ping's file and the VM's tasks known so far are recorded before
+``/migrate-vm`` is called: a run interrupted before it recorded the answer
+leaves that, and the rerun adopts the VM's new task (listed by
+``resource_id``) rather than migrating again.
 The record is dropped once the outcome is known, so a later run (or ``--lf``
 after a failed verdict) migrates again. Pass: the task
 succeeded, CloudTower shows the VM on the other host, and the loss stays
@@ -81,23 +85,37 @@ def pick_target(hosts: dict[str, dict[str, Any]], current_ip: Optional[str], avo
     return next((h for h in others if h["management_ip"] not in avoid), others[0])
 
 
-IN_FLIGHT = ("migrate_task", "migrate_from", "migrate_to", "ping_log")
+IN_FLIGHT = ("migrate_task", "migrate_from", "migrate_to", "ping_log", "migrate_known_tasks")
 
 
-def recorded_migration(tower, run_state, vm_name: str) -> Optional[dict[str, Any]]:
+def vm_tasks(tower, vm_id: str) -> list[dict[str, Any]]:
+    """CloudTower's tasks on the VM (``/get-tasks`` by ``resource_id``)."""
+    return list(tower.rest("get-tasks", {"where": {"resource_id": vm_id}}) or [])
+
+
+def recorded_migration(tower, run_state, vm_name: str, vm_id: str) -> Optional[dict[str, Any]]:
     """The migration of ``vm_name`` an earlier run recorded and did not see to its
     end, when a rerun must follow it: its task is pending, executing or succeeded.
-    A task that failed or that CloudTower no longer knows is forgotten (None)."""
+    Recorded without its task (the run stopped before the answer was stored): the
+    VM's task that was not there before, if any. A task that failed or that
+    CloudTower no longer knows is forgotten (None)."""
     recorded = run_state.get(STATE, vm_name) or {}
     task_id = recorded.get("migrate_task")
-    if not task_id:
+    if task_id:
+        tasks = tower.rest("get-tasks", {"where": {"id_in": [task_id]}}) or []
+        task = next((t for t in tasks if t.get("id") == task_id), None)
+    elif recorded.get("migrate_to"):
+        known = set(recorded.get("migrate_known_tasks") or [])
+        task = next((t for t in vm_tasks(tower, vm_id) if t.get("id") not in known), None)
+        if task is not None:
+            run_state.merge(STATE, vm_name, {"migrate_task": task["id"]})
+            LOG.info("上次运行在记录迁移任务之前被中断：%s 的新任务 %s 即那次迁移", vm_name, task["id"])
+    else:
         return None
-    tasks = tower.rest("get-tasks", {"where": {"id_in": [task_id]}}) or []
-    task = next((t for t in tasks if t.get("id") == task_id), None)
     if task is None or task.get("status") == "FAILED":
         forget_migration(run_state, vm_name)
         return None
-    return {k: recorded.get(k) for k in IN_FLIGHT}
+    return {**{k: recorded.get(k) for k in IN_FLIGHT}, "migrate_task": task["id"]}
 
 
 def forget_migration(run_state, vm_name: str) -> None:
@@ -112,7 +130,7 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
     vm = find_vm(tower, cluster_id, vm_name)
     if vm is None:
         raise AssertionError(f"CloudTower 中没有测试虚拟机 {vm_name}：请先完成 09-测试虚拟机")
-    recorded = recorded_migration(tower, run_state, vm_name)
+    recorded = recorded_migration(tower, run_state, vm_name, vm["id"])
     if recorded is not None:
         task_id, current, to_ip = recorded["migrate_task"], recorded["migrate_from"], recorded["migrate_to"]
         path = recorded["ping_log"] or PING_LOG
@@ -125,11 +143,12 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
         target = pick_target(hosts, current, avoid)
         to_ip = target["management_ip"]
         path = start_background_ping(pinger, vm_ip, interval=interval, seconds=seconds)
+        run_state.merge(STATE, vm_name, {"migrate_from": current, "migrate_to": to_ip, "ping_log": path,
+                                         "migrate_known_tasks": [t.get("id") for t in vm_tasks(tower, vm["id"])]})
         answer = tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
         item = answer[0] if isinstance(answer, list) else answer
         task_id = item["task_id"]
-        run_state.merge(STATE, vm_name, {"migrate_task": task_id, "migrate_from": current, "migrate_to": to_ip,
-                                         "ping_log": path})
+        run_state.merge(STATE, vm_name, {"migrate_task": task_id})
         LOG.info("%s 从 %s 迁移到 %s（CloudTower 任务 %s）", vm_name, current, to_ip, task_id)
     wait_tower_tasks(tower, [task_id], timeout=task_timeout)
     ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds)
