@@ -345,6 +345,45 @@ def test_a_migration_recorded_before_its_call_was_sent_is_started(world):
     assert outcome.now_host == outcome.to_host != outcome.from_host
 
 
+class _ImportingTower:
+    """A CloudTower whose VM ``name`` exists with its import still running (task t-1)."""
+
+    def __init__(self, name: str):
+        self.vm = {"id": "vm-1", "local_id": "local-1", "name": name, "host": {"management_ip": "127.10.20.11"}}
+        self.polls = 0
+        self.calls: list = []
+
+    def rest(self, op, body):
+        self.calls.append((op, body))
+        if op == "get-vms":
+            return [self.vm]
+        if op == "get-tasks" and "resource_id" in body["where"]:
+            return [{"id": "t-1", "status": "EXECUTING", "resource_id": "vm-1"}]
+        if op == "get-tasks":
+            self.polls += 1
+            return [{"id": "t-1", "status": "SUCCESSED" if self.polls > 1 else "EXECUTING", "progress": 0.5}]
+        raise AssertionError(f"unexpected call {op}")
+
+
+def test_a_found_vm_whose_import_was_not_recorded_is_waited_for(tmp_path):
+    """Killed after /import-vm answered but before the task was stored: the rerun finds the VM
+    by name and waits for its unfinished task instead of taking a half-imported VM."""
+    from voyager import waiters
+
+    plan = build_demo_plan()
+    spec = workload.plan_test_vms(plan)[0]
+    tower = _ImportingTower(spec.name)
+    state = open_state(tmp_path / "state", plan)
+    waiters.configure(time_scale=0.001)
+    try:
+        made = workload.ensure_test_vm(tower, "cluster-1", spec, tmp_path / "unused.ova", state)
+    finally:
+        waiters.configure(time_scale=None)
+    assert made.how == "已存在，未重复创建" and tower.polls == 2  # followed to SUCCESSED
+    assert ("get-tasks", {"where": {"resource_id": "vm-1", "status_in": ["PENDING", "EXECUTING"]}}) in tower.calls
+    assert not any(op in ("import-vm", "upload-elf-file") for op, _ in tower.calls)
+
+
 def test_maintenance_round_trip(world):
     c, specs = world["c"], world["specs"]
     host_ip = specs[2].host.mgmt_ip

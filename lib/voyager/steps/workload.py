@@ -18,9 +18,11 @@ chunked, the upload task ids recorded in the run state at once so a rerun
 resumes them), its descriptor parsed (``/parse-ovf``) and the VM imported
 (``/import-vm`` on the planned host, NIC on the VLAN, started); the VM id and
 the import task are recorded in the run state (``test_vms.<name>``) before
-waiting for the task (``/get-tasks``). Its address is then set the way step 04
-sets the CloudTower VM's: through fisheye ``PUT /api/v2/vms/{uuid}`` once the
-guest agent runs.
+waiting for the task (``/get-tasks``). A VM found by name whose import is
+still running is waited for: its recorded task, or (a run stopped before
+recording the answer) its unfinished tasks listed by ``resource_id``. Its
+address is then set the way step 04 sets the CloudTower VM's: through fisheye
+``PUT /api/v2/vms/{uuid}`` once the guest agent runs.
 """
 from __future__ import annotations
 
@@ -217,8 +219,12 @@ def ensure_test_vm(tower, cluster_id: str, spec: TestVm, template: Path, run_sta
     if vm is not None:
         record_vm(run_state, spec, vm)
         task = recorded.get("import_task") if recorded.get("id") == vm["id"] else None
-        if task:
-            wait_tower_tasks(tower, [task], timeout=task_timeout)
+        # the recorded import, or (a run stopped before it recorded the answer) the VM's unfinished tasks
+        tasks = [task] if task else [t["id"] for t in tower.rest("get-tasks", {"where": {
+            "resource_id": vm["id"], "status_in": ["PENDING", "EXECUTING"]}}) or []]
+        if tasks:
+            LOG.info("%s 已存在，等待其进行中的 CloudTower 任务 %s（上次运行已开始导入）", spec.name, "、".join(tasks))
+            wait_tower_tasks(tower, tasks, timeout=task_timeout)
             vm = find_vm(tower, cluster_id, spec.name) or vm
         return VmFacts(spec.name, vm["id"], vm["local_id"], "已存在，未重复创建", (vm.get("host") or {}).get("management_ip"))
     ova = Ova(template)
