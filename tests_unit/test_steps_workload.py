@@ -139,6 +139,54 @@ def test_vms_imported_once_on_planned_hosts(world):
         assert workload.nic_ip(c.fisheye.vm(vm["local_id"])) == spec.ip
 
 
+def _booted_long_ago(sim, *local_ids: str) -> None:
+    """The VMs have been up for an hour (so that a test may raise the simulator's speed)."""
+    with sim.world.lock:
+        for local_id in local_ids:
+            sim.world.vms.start_now(local_id, sim.world.clock.now() - 3600)
+
+
+def test_a_nic_job_in_flight_is_followed_not_sent_again(world):
+    """Killed while the test VM's NIC job ran (recorded before the wait): the rerun follows that
+    job instead of sending the address a second time."""
+    import dataclasses
+
+    from voyager import waiters
+    from voyager.steps import jobs
+
+    c, specs, state, sim = world["c"], world["specs"], world["state"], world["sim"]
+    spec = specs[3]
+    moved = dataclasses.replace(spec, ip="127.10.20.240")
+    local_id = workload.tower_vm(c.tower, c.cluster_id, spec)["local_id"]
+    clock = sim.world.clock
+    speed = clock.speed
+
+    def updates() -> int:
+        return sum(1 for j in sim.world.jobs.jobs.values() if j["description"] == "VM_UPDATE"
+                   and spec.name in str(j.get("resources")))
+
+    _booted_long_ago(sim, local_id)
+    clock.speed = 0.05  # the NIC job lasts about a second
+    waiters.configure(time_scale=0.05)
+    try:
+        before = updates()
+        with pytest.raises(Exception):  # the killed run: the job started and recorded, then the wait broke off
+            jobs.run_job(c.fisheye, state, workload.nic_job_key(moved), lambda: c.fisheye.put(
+                f"/api/v2/vms/{local_id}", json={"nics": [{**c.fisheye.vm(local_id)["nics"][0], "ip_address": moved.ip,
+                                                         "subnet_mask": moved.netmask, "gateway": moved.gateway}]}
+            )["job_id"], timeout=0.01)
+        assert state.get(jobs.SECTION, workload.nic_job_key(moved))  # recorded before the wait
+        assert workload.nic_ip(c.fisheye.vm(local_id)) != moved.ip  # still running
+        workload.ensure_address(c.fisheye, local_id, moved, state)
+        assert updates() == before + 1  # followed, not sent again
+        assert not state.get(jobs.SECTION, workload.nic_job_key(moved))
+    finally:
+        clock.speed = speed
+        waiters.configure(time_scale=None)
+        workload.ensure_address(c.fisheye, local_id, spec, state)  # back to the planned address
+    assert workload.nic_ip(c.fisheye.vm(local_id)) == spec.ip
+
+
 def test_guest_login_and_ping_on_the_vlan(world):
     c, specs, cfg = world["c"], world["specs"], world["cfg"]
     a = workload.guest_login(c.ssh, specs[0], cfg)
@@ -210,7 +258,8 @@ def test_a_recorded_fio_still_running_is_followed_and_never_two_at_once(world):
     job = perf.FioJob(ramp_time=5, runtime=45)  # 4 × 50 real seconds
     clock = sim.world.clock
     speed = clock.speed
-    clock.speed = 0.005  # 1 s wall per run (the VMs booted long enough ago to stay up)
+    _booted_long_ago(sim, workload.tower_vm(c.tower, c.cluster_id, specs[2])["local_id"])
+    clock.speed = 0.005  # 1 s wall per run
     waiters.configure(time_scale=0.005)
     try:
         _killed_run_started_fio(client, state, specs[2].name, job)
