@@ -433,6 +433,47 @@ def test_a_found_vm_whose_import_was_not_recorded_is_waited_for(tmp_path):
     assert not any(op in ("import-vm", "upload-elf-file") for op, _ in tower.calls)
 
 
+class _DeletingTower:
+    """A CloudTower listing test VM ``name`` while its deletion (task d-1) runs."""
+
+    def __init__(self, name: str, mutation: str = "deleteVm"):
+        self.vm = {"id": "vm-1", "name": name}
+        self.mutation = mutation
+        self.polls = 0
+        self.calls: list = []
+
+    def rest(self, op, body):
+        self.calls.append(op)
+        if op == "get-vms":
+            return [self.vm] if self.polls < 2 else []
+        if op == "get-tasks" and "resource_id" in body["where"]:
+            return [{"id": "d-1", "status": "EXECUTING", "resource_mutation": self.mutation}]
+        if op == "get-tasks":
+            self.polls += 1
+            return [{"id": "d-1", "status": "SUCCESSED" if self.polls > 1 else "EXECUTING"}]
+        if op == "delete-vm":
+            return [{"task_id": "d-2", "data": {"id": "vm-1"}}]
+        raise AssertionError(f"unexpected call {op}")
+
+
+@pytest.mark.parametrize("recorded, mutation", [("d-1", "other"), (None, "deleteVm")],
+                         ids=["recorded", "answer-not-recorded"])
+def test_a_deletion_in_flight_is_followed_not_sent_again(tmp_path, recorded, mutation):
+    from voyager import waiters
+
+    plan = build_demo_plan()
+    state = open_state(tmp_path / "state", plan)
+    if recorded:
+        state.merge(workload.STATE, "voyager-test-01", {"delete_task": recorded})
+    tower = _DeletingTower("voyager-test-01", mutation)
+    waiters.configure(time_scale=0.001)
+    try:
+        assert cleanup.remove_test_vms(tower, "cluster-1", state, task_timeout=5) == ["voyager-test-01"]
+    finally:
+        waiters.configure(time_scale=None)
+    assert "delete-vm" not in tower.calls and tower.polls == 2
+
+
 def test_maintenance_round_trip(world):
     c, specs = world["c"], world["specs"]
     host_ip = specs[2].host.mgmt_ip
