@@ -57,13 +57,13 @@ def test_vm_guest_agent(test_vm, tower, cluster_id, fisheye_vip, ready_vms):
 
 
 @pytest.mark.dependency(depends=["test_vm_guest_agent"])
-def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints, ready_vms):
+def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints, ready_vms, run_state):
     """测试虚拟机网卡地址为规划的临时测试地址，掩码与网关为该业务网络的（虚拟网络 H/I 列），
     SSH 端口可以连接。"""
     spec = planned(test_vm)
     ready_vms.present([spec])
     local_id = workload.tower_vm(tower, cluster_id, spec)["local_id"]
-    LOG.info("%s：%s", spec.name, workload.ensure_address(fisheye_vip, local_id, spec))
+    LOG.info("%s：%s", spec.name, workload.ensure_address(fisheye_vip, local_id, spec, run_state))
     vm = fisheye_vip.vm(local_id)
     ip, netmask, gateway = workload.nic_config(vm)
     vlan = workload.tower_vlan(tower, spec.vlan.name)

@@ -5,7 +5,8 @@
 
 前提（假设）：06 结束时的阶段标记 ``tower_config`` 与 09 的 ``workload_ready`` 已通过。
 fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢包上限见 ``voyager.steps.reliability``。
-重跑某一行性能检查时只在该行的虚拟机里重新运行 fio。
+重跑某一行性能检查时只在该行的虚拟机里重新运行 fio。fio 在虚拟机内后台运行并先记入运行状态：运行被中断后，
+重跑继续跟踪仍在运行的 fio 或沿用其已完成的结果，不会在同一台虚拟机里同时运行两个 fio。
 """
 from __future__ import annotations
 
@@ -29,26 +30,27 @@ LOG = logging.getLogger("voyager.suite.perf")
 class FioRuns:
     """fio of this session: run once, at the same time, in every VM that has a selected row."""
 
-    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms):
+    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms, run_state):
         self.specs = [s for s in specs if s.name in wanted]
         self.ready = ready
-        self.ssh, self.guest = ssh, guest
+        self.ssh, self.guest, self.run_state = ssh, guest, run_state
         self.job = perf.FioJob.from_config(guest.fio)
         self.out_dir = out_dir
         self.results = perf.PerfResults()
         self.errors: dict[str, str] = {}
         self.files: dict[str, Path] = {}
+        self.how: dict[str, str] = {}
         self._ran = False
 
     def _one(self, spec) -> None:
         client = workload.guest_login(self.ssh, spec, self.guest)
-        result = client.run(self.job.command(), timeout=self.job.seconds + 600)
+        run = perf.run_fio(client, self.job, self.run_state, spec.name)  # detached, recorded, followed
+        self.how[spec.name] = run.how
+        LOG.info("%s", run.how)
         path = self.out_dir / f"{spec.name}.fio.json"
-        path.write_text(result.stdout, encoding="utf-8")
+        path.write_text(run.output, encoding="utf-8")
         self.files[spec.name] = path
-        if result.exit_status != 0:
-            raise AssertionError(f"fio 退出码 {result.exit_status}：{result.stderr.strip()[-300:]}")
-        self.results.add(spec.name, result.stdout, self.job.profiles)
+        self.results.add(spec.name, run.output, self.job.profiles)
 
     def run(self) -> None:
         if self._ran:
@@ -73,13 +75,13 @@ class FioRuns:
 
 
 @pytest.fixture(scope="module")
-def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms) -> FioRuns:
+def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, run_state) -> FioRuns:
     wanted = set()
     for item in request.session.items:
         row = getattr(item, "callspec", None) and item.callspec.params.get("perf_row")
         if isinstance(row, tuple):
             wanted.add(row[0].name)
-    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms)
+    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms, run_state)
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
@@ -116,6 +118,8 @@ def test_perf_report(request, fio_runs, artifacts_dir):
         same = {p: f.as_dict() for p, f in kept.items()} == table["vms"][name]
         facts.record(f"{name} 报告中的数值与 {path.name} 一致", True, same)
         assert same, f"报告中 {name} 的数值与保留的 fio JSON（{path}）不一致"
+    for name, how in sorted(fio_runs.how.items()):
+        facts.note(how)
     facts.note(f"图表：{'、'.join(str(p) for p in charts)}")
 
 
@@ -136,6 +140,9 @@ def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_sta
         tower, cluster_id, mover.name, pinger, mover.ip, run_state, interval=bounds["interval"],
         seconds=bounds["seconds"], avoid=(pinger_host,) if pinger_host else ())
     ping = outcome.ping
+    if outcome.followed:
+        facts.note(f"上次运行在 {mover.name} 迁移进行中被中断：本次继续跟踪记录的迁移任务 {outcome.task_id} "
+                   f"与当时开始的后台 ping，没有发起第二次迁移")
     facts.record(f"{mover.name} 迁移后所在主机", outcome.to_host, outcome.now_host)
     facts.note(f"{mover.name} 迁移前在 {outcome.from_host}，迁移任务 {outcome.task_id}；"
                f"{pinger_spec.name} 持续 ping：{ping.describe()}")

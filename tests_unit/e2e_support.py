@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,3 +140,59 @@ def sim_world(state_dir: Path) -> dict:
         return json.loads((state_dir / "sim-world.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def world_has(state_dir: Path, predicate: Callable[[dict], bool]) -> bool:
+    """``predicate(saved world)`` once the simulator has saved one."""
+    world = sim_world(state_dir)
+    return bool(world) and bool(predicate(world))
+
+
+def deploying(world: dict) -> bool:
+    """The simulator's deployment has started and not ended."""
+    rec = world.get("deploy")
+    return bool(rec) and rec.get("result") is None
+
+
+def run_state_facts(state_dir: Path) -> dict:
+    """The run state's facts (``{}`` while there is none)."""
+    try:
+        return json.loads((state_dir / "run-state.json").read_text(encoding="utf-8")).get("facts") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def open_checks(state_dir: Path) -> list[str]:
+    """The checks ``--lf`` would run again (failed, errored, skipped for a prerequisite, never run)."""
+    from voyager.ledger import Ledger
+
+    (path,) = state_dir.glob("ledger-*.json")
+    return Ledger.load(state_dir, path.stem.split("-", 1)[1]).rerun_nodeids()
+
+
+def operations(world: dict) -> dict[str, int]:
+    """What the simulator was asked to do, as counts: fisheye jobs (description and
+    resource names), CloudTower tasks (their descriptions name the VM, host or
+    cluster), inspection jobs, installer runs, deployments, finished images, packages
+    and applications; failed jobs and tasks apart. Two runs that did the same work
+    have equal counts; work started twice shows as a count one higher."""
+    from collections import Counter
+
+    ops: Counter = Counter()
+    for job in ((world.get("jobs") or {}).get("jobs") or {}).values():
+        names = sorted(str(r.get("name") or r.get("vm_name") or "") for r in (job.get("resources") or {}).values()
+                       if isinstance(r, dict))
+        ops[f"job {job.get('description')} {','.join(names)}" + (" (failed)" if job.get("state") == "failed" else "")] += 1
+    tower = world.get("tower") or {}
+    for task in tower.get("tasks") or []:
+        what = re.sub(r"\bc[a-z0-9]{24}\b", "<id>", str(task.get("description")))  # CloudTower ids differ
+        ops[f"task {what}" + (" (failed)" if task.get("status") == "FAILED" else "")] += 1
+    ops["inspection jobs"] = len(((tower.get("inspector") or {}).get("jobs") or {}))
+    installer = world.get("installer") or {}
+    ops["installer runs"] = int(bool(installer.get("started_at")))
+    ops["deployments"] = int(bool(world.get("deploy")))
+    ops["images"] = len(((world.get("images") or {}).get("images") or {}))
+    packages = tower.get("packages") or {}
+    ops["packages"] = len(packages.get("packages") or [])
+    ops["applications"] = len((tower.get("applications") or {}).get("apps") or [])
+    return dict(ops)

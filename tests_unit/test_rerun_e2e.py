@@ -2,12 +2,12 @@
 the embedded simulator).
 
 * a failed deployment (``fail-job:DEPLOY_CLUSTER:1``) is retried by ``--lf``;
-* a run killed (SIGKILL) during the deployment, during the business VDS job,
-  during the host password changes, or after an earlier failure, followed by
-  ``--lf``: rc 0, every check of suites 01-03 passed in the ledger and in the
-  report, the simulator holds exactly what a clean run leaves (no second VDS,
-  VLAN, image or job), no upload left open, the plan file intact but for the
-  serial cell;
+* a run killed (SIGKILL) during the business VDS job, during the host password
+  changes, or after an earlier failure, followed by ``--lf``: rc 0, every check
+  of suites 01-03 passed in the ledger and in the report, the simulator holds
+  exactly what a clean run leaves (no second VDS, VLAN, image or job), no upload
+  left open, the plan file intact but for the serial cell (the kill points of
+  the whole suite, steps 02-11, are in ``test_interruptions_e2e.py``);
 * ``-n 2`` is refused before anything is deployed; two plans rehearsed at
   once in two state dirs both pass.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import (SUITES, kill_when, ledger_of, plan_without_serial, run_suites, sim_status, sim_world,
-                         start_suites)
+                         start_suites, world_has)
 from voyager.plan import read_plan
 
 pytestmark = pytest.mark.e2e
@@ -65,16 +65,6 @@ def test_failed_deployment_is_retried_by_lf(tmp_path, clean):
     assert_recovered(state, lf, clean)
 
 
-def _world_has(state: Path, predicate) -> bool:
-    world = sim_world(state)
-    return bool(world) and predicate(world)
-
-
-def deploying(world: dict) -> bool:
-    rec = world.get("deploy")
-    return bool(rec) and rec.get("result") is None
-
-
 def vds_job_started(world: dict) -> bool:
     return any(j.get("description") == "NETWORK_CREATE_VDS" for j in (world.get("jobs") or {}).get("jobs", {}).values())
 
@@ -83,9 +73,7 @@ PASSWORDS_01 = "test_host_passwords[demo-node-01]"
 
 # name -> (speed, extra args of the killed run, kill when (output, state) holds, deploy first at speed 0)
 KILL_POINTS = {
-    "during-deployment": ("0.01", (), lambda out, st: "::test_deploy_finished" in out and _world_has(st, deploying),
-                          False),
-    "during-vds-job": ("0.3", (), lambda out, st: _world_has(st, vds_job_started), True),
+    "during-vds-job": ("0.3", (), lambda out, st: world_has(st, vds_job_started), True),
     "during-host-passwords": ("0", (), lambda out, st: PASSWORDS_01 in out, False),
     "after-an-earlier-failure": ("0", ("--sim-faults", "fail-job:UPDATE_NTP:1"),
                                  lambda out, st: PASSWORDS_01 in out and "test_ntp FAILED" in out, False),

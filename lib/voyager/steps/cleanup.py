@@ -2,8 +2,9 @@
 check the plan's passwords and summarise the delivery.
 
 * :func:`remove_test_vms` deletes every VM named ``voyager-test-NN`` in the
-  cluster (``/delete-vm``, task recorded in the run state before waiting) and
-  checks CloudTower lists none any more; nothing else is touched.
+  cluster (``/delete-vm``, task recorded in the run state before waiting; a
+  deletion still running, started by an interrupted run, is followed instead)
+  and checks CloudTower lists none any more; nothing else is touched.
 * :func:`remove_test_uploads` cancels the template uploads recorded in the run
   state (``/cancel-upload-task``) and checks ``/get-upload-tasks`` lists none.
 * :func:`kept` lists what must still be there: the CloudTower VM and every
@@ -29,11 +30,25 @@ def test_vms_in_tower(tower, cluster_id: str) -> list[dict[str, Any]]:
     return [v for v in vms if TEST_VM_NAME.match(v.get("name") or "")]
 
 
+def deletion_in_flight(tower, vm: dict[str, Any], recorded: Optional[str]) -> Optional[str]:
+    """The VM's deletion still running: the recorded task, or (a run stopped before it
+    stored the answer) an unfinished ``deleteVm`` task on the VM [INF: the mutation name]."""
+    tasks = tower.rest("get-tasks", {"where": {"resource_id": vm["id"], "status_in": ["PENDING", "EXECUTING"]}}) or []
+    return next((t["id"] for t in tasks if t.get("id") == recorded or t.get("resource_mutation") == "deleteVm"), None)
+
+
 def remove_test_vms(tower, cluster_id: str, run_state, *, task_timeout: float = 1800.0) -> list[str]:
-    """Delete the test VMs; returns the names deleted (empty when there was nothing to do)."""
+    """Delete the test VMs; returns the names deleted (empty when there was nothing to do).
+    A VM whose deletion an interrupted run started is still listed until it ends: that
+    deletion is followed, not sent again."""
     vms = test_vms_in_tower(tower, cluster_id)
     tasks = []
     for vm in vms:
+        running = deletion_in_flight(tower, vm, (run_state.get(STATE, vm["name"]) or {}).get("delete_task"))
+        if running:
+            LOG.info("%s 的删除任务 %s 仍在进行（上次运行已发起），继续跟踪", vm["name"], running)
+            tasks.append(running)
+            continue
         answer = tower.rest("delete-vm", {"where": {"id": vm["id"]}})
         item = answer[0] if isinstance(answer, list) else answer
         run_state.merge(STATE, vm["name"], {"delete_task": item.get("task_id")})

@@ -30,6 +30,21 @@ report IOPS, bandwidth in MiB/s (bw / 1024) and latency in ms (ns / 1e6).
 Totals per profile: IOPS and bandwidth are summed over the VMs; a latency
 percentile cannot be summed, so the total shows the highest of the VMs' values.
 
+The run in the guest (:func:`run_fio`)
+--------------------------------------
+fio runs detached in the guest (``nohup fio ... > voyager-fio.json 2>
+voyager-fio.log &`` in the user's home), recorded in the run state before it
+starts (``test_vms.<vm>.fio``: the command and when) and followed through
+``voyager.waiters`` until its JSON document is complete (``pgrep -x fio`` says
+whether it still runs). A fio started over a plain SSH channel would outlive an
+interrupted runner (no terminal, no hang-up signal) and measure against the
+rerun's; detached and recorded, it is followed instead: a rerun finding the
+recorded fio still running waits for it, finding its output complete takes it
+(one uninterrupted run with the same command), and starts one only when the
+recorded run died without output. It never starts a fio while another one runs
+in the VM. The record is dropped once the output is read. [INF] The template
+has ``pgrep`` (procps); without it the output file alone decides.
+
 Thresholds (defaults, overridable)
 ----------------------------------
 ``DEFAULT_THRESHOLDS`` are per-VM floors (IOPS, MiB/s: measured must be >=)
@@ -48,7 +63,11 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
+
+from voyager.steps.workload import STATE
+from voyager.waiters import wait_for
 
 PERCENTILES = {"p50": "50.000000", "p99": "99.000000", "p99_9": "99.900000"}
 METRICS = ("iops", "bw_mib", "p50_ms", "p99_ms", "p99_9_ms")
@@ -140,6 +159,98 @@ class FioJob:
                 "runtime": self.runtime,
                 "profiles": {p.name: {"rw": p.rw, "bs": p.bs, "iodepth": p.iodepth, "numjobs": p.numjobs}
                              for p in self.profiles}}
+
+
+# -- the run in the guest --------------------------------------------------------------------------
+FIO_OUTPUT = "voyager-fio.json"  # in the guest user's home: fio's JSON document once it has ended
+FIO_LOG = "voyager-fio.log"  # fio's messages (stderr)
+FIO_MARGIN = 600.0  # wall seconds a fio may take beyond its planned length before the wait gives up
+FIO_KEY = "fio"  # run state: test_vms.<vm>.fio
+
+
+@dataclass(frozen=True)
+class FioRun:
+    output: str  # fio's JSON document
+    how: str  # started, followed or taken over (Chinese, for the report)
+
+
+def background_command(job: FioJob) -> str:
+    """``job`` detached in the guest, its JSON in :data:`FIO_OUTPUT` and messages in :data:`FIO_LOG`."""
+    return f"rm -f {FIO_OUTPUT} {FIO_LOG}; nohup {job.command()} > {FIO_OUTPUT} 2> {FIO_LOG} < /dev/null &"
+
+
+def fio_running(client) -> Optional[bool]:
+    """Does a fio run in the guest (``pgrep -x fio``)? None when the guest cannot tell (no pgrep)."""
+    result = client.run("pgrep -x fio", timeout=60)
+    return result.exit_status == 0 if result.exit_status in (0, 1) else None
+
+
+def fio_output(client) -> str:
+    result = client.run(f"cat {FIO_OUTPUT}", timeout=60)
+    return result.stdout if result.exit_status == 0 else ""
+
+
+def output_complete(text: str) -> bool:
+    """fio has written its whole JSON document (it writes it when it ends)."""
+    start = text.find("{") if isinstance(text, str) else -1
+    if start < 0:
+        return False
+    try:
+        json.loads(text[start:])
+    except ValueError:
+        return False
+    return True
+
+
+def _recorded(run_state, vm_name: str) -> Optional[dict[str, Any]]:
+    return ((run_state.get(STATE, vm_name) or {}).get(FIO_KEY)) if run_state is not None else None
+
+
+def _forget(run_state, vm_name: str) -> None:
+    facts = run_state.get(STATE, vm_name) if run_state is not None else None
+    if isinstance(facts, dict) and FIO_KEY in facts:
+        run_state.set(STATE, vm_name, {k: v for k, v in facts.items() if k != FIO_KEY})
+
+
+def run_fio(client, job: FioJob, run_state, vm_name: str, *, timeout: Optional[float] = None) -> FioRun:
+    """fio in the guest behind ``client`` (see the module docstring): the JSON
+    document of one uninterrupted run of ``job``; raises :class:`FioOutputError`
+    when fio ended without one (with its messages)."""
+    timeout = float(timeout if timeout is not None else job.seconds + FIO_MARGIN)
+    command = job.command()
+    recorded = _recorded(run_state, vm_name)
+    how = None
+    if recorded and recorded.get("command") == command:
+        running = fio_running(client)
+        text = fio_output(client)
+        if output_complete(text):
+            _forget(run_state, vm_name)
+            return FioRun(text, f"上次运行中断时 {vm_name} 中的 fio（{recorded.get('started')} 启动）已完成，沿用其结果，"
+                                f"没有再运行一次")
+        if running is not False:
+            how = f"继续跟踪上次运行在 {vm_name} 中启动、仍在运行的 fio（{recorded.get('started')} 启动），没有再启动一次"
+    if how is None:
+        if fio_running(client):  # one the runner did not record, or of another command: never two at once
+            wait_for(f"{vm_name} 中已在运行的 fio 结束", lambda: fio_running(client), lambda running: not running,
+                     timeout, interval=2.0, max_interval=10.0, progress=lambda r: "运行中" if r else "已结束")
+        if run_state is not None:
+            run_state.merge(STATE, vm_name, {FIO_KEY: {
+                "command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}})
+        client.run(background_command(job), timeout=60).check(f"在 {vm_name} 中启动 fio")
+        how = f"已在 {vm_name} 中启动 fio"
+
+    def probe() -> tuple[Optional[bool], str]:
+        running = fio_running(client)  # first: a fio that ended before the read has written its document
+        return running, fio_output(client)
+
+    running, text = wait_for(f"{vm_name} 中的 fio 结束（约 {job.seconds} 秒）", probe,
+                             lambda st: output_complete(st[1]) or st[0] is False, timeout, interval=2.0,
+                             max_interval=10.0, progress=lambda st: "fio 运行中" if st[0] else "fio 已结束")
+    _forget(run_state, vm_name)
+    if not output_complete(text):
+        log = client.run(f"tail -n 20 {FIO_LOG}", timeout=60)
+        raise FioOutputError(f"{vm_name} 中的 fio 已结束，但没有输出 JSON 结果：{(log.stdout or '').strip()[-600:]}")
+    return FioRun(text, how)
 
 
 # -- parsing ------------------------------------------------------------------------------------

@@ -6,7 +6,17 @@ Live migration (:func:`migrate_while_pinging`)
 The peer VM on the same VLAN starts ``ping -D -i <interval> -w <seconds>`` in
 the background (output in a file in its home); the VM moves to another host
 (``/migrate-vm``, its task id recorded in the run state before waiting, then
-``/get-tasks``); when the ping ended its output is read. Pass: the task
+``/get-tasks``); when the ping ended its output is read. A rerun after an
+interruption follows the recorded migration (``test_vms.<vm>.migrate_task``,
+its source and target hosts and the ping's output file) instead of starting a
+second one: it waits for that task and reads that ping's output; only a
+recorded task that failed or that CloudTower no longer knows is started again.
+The hosts, the ping's file and the VM's tasks known so far are recorded before
+``/migrate-vm`` is called: a run interrupted before it recorded the answer
+leaves that, and the rerun adopts the VM's new task (listed by
+``resource_id``) rather than migrating again.
+The record is dropped once the outcome is known, so a later run (or ``--lf``
+after a failed verdict) migrates again. Pass: the task
 succeeded, CloudTower shows the VM on the other host, and the loss stays
 within ``migration.max_loss_percent`` (default 5 %) and the longest run
 without an answer within ``migration.max_gap_seconds`` (default 10 s)
@@ -64,6 +74,7 @@ class MigrationOutcome:
     task_id: str
     ping: PingResult
     ping_text: str
+    followed: bool = False  # a migration recorded by an interrupted run, followed instead of started
 
 
 def pick_target(hosts: dict[str, dict[str, Any]], current_ip: Optional[str], avoid: tuple[str, ...] = ()) -> dict:
@@ -74,27 +85,77 @@ def pick_target(hosts: dict[str, dict[str, Any]], current_ip: Optional[str], avo
     return next((h for h in others if h["management_ip"] not in avoid), others[0])
 
 
+IN_FLIGHT = ("migrate_task", "migrate_from", "migrate_to", "ping_log", "migrate_known_tasks")
+
+
+def vm_tasks(tower, vm_id: str) -> list[dict[str, Any]]:
+    """CloudTower's tasks on the VM (``/get-tasks`` by ``resource_id``)."""
+    return list(tower.rest("get-tasks", {"where": {"resource_id": vm_id}}) or [])
+
+
+def recorded_migration(tower, run_state, vm_name: str, vm_id: str) -> Optional[dict[str, Any]]:
+    """The migration of ``vm_name`` an earlier run recorded and did not see to its
+    end, when a rerun must follow it: its task is pending, executing or succeeded.
+    Recorded without its task (the run stopped before the answer was stored): the
+    VM's task that was not there before, if any. A task that failed or that
+    CloudTower no longer knows is forgotten (None)."""
+    recorded = run_state.get(STATE, vm_name) or {}
+    task_id = recorded.get("migrate_task")
+    if task_id:
+        tasks = tower.rest("get-tasks", {"where": {"id_in": [task_id]}}) or []
+        task = next((t for t in tasks if t.get("id") == task_id), None)
+    elif recorded.get("migrate_to"):
+        known = set(recorded.get("migrate_known_tasks") or [])
+        task = next((t for t in vm_tasks(tower, vm_id) if t.get("id") not in known), None)
+        if task is not None:
+            run_state.merge(STATE, vm_name, {"migrate_task": task["id"]})
+            LOG.info("上次运行在记录迁移任务之前被中断：%s 的新任务 %s 即那次迁移", vm_name, task["id"])
+    else:
+        return None
+    if task is None or task.get("status") == "FAILED":
+        forget_migration(run_state, vm_name)
+        return None
+    return {**{k: recorded.get(k) for k in IN_FLIGHT}, "migrate_task": task["id"]}
+
+
+def forget_migration(run_state, vm_name: str) -> None:
+    recorded = run_state.get(STATE, vm_name)
+    if isinstance(recorded, dict) and any(k in recorded for k in IN_FLIGHT):
+        run_state.set(STATE, vm_name, {k: v for k, v in recorded.items() if k not in IN_FLIGHT})
+
+
 def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: str, run_state, *,
                           interval: float, seconds: float, avoid: tuple[str, ...] = (),
                           task_timeout: float = 1800.0) -> MigrationOutcome:
     vm = find_vm(tower, cluster_id, vm_name)
     if vm is None:
         raise AssertionError(f"CloudTower 中没有测试虚拟机 {vm_name}：请先完成 09-测试虚拟机")
-    hosts = tower_hosts(tower, cluster_id)
-    current = (vm.get("host") or {}).get("management_ip") or (host_by_node_ip(hosts, vm.get("node_ip")) or {}).get(
-        "management_ip")
-    target = pick_target(hosts, current, avoid)
-    path = start_background_ping(pinger, vm_ip, interval=interval, seconds=seconds)
-    answer = tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
-    item = answer[0] if isinstance(answer, list) else answer
-    task_id = item["task_id"]
-    run_state.merge(STATE, vm_name, {"migrate_task": task_id, "migrate_to": target["management_ip"]})
-    LOG.info("%s 从 %s 迁移到 %s（CloudTower 任务 %s）", vm_name, current, target["management_ip"], task_id)
+    recorded = recorded_migration(tower, run_state, vm_name, vm["id"])
+    if recorded is not None:
+        task_id, current, to_ip = recorded["migrate_task"], recorded["migrate_from"], recorded["migrate_to"]
+        path = recorded["ping_log"] or PING_LOG
+        LOG.info("跟踪上次运行记录的迁移：%s 从 %s 迁移到 %s（CloudTower 任务 %s），不再发起新的迁移", vm_name,
+                 current, to_ip, task_id)
+    else:
+        hosts = tower_hosts(tower, cluster_id)
+        current = (vm.get("host") or {}).get("management_ip") or (
+            host_by_node_ip(hosts, vm.get("node_ip")) or {}).get("management_ip")
+        target = pick_target(hosts, current, avoid)
+        to_ip = target["management_ip"]
+        path = start_background_ping(pinger, vm_ip, interval=interval, seconds=seconds)
+        run_state.merge(STATE, vm_name, {"migrate_from": current, "migrate_to": to_ip, "ping_log": path,
+                                         "migrate_known_tasks": [t.get("id") for t in vm_tasks(tower, vm["id"])]})
+        answer = tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
+        item = answer[0] if isinstance(answer, list) else answer
+        task_id = item["task_id"]
+        run_state.merge(STATE, vm_name, {"migrate_task": task_id})
+        LOG.info("%s 从 %s 迁移到 %s（CloudTower 任务 %s）", vm_name, current, to_ip, task_id)
     wait_tower_tasks(tower, [task_id], timeout=task_timeout)
     ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds)
     after = find_vm(tower, cluster_id, vm_name) or {}
     now = (after.get("host") or {}).get("management_ip")
-    return MigrationOutcome(vm_name, current, target["management_ip"], now, task_id, ping, text)
+    forget_migration(run_state, vm_name)  # the outcome is known: a later run migrates again
+    return MigrationOutcome(vm_name, current, to_ip, now, task_id, ping, text, followed=recorded is not None)
 
 
 def host_healthy(tower, cluster_id: str) -> tuple[bool, str]:

@@ -18,9 +18,12 @@ chunked, the upload task ids recorded in the run state at once so a rerun
 resumes them), its descriptor parsed (``/parse-ovf``) and the VM imported
 (``/import-vm`` on the planned host, NIC on the VLAN, started); the VM id and
 the import task are recorded in the run state (``test_vms.<name>``) before
-waiting for the task (``/get-tasks``). Its address is then set the way step 04
-sets the CloudTower VM's: through fisheye ``PUT /api/v2/vms/{uuid}`` once the
-guest agent runs.
+waiting for the task (``/get-tasks``). A VM found by name whose import is
+still running is waited for: its recorded task, or (a run stopped before
+recording the answer) its unfinished tasks listed by ``resource_id``. Its
+address is then set the way step 04 sets the CloudTower VM's: through fisheye
+``PUT /api/v2/vms/{uuid}`` once the guest agent runs (the job recorded in the
+run state section ``jobs`` while it runs, followed by a rerun).
 
 Uploads are spent by the import they are handed to (CloudTower makes the VM's
 volumes of them): when no VM is found but the run state shows that an import
@@ -41,7 +44,8 @@ from voyager.clients import ApiError, TransportError
 from voyager.ovf import Ova
 from voyager.plan import cells
 from voyager.plan.model import BusinessVlan, Host, Plan
-from voyager.waiters import wait_job, wait_port, wait_tower_tasks, wait_vm_guest_agent
+from voyager.steps.jobs import run_job
+from voyager.waiters import wait_port, wait_tower_tasks, wait_vm_guest_agent
 
 LOG = logging.getLogger("voyager.steps.workload")
 
@@ -261,8 +265,12 @@ def ensure_test_vm(tower, cluster_id: str, spec: TestVm, template: Path, run_sta
     if vm is not None:
         record_vm(run_state, spec, vm)
         task = recorded.get("import_task") if recorded.get("id") == vm["id"] else None
-        if task:
-            wait_tower_tasks(tower, [task], timeout=task_timeout)
+        # the recorded import, or (a run stopped before it recorded the answer) the VM's unfinished tasks
+        tasks = [task] if task else [t["id"] for t in tower.rest("get-tasks", {"where": {
+            "resource_id": vm["id"], "status_in": ["PENDING", "EXECUTING"]}}) or []]
+        if tasks:
+            LOG.info("%s 已存在，等待其进行中的 CloudTower 任务 %s（上次运行已开始导入）", spec.name, "、".join(tasks))
+            wait_tower_tasks(tower, tasks, timeout=task_timeout)
             vm = find_vm(tower, cluster_id, spec.name) or vm
         return VmFacts(spec.name, vm["id"], vm["local_id"], EXISTING, (vm.get("host") or {}).get("management_ip"))
     if recorded.get("import_task") or recorded.get("uploads_spent"):
@@ -314,8 +322,15 @@ def nic_ip(vm: dict[str, Any]) -> Optional[str]:
     return nic_config(vm)[0]
 
 
-def ensure_address(fisheye, local_id: str, spec: TestVm, *, timeout: float = 600.0) -> str:
-    """The VM's NIC carries the planned address (step 04's way); returns what was done."""
+def nic_job_key(spec: TestVm) -> str:
+    """The run state key (section ``jobs``) of the VM's NIC job while it runs."""
+    return f"test_vm_nic/{spec.name}"
+
+
+def ensure_address(fisheye, local_id: str, spec: TestVm, run_state=None, *, timeout: float = 600.0) -> str:
+    """The VM's NIC carries the planned address (step 04's way); returns what was done.
+    The NIC job goes through :func:`voyager.steps.jobs.run_job`: recorded before the
+    wait, and followed (not sent again) by a rerun that finds it still running."""
     vm = fisheye.vm(local_id)
     if nic_ip(vm) == spec.ip:
         return f"已配置 {spec.ip}/{spec.netmask}，网关 {spec.gateway}"
@@ -323,8 +338,8 @@ def ensure_address(fisheye, local_id: str, spec: TestVm, *, timeout: float = 600
     body = {"nics": [{"vlan_uuid": nic["vlan_uuid"], "ovs": nic["ovs"], "model": "virtio",
                       "mac_address": nic["mac_address"], "mirror": False, "gateway": spec.gateway,
                       "subnet_mask": spec.netmask, "ip_address": spec.ip, "link": "up"}]}
-    job = fisheye.put(f"/api/v2/vms/{local_id}", json=body)
-    wait_job(fisheye, job["job_id"], timeout=timeout)
+    run_job(fisheye, run_state, nic_job_key(spec), lambda: fisheye.put(f"/api/v2/vms/{local_id}", json=body)["job_id"],
+            timeout=timeout)
     found = nic_ip(fisheye.vm(local_id))
     assert found == spec.ip, f"{spec.name} 的网卡地址为 {found}，应为 {spec.ip}（{spec.cells}）"
     return f"已设置 {spec.ip}/{spec.netmask}，网关 {spec.gateway}"
@@ -402,6 +417,6 @@ def ensure_ready(tower, fisheye, endpoints, cluster_id: str, spec: TestVm, templ
     needs its VM): created, guest agent up, address set, SSH answering."""
     result = ensure_test_vm(tower, cluster_id, spec, template, run_state, vm_cfg)
     wait_guest_agent(fisheye, result.local_id)
-    ensure_address(fisheye, result.local_id, spec)
+    ensure_address(fisheye, result.local_id, spec, run_state)
     wait_ssh(endpoints, spec)
     return result

@@ -53,6 +53,7 @@ class VmTable:
         self.world = world
         self.vms: dict[str, dict[str, Any]] = {}
         self.ping_sessions: list[dict[str, Any]] = []  # background pings of test VMs (sim/workload.py)
+        self.fio_sessions: list[dict[str, Any]] = []  # background fio runs of test VMs (sim/workload.py)
         jobs = world.jobs
         jobs.register("vm_create", self._effect_create)
         jobs.register("vm_update", self._effect_update)
@@ -192,6 +193,7 @@ class VmTable:
             self.world.accounts.pop(ip, None)
             self.world.machine_files.pop(ip, None)
             self.ping_sessions = [p for p in self.ping_sessions if p["src"] != ip]
+            self.fio_sessions = [f for f in self.fio_sessions if f["src"] != ip]
 
     def add_imported(self, body: dict[str, Any], guest_accounts: Optional[dict[str, str]], at: float, *,
                      profile: str = "linux") -> dict[str, Any]:
@@ -218,6 +220,10 @@ class VmTable:
 
     def add_ping_session(self, session: dict[str, Any]) -> None:
         self.ping_sessions = (self.ping_sessions + [session])[-64:]
+        self.world.changed()
+
+    def add_fio_session(self, session: dict[str, Any]) -> None:
+        self.fio_sessions = (self.fio_sessions + [session])[-64:]
         self.world.changed()
 
     # -- NIC configuration ----------------------------------------------------------------
@@ -372,8 +378,9 @@ class VmTable:
 
     # -- state ------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        return {"vms": self.vms, "ping_sessions": self.ping_sessions}
+        return {"vms": self.vms, "ping_sessions": self.ping_sessions, "fio_sessions": self.fio_sessions}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.vms = dict(state.get("vms") or {})
         self.ping_sessions = list(state.get("ping_sessions") or [])
+        self.fio_sessions = list(state.get("fio_sessions") or [])

@@ -17,8 +17,9 @@ test VMs of a later step) is one entry here.
   ``/home/cloudtower/nohup.out`` (the login directory, where ``nohup`` puts it).
 * ``vm`` — other VMs with an IP (test workloads): their accounts come from the
   world (baked into their disk image, :mod:`voyager.sim.ssh.workload`); every
-  non-root account may sudo without a password; ``fio`` and ``ping`` are
-  installed (figures derived from the simulated hardware).
+  non-root account may sudo without a password; ``fio``, ``ping`` and
+  ``pgrep`` are installed (figures derived from the simulated hardware); the
+  files their background runs write are the user's (``rm`` / ``>`` replace them).
 
 A :class:`Session` is one SSH channel's view of its machine: working
 directory, files (``world.files(ip)`` plus the profile's virtual files),
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from voyager.sim.ssh.shell import Proc, UsageError, normalize
-from voyager.sim.ssh.workload import fio_program, ping_log_files, ping_program
+from voyager.sim.ssh.workload import fio_program, output_files, pgrep_program, ping_program, release_output
 
 TOWER_USER = "cloudtower"
 PREINSTALL = "/usr/share/smartx/tower/preinstall.sh"
@@ -93,6 +94,9 @@ class Profile:
     commands: dict[str, Callable[[Proc, list[str]], int]] = field(default_factory=dict)  # on PATH: name -> fn
     scripts: dict[str, Callable[[Proc, list[str]], int]] = field(default_factory=dict)  # run with `sh PATH`
     virtual_files: Callable[["Session"], dict[str, Callable[[], str]]] = lambda session: {}
+    # files background programs write: readable like virtual files, but their owner's to replace or remove
+    output_files: Callable[["Session"], dict[str, Callable[[], str]]] = lambda session: {}
+    release_output: Callable[["Session", str], None] = lambda session, path: None
 
 
 def _vm_name(world, ip: str) -> str:
@@ -116,8 +120,9 @@ PROFILES: dict[str, Profile] = {
     "vm": Profile(
         sudoers=lambda world, ip, user: user != "root",
         hostname=_vm_name,
-        commands={"fio": fio_program, "ping": ping_program},
-        virtual_files=ping_log_files,
+        commands={"fio": fio_program, "ping": ping_program, "pgrep": pgrep_program},
+        output_files=output_files,
+        release_output=release_output,
     ),
 }
 
@@ -186,6 +191,7 @@ class Session:
     def _virtual(self) -> dict[str, Callable[[], str]]:
         files = {"/etc/hostname": lambda: self.hostname() + "\n", "/etc/os-release": lambda: OS_RELEASE}
         files.update(self.profile.virtual_files(self))
+        files.update(self.profile.output_files(self))
         return files
 
     def is_file(self, path: str) -> bool:
@@ -226,7 +232,7 @@ class Session:
             return None
         if self.is_dir(path):
             return "Is a directory"
-        if path in self._virtual() and path != NOHUP_LOG:
+        if path in self._virtual() and path != NOHUP_LOG and path not in self.profile.output_files(self):
             return "Permission denied" if user != "root" else "Read-only file system"
         if user == "root":
             return None
@@ -237,12 +243,15 @@ class Session:
         if path == "/dev/null":
             return
         with self.world.lock:
+            if not append:
+                self.profile.release_output(self, path)
             files = self.world.files(self.ip)
             files[path] = (files.get(path, "") if append else "") + text
             self.world.changed()
 
     def remove_file(self, path: str) -> None:
         with self.world.lock:
+            self.profile.release_output(self, path)
             self.world.files(self.ip).pop(path, None)
             self.world.changed()
 

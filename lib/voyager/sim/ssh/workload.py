@@ -32,6 +32,13 @@ Per job the figures come from the host the VM runs on:
 Fault ``slow-storage:<host mgmt ip or name glob>:N`` divides the capability of
 the matching host by ``SLOW_FACTOR`` for the next N fio runs on VMs there.
 
+Run in the background (``nohup fio ... > out.json 2> err &``) fio is a session
+of the world (it outlives the SSH channel and a restart of the simulator, as a
+real guest's process outlives the client that started it): its output file is
+empty until its ``(ramp_time + runtime) × jobs`` real seconds have passed, then
+holds the JSON document (figures taken then, and kept). ``pgrep [-x] NAME``
+lists the background ``fio`` and ``ping`` runs of the VM that have not ended.
+
 ping (iputils syntax: ``-c -i -w -W -D -q``)
 -------------------------------------------
 A reply comes when the target is a test VM whose guest is up and which has a
@@ -42,6 +49,11 @@ pauses its VM for ``MIGRATION_PAUSE`` real seconds just before the task ends:
 packets due then are lost. Run in the background (``nohup ping ... > log &``)
 the output file fills in as simulated time passes; at speed 0 it is complete
 at its first read, every migration started since the ping began included.
+
+A background program's output file belongs to the VM's user like any file in
+its home: ``rm`` or a ``>`` redirection replaces it (the program keeps running,
+its output no longer shows there), so a second background run may write to
+the same file.
 """
 from __future__ import annotations
 
@@ -277,13 +289,62 @@ def fio_program(proc: Proc, args: list[str]) -> int:
         host = host_of(world, vm)
         slow = world.faults.take("slow-storage", host.mgmt_ip) or world.faults.take("slow-storage", host.hostname)
     ramp, runtime = int(glob.get("ramp_time", 0)), int(glob.get("runtime", 0) or 60)
-    wall = world.clock.wall((ramp + runtime) * len(jobs))
+    seconds = (ramp + runtime) * len(jobs)
+    if proc.background:
+        with world.lock:
+            world.vms.add_fio_session({"src": proc.session.ip, "started": world.clock.now(), "seconds": seconds,
+                                       "glob": glob, "jobs": jobs, "slow": bool(slow), "frozen": None,
+                                       "output": proc.stdout_path})
+        return 0
+    wall = world.clock.wall(seconds)
     if wall > 0:
         time.sleep(min(wall, 600.0))
     with world.lock:
         doc = fio_document(world, _session_vm(proc), glob, jobs, slow)
     proc.write(json.dumps(doc, indent=2) + "\n")
     return 0
+
+
+def _fio_ended(world, session: dict[str, Any]) -> bool:
+    return session.get("frozen") is not None or world.clock.reached(session["started"], session["seconds"])
+
+
+def background_fio_output(world, session: dict[str, Any]) -> str:
+    """What a background fio has written: nothing until it ends, then its JSON document (kept)."""
+    if session.get("frozen") is not None:
+        return session["frozen"]
+    if not _fio_ended(world, session):
+        return ""
+    vm = world.vms.vm_by_ip(session["src"])
+    if vm is None:
+        return ""
+    session["frozen"] = json.dumps(fio_document(world, vm, session["glob"], session["jobs"], session["slow"]),
+                                   indent=2) + "\n"
+    world.changed()
+    return session["frozen"]
+
+
+def _ping_ended(world, session: dict[str, Any]) -> bool:
+    return session.get("frozen") is not None or world.clock.reached(
+        session["started"], max(0, session["count"] - 1) * session["interval"])
+
+
+def pgrep_program(proc: Proc, args: list[str]) -> int:
+    """``pgrep [-x] NAME``: the background fio / ping runs of this VM that have not ended."""
+    names = [a for a in args if not a.startswith("-")]
+    if any(a not in ("-x",) for a in args if a.startswith("-")) or len(names) != 1:
+        raise UsageError("pgrep: the simulated guest knows only 'pgrep [-x] NAME'", 2)
+    world, ip = proc.session.world, proc.session.ip
+    with world.lock:
+        if names[0] == "fio":
+            running = [k for k, f in enumerate(world.vms.fio_sessions) if f["src"] == ip and not _fio_ended(world, f)]
+        elif names[0] == "ping":
+            running = [k for k, p in enumerate(world.vms.ping_sessions) if p["src"] == ip and not _ping_ended(world, p)]
+        else:
+            running = []
+    for k in running:
+        proc.write(f"{2000 + k}\n")
+    return 0 if running else 1
 
 
 # -- ping ------------------------------------------------------------------------------------------
@@ -408,14 +469,26 @@ def background_ping_output(world, session: dict[str, Any]) -> str:
     return text
 
 
-def ping_log_files(session) -> dict[str, Any]:
-    """Virtual files of a test VM: the output files of its background pings."""
+def output_files(session) -> dict[str, Any]:
+    """The files a test VM's background pings and fio runs write (the latest run per file)."""
     world = session.world
     out = {}
     for ping in world.vms.ping_sessions:
         if ping["src"] == session.ip and ping.get("output"):
             out[ping["output"]] = (lambda p=ping: background_ping_output(world, p))
+    for fio in world.vms.fio_sessions:
+        if fio["src"] == session.ip and fio.get("output"):
+            out[fio["output"]] = (lambda f=fio: background_fio_output(world, f))
     return out
+
+
+def release_output(session, path: str) -> None:
+    """``path`` removed or replaced by its owner: the background runs writing it no longer show there."""
+    world = session.world
+    for run in world.vms.ping_sessions + world.vms.fio_sessions:
+        if run["src"] == session.ip and run.get("output") == path:
+            run["output"] = None
+            world.changed()
 
 
 def quote_command(words: list[str]) -> str:
