@@ -27,6 +27,11 @@ What a row runs (CI time: the matrix has to stay within a few minutes of a
   rerun path of an engineer who runs the suite step by step), shared by the
   xdist workers through a file lock.
 
+Measured on the 2-core machine shared with other sessions: the default rows take
+6-11 minutes with ``-n 2`` (load 1-9), about 375 CPU seconds; running every row
+from an empty state dir through step 11 would cost about three times as much
+(a fresh 01-11 run is ~12 CPU seconds, a 01-03 run ~3).
+
 After every case: the simulator holds what the clean run leaves at the same
 point (its status equals the baseline's after 03 or after 11, and so do the
 counts of CloudTower applications, packages, upload tasks and associations,
