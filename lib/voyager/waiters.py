@@ -29,6 +29,7 @@ live log shows long waits moving. Messages are Chinese first and redacted.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shlex
@@ -36,6 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from voyager.evidence import RECORDER
 from voyager.pacing import MIN_SLEEP, PACING, SHARE, Pacer, configure, epoch_of  # noqa: F401 - re-exported
 from voyager.redact import REDACTOR, RedactedError
 
@@ -46,6 +48,7 @@ DEFAULT_MAX_INTERVAL = 15.0  # API seconds: its cap
 DEFAULT_REPORT_EVERY = 15.0
 
 _NOTHING = object()
+_WAITS = itertools.count(1)  # ids of waits, for the evidence's poll marks
 
 # when the awaited operation began: epoch seconds, or a function of a state returning them (or None)
 Started = Union[None, float, Callable[[Any], Optional[float]]]
@@ -199,11 +202,13 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
         text = progress(state) if progress is not None and state is not _NOTHING else None
         return REDACTOR.redact(text) if text else describe_state(state)
 
+    wait_id = next(_WAITS)
     logger.log(level, "开始等待：%s（最长 %s）", describe, format_duration(timeout))
     while True:
         attempts += 1
         try:
-            state = probe()
+            with RECORDER.poll(wait_id, attempts):  # the report shows a wait's first and last polls
+                state = probe()
         except Exception as exc:  # noqa: BLE001 - filtered right below
             if not transient(exc):
                 raise
@@ -559,7 +564,7 @@ def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, 
                     **{"started": lambda vm: epoch_of(vm.get("last_start_time")), **kwargs})
 
 
-def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 3600.0, interval: float = 1.0,
+def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 3600.0, interval: float = 5.0,
                        max_interval: float = 30.0, failure_markers: Iterable[str] = (), lines: int = 200,
                        sudo: bool = False, **kwargs: Any) -> str:
     """Wait until ``marker`` shows in the last ``lines`` lines of the log at ``path``

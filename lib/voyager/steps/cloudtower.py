@@ -413,7 +413,7 @@ def install(ssh, endpoints, plan: Plan, run_state, *, timeout: float = INSTALL_T
     try:
         # one `tail` over SSH at most every 30 s, paced from the installer's start (run state)
         wait_installer_log(ssh, INSTALL_LOG, SUCCESS_MARKER, failure_markers=FAILURE_MARKERS, sudo=True,
-                           lines=TAIL_LINES, timeout=timeout, interval=1.0, max_interval=30.0,
+                           lines=TAIL_LINES, timeout=timeout, interval=5.0, max_interval=30.0,
                            started=epoch_of(run_state.get(SECTION, "installer_started")))
     except WaitError as exc:
         raise _installer_failed(ssh, getattr(exc, "reason", None) or str(exc)) from None

@@ -71,6 +71,7 @@ from voyager.sim.backend.installer import Installer
 from voyager.sim.backend.jobs import JobTable
 from voyager.sim.backend.network import Network
 from voyager.sim.backend.passwords import hash_password, verify_password
+from voyager.sim.backend.timeline import Timeline
 from voyager.sim.backend.vms import VmTable
 
 log = logging.getLogger("voyager.sim")
@@ -123,6 +124,7 @@ class World:
         """Every component in its initial (nothing deployed) state."""
         self.hosts: dict[str, SimHost] = build_hosts(self.plan, self._host_overrides)
         self.cluster: Optional[ClusterState] = None
+        self.timeline = Timeline(self)
         self.jobs = JobTable(self)
         self.network = Network(self)
         self.images = ImageStore(self)
@@ -161,6 +163,7 @@ class World:
         self.images.load_state(state.get("images") or {})
         self.vms.load_state(state.get("vms") or {})
         self.installer.load_state(state.get("installer") or {})
+        self.timeline.load_state(state.get("timeline"))
         for ip, users in (state.get("accounts") or {}).items():
             self.accounts.setdefault(ip, {}).update(users)
         self.machine_files = {ip: dict(f) for ip, f in (state.get("files") or {}).items()}
@@ -194,6 +197,7 @@ class World:
             "images": self.images.to_state(),
             "vms": self.vms.to_state(),
             "installer": self.installer.to_state(),
+            "timeline": self.timeline.to_state(),
             "accounts": self.accounts,
             "files": self.machine_files,
             "tower": self.tower.to_state() if self.tower is not None and hasattr(self.tower, "to_state") else None,
