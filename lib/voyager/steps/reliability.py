@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -43,14 +44,16 @@ def start_background_ping(client, target: str, *, interval: float, seconds: floa
     return PING_LOG
 
 
-def read_ping_log(client, path: str, *, interval: float, seconds: float) -> tuple[PingResult, str]:
-    """Wait until the background ping wrote its statistics; its figures and text."""
+def read_ping_log(client, path: str, *, interval: float, seconds: float,
+                  started: Optional[float] = None) -> tuple[PingResult, str]:
+    """Wait until the background ping wrote its statistics; its figures and text.
+    ``started`` (epoch): when the ping was started (the wait is paced from it)."""
     def probe() -> str:
         result = client.run(f"cat {shlex.quote(path)}", timeout=60)
         return result.stdout if result.exit_status == 0 else ""
 
     text = wait_for(f"后台 ping 结束（{path}）", probe, lambda t: "packets transmitted" in t, seconds + 120,
-                    interval=2.0, max_interval=10.0,
+                    interval=1.0, max_interval=10.0, started=started,
                     progress=lambda t: f"已收到 {t.count('icmp_seq=')} 个应答")
     return parse_ping(text, interval), text
 
@@ -84,6 +87,7 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
     current = (vm.get("host") or {}).get("management_ip") or (host_by_node_ip(hosts, vm.get("node_ip")) or {}).get(
         "management_ip")
     target = pick_target(hosts, current, avoid)
+    pinged = time.time()
     path = start_background_ping(pinger, vm_ip, interval=interval, seconds=seconds)
     answer = tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
     item = answer[0] if isinstance(answer, list) else answer
@@ -91,7 +95,7 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
     run_state.merge(STATE, vm_name, {"migrate_task": task_id, "migrate_to": target["management_ip"]})
     LOG.info("%s 从 %s 迁移到 %s（CloudTower 任务 %s）", vm_name, current, target["management_ip"], task_id)
     wait_tower_tasks(tower, [task_id], timeout=task_timeout)
-    ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds)
+    ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds, started=pinged)
     after = find_vm(tower, cluster_id, vm_name) or {}
     now = (after.get("host") or {}).get("management_ip")
     return MigrationOutcome(vm_name, current, target["management_ip"], now, task_id, ping, text)
