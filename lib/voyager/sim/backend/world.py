@@ -223,6 +223,22 @@ class World:
             if moved:
                 self.changed()
 
+    def warm_up(self) -> None:
+        """Let the CloudTower backend load what its front-ends need later
+        (``TowerBackend.warm_up``), in a daemon thread: called when a deployment
+        starts, so the loading overlaps the deployment (a rehearsal's CPU is idle then)."""
+        warm = getattr(self.tower, "warm_up", None)
+        if warm is None:
+            return
+
+        def run() -> None:
+            try:
+                warm()
+            except Exception:  # noqa: BLE001 - a warm-up only saves time; the first request loads it anyway
+                log.debug("simulator warm-up failed", exc_info=True)
+
+        threading.Thread(target=run, name="voyager-sim-warm-up", daemon=True).start()
+
     def close(self) -> None:
         self.images.close()
 
