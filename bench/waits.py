@@ -1,26 +1,36 @@
 """Benchmark: how much the suite adds to the time the (simulated) cluster's own
 operations take, and how late each wait notices that an operation ended.
 
-Runs ``pytest suites/ --sim --sim-speed S`` once (a fresh state dir) and reads two
-independent sets of timestamps afterwards:
+Runs the whole ``pytest suites/ --sim --sim-speed S`` (01-11) once, on a fresh state
+dir, and reads two independent sets of timestamps afterwards:
 
 * the simulator's, from its saved world (``<state dir>/sim-world.json``): the
-  deployment's ``started_at`` and the cluster's ``created`` (the moment the
-  deployment finished), each job's ``ctime`` + (``pending_for`` +
-  ``processing_for``) × speed (the moment it finished);
-* the suite's, from its evidence log (``<state dir>/evidence/*.log``, one line
-  per exchange: start time to the millisecond and duration): the end of the
-  first poll whose answer showed the operation ended (a job ``done``/``failed``;
-  for the deployment, the ``deploy_verify`` read after ``deploy_status`` stopped
-  saying ``running``).
+  deployment (``deploy.started_at`` → ``cluster.created``), each fisheye job
+  (``ctime`` + (``pending_for`` + ``processing_for``) × speed), each CloudTower task
+  (``created_at`` → ``finished_at``), the CloudTower installer (``started_at`` + its
+  duration × speed), the inspection job and its export (``tower.inspector``), and
+  the world's ``timeline`` (VM boots and OS installs, guest ``fio`` and ``ping``
+  runs: what the state keeps no other trace of);
+* the suite's, from its evidence log (``<state dir>/evidence/*.log``, one entry
+  per exchange: start to the millisecond, duration, request, answer, SSH command
+  and output): the end of the first exchange whose answer showed the operation
+  ended — a job ``done``/``failed``; ``deploy_verify`` after ``deploy_status``
+  stopped saying ``running``; a ``get-tasks`` answer with the task SUCCESSED (a
+  cluster connection: ``connect_state`` CONNECTED; an application: ``RUNNING``);
+  the VM's ``ga_state`` Running; the installer log's success line; the inspection
+  job SUCCEEDED, the export EXPORT_SUCCEEDED; a guest command returning; the first
+  read of a background ping's log after its end.
 
 The lag of a wait is the second minus the first, in wall seconds and in
 real-cluster seconds (÷ speed), and as a share of the operation's simulated
-duration. ``sim_busy_seconds`` is the wall time during which at least one
-operation was running; ``overhead_seconds`` = the suite's wall time minus it.
-A human table goes to stderr; the last line of stdout is one JSON object:
+duration (per kind in ``lag_by_kind``; ``operations_without_lag`` names any
+operation no wait saw end). ``sim_busy_seconds`` is the wall time during which at
+least one operation was running; ``overhead_seconds`` = the suite's wall time
+minus it; ``idle_by_check`` and ``quiet_gaps`` show where it goes. A human table
+goes to stderr; the last line of stdout is one JSON object:
 
-    python3 bench/waits.py [--speed 0.1] [--state-dir DIR] [--keep]
+    python3 bench/waits.py [--speed 0.02] [--state-dir DIR] [--keep]
+    python3 bench/waits.py --reanalyse DIR   # the figures of a run kept with --keep
 
 Loopback only (the embedded simulator).
 """
