@@ -29,7 +29,7 @@ least one operation was running; ``overhead_seconds`` = the suite's wall time
 minus it; ``idle_by_check`` and ``quiet_gaps`` show where it goes. A human table
 goes to stderr; the last line of stdout is one JSON object:
 
-    python3 bench/waits.py [--speed 0.02] [--state-dir DIR] [--keep]
+    python3 bench/waits.py [--speed 0.025] [--state-dir DIR] [--keep]
     python3 bench/waits.py --reanalyse DIR   # the figures of a run kept with --keep
 
 Loopback only (the embedded simulator).
@@ -62,7 +62,7 @@ GET_CLUSTERS = "/v2/api/get-clusters"
 GET_APPLICATIONS = "/v2/api/get-cloudtower-applications"
 INSTALL_LOG = "nohup.out"
 INSTALL_DONE = "Install Operation Center Successfully"  # voyager.steps.cloudtower.SUCCESS_MARKER
-DEFAULT_SPEED = 0.02
+DEFAULT_SPEED = 0.025
 
 
 def parse_evidence(path: Path) -> list[dict[str, Any]]:
