@@ -71,10 +71,10 @@ def test_the_end_is_noticed_within_the_share_of_the_duration_or_the_floor(durati
 
 
 def test_polls_grow_with_the_log_of_the_duration_not_linearly():
-    """查询次数随时长对数增长：20 分钟的部署（最短 5 秒）约 190 次，而不是每 5 秒一次的 240 次；时长加倍只多约 70 次。"""
+    """查询次数随时长对数增长（1/share 次最短间隔，然后 ln(share·D/最短间隔)/share 次）：时长加倍只多 ln2/share 次左右。"""
     _, polls_20min = follow(1200, 5, 30)
     _, polls_40min = follow(2400, 5, 30)
-    assert polls_20min < 1200 / 5 and polls_20min <= 1 / SHARE + math.log(SHARE * 1200 / 5) / SHARE + 2
+    assert polls_20min <= 1 / SHARE + max(0.0, math.log(SHARE * 1200 / 5)) / SHARE + 2
     assert polls_40min - polls_20min <= math.log(2) / SHARE + 2
 
 
@@ -174,12 +174,13 @@ class Tower:
 
 
 def test_wait_job_counts_the_age_from_the_job_s_ctime():
-    """作业等待按作业的 ctime 计算已进行时间：跟踪一个 300 秒前创建的作业，间隔为 1% × 300 = 3 秒。"""
+    """作业等待按作业的 ctime 计算已进行时间：跟踪一个 300 秒前创建的作业，第一次间隔就是 share × 300 秒。"""
     t = FakeTime()
     ctime = int(t.now) - 300
     fe = Fisheye(job=lambda: {"state": "done" if len(t.sleeps) >= 2 else "processing", "ctime": ctime})
     wait_job(fe, "j", clock=t.clock, sleep=t.sleep)
-    assert t.sleeps == pytest.approx([3.0, 3.03])
+    first = SHARE * 300
+    assert t.sleeps == pytest.approx([first, SHARE * (300 + first)])
 
 
 def test_wait_tower_tasks_counts_from_local_created_at_and_uses_progress():
@@ -194,8 +195,8 @@ def test_wait_tower_tasks_counts_from_local_created_at_and_uses_progress():
         return [{"id": "t1", "status": "EXECUTING", "progress": (100 + elapsed) / 120, "local_created_at": created}]
 
     wait_tower_tasks(Tower(tasks), ["t1"], clock=t.clock, sleep=t.sleep)
-    assert t.sleeps[0] == pytest.approx(1.0)  # 1 % of 100 s
-    assert (t.now - 1_759_257_142.192) - 20 <= 1.2 * 1.01  # noticed within the rule's pause of the end
+    assert t.sleeps[0] == pytest.approx(max(0.25, SHARE * 100))  # share × the task's age, not the floor
+    assert (t.now - 1_759_257_142.192) - 20 <= max(0.25, SHARE * 120) + 1e-6  # within the rule's pause
 
 
 def test_wait_vm_guest_agent_counts_from_the_vm_s_last_start_time():
@@ -209,4 +210,4 @@ def test_wait_vm_guest_agent_counts_from_the_vm_s_last_start_time():
                 "guest_info": {"ga_state": "Running" if running else "Unknown"}}
 
     wait_vm_guest_agent(Fisheye(vm=vm), "u", clock=t.clock, sleep=t.sleep)
-    assert t.sleeps == pytest.approx([5.0])
+    assert t.sleeps == pytest.approx([SHARE * 500])

@@ -10,13 +10,15 @@ where ``age`` is the time since the awaited *operation* started — its own star
 when the API gives it (a fisheye job's ``ctime``, a CloudTower task's
 ``local_created_at``, a VM's ``last_start_time``, the deployment's trigger as the
 run state recorded it), else the start of the wait. A wait therefore notices the
-end of an operation of duration ``D`` at most ``share × D`` late (1 % with the
-default :data:`SHARE`, half the 2 % the acceptance asks, so that the read's own
-latency fits in the rest) once ``D`` exceeds ``floor / share``, and at most
-``floor`` late below that. The number of polls grows with the logarithm of the
-duration, not linearly (``1/share`` polls at the floor, then
-``ln(share·D/floor) / share``): a 20-minute deployment polled from a 5 s floor
-is read about 190 times, i.e. every 6 s on average, every 12 s near its end.
+end of an operation of duration ``D`` at most ``share × D`` late (0.5 % with the
+default :data:`SHARE`: a quarter of the 2 % the acceptance asks, so that the read's
+own latency fits in the rest, and small enough that the lag of the long operations
+does not weigh in a rehearsal's overhead) once ``D`` exceeds ``floor / share``, and
+at most ``floor`` late below that. The number of polls grows with the logarithm of
+the duration, not linearly (``1/share`` polls at the floor, then
+``ln(share·D/floor) / share``): a 20-minute deployment polled from a 5 s floor is
+read about 240 times, every 5 s on average (the walkthrough polls every 10 s),
+every 6 s near its end.
 
 * ``floor`` and ``cap`` are **API seconds**: how often a real cluster may be asked
   (e.g. a fisheye job every 0.25 s at first, at most every 5 s). They are
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-SHARE = 0.01  # lag bound as a share of the operation's duration
+SHARE = 0.005  # lag bound as a share of the operation's duration
 MIN_SLEEP = 0.02  # wall seconds: the shortest pause between two polls
 
 
