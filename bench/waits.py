@@ -138,6 +138,11 @@ def operations(world: dict[str, Any], speed: float) -> list[dict[str, Any]]:
             what = f"VM_BOOT {entry.get('name')}" if kind == "vm_boot" else entry["what"]
             ops.append({"what": what, "kind": kind, "id": entry.get("id"), "start": entry["start"],
                         "end": entry["end"], "real_seconds": entry["real_seconds"]})
+    pings = sorted((o for o in ops if o["kind"] == "ping_bg"), key=lambda o: o["start"])
+    for op in pings:  # where the series of reads of a background ping's log ends at the latest
+        after = [o["start"] for o in pings if o["id"] == op["id"] and o["start"] > op["start"]]
+        if after:
+            op["next_start"] = min(after)
     if not any(e.get("what") == "VM_BOOT" for e in timeline):  # a world saved before the timeline existed
         os_install = _sim_constant("OS_INSTALL", "voyager.sim.backend.vms")
         boot = _sim_constant("BOOT", "voyager.sim.backend.vms")
@@ -216,12 +221,14 @@ def noticed(op: dict[str, Any], exchanges: list[dict[str, Any]]) -> Optional[flo
                     and e["start"] <= op["start"] + 0.05 and e["end"] >= op["end"] - 0.002:
                 return e["end"]
         return None
-    if kind == "ping_bg":  # the first read of its log after the end shows the statistics (the evidence
-        for e in later:  # keeps the head of a long output, so the statistics line itself may be cut)
-            if e["method"] == "SSH" and f"@{op['id']}" in e["url"] and e["command"].startswith("cat ") \
-                    and e["start"] >= op["end"]:
-                return e["end"]
-        return None
+    if kind == "ping_bg":  # the wait reading its log stops at the read that showed the statistics: the
+        # last read of the series (the evidence keeps the head of a long output, so the statistics
+        # line itself may be cut; a read is logged to the millisecond, so "the first read after the
+        # end" cannot be told apart from one that began a moment before it)
+        reads = [e for e in later if e["method"] == "SSH" and f"@{op['id']}" in e["url"]
+                 and e["command"].startswith("cat ")]
+        series = [e for e in reads if e["start"] < op.get("next_start", float("inf"))]
+        return series[-1]["end"] if series and series[-1]["end"] >= op["end"] else None
     for e in later:
         if kind == "job":
             m = JOB_PATH.search(e["path"])
