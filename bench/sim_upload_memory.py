@@ -22,33 +22,17 @@ import hashlib
 import io
 import json
 import os
-import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "lib"))
+from simproc import MIB, configured_sim, proc_status
 
-from voyager.plan.demo import build_demo_plan  # noqa: E402
 from voyager.sim.testing import SimHttp  # noqa: E402
-from voyager.sim.walkthrough import Walk  # noqa: E402
 
-MIB = 1024 * 1024
 LIMIT_MIB = 200
 VIP = "127.10.20.10"
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024  # kB -> bytes
-    return out
 
 
 def chunk_of(i: int, total: int, chunk: int, base: bytes) -> bytes:
@@ -74,15 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--streams", type=int, default=1)
     args = parser.parse_args(argv)
     total = args.size_mib * MIB
-    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
-    proc = subprocess.Popen([sys.executable, "-m", "voyager", "sim", "--plan", "demo", "--speed", "0"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        endpoints = json.loads(proc.stdout.readline())
-        plan = build_demo_plan()
-        walk = Walk(endpoints, plan, timeout=60, poll=0.01, tls=False)
-        walk.deploy(walk.scan())
-        walk.configure()
+    with configured_sim() as (proc, endpoints, plan, walk):
         http = SimHttp(endpoints)
         http.token = walk.token
         vol = http.post(VIP, "/api/v2/images/upload/volume",
@@ -123,18 +99,15 @@ def main(argv=None) -> int:
         after = proc_status(proc.pid)
         images = http.get(VIP, "/api/v2/images").json()["data"]["images"]
         got = next(im for im in images if im["uuid"] == vol["image_uuid"])["md5"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
     growth = after["VmHWM"] - before["VmRSS"]
     result = {
         "file_mib": args.size_mib, "chunk_mib": chunk / MIB, "chunks": len(by_index), "order": args.order,
         "streams": args.streams,
         "seconds": round(seconds, 1), "throughput_mib_s": round(args.size_mib / seconds, 1),
-        "rss_before_mib": round(before["VmRSS"] / MIB, 1), "peak_hwm_after_mib": round(after["VmHWM"] / MIB, 1),
-        "peak_growth_mib": round(growth / MIB, 1), "limit_mib": LIMIT_MIB, "md5_ok": got == md5.hexdigest(),
+        "rss_before_mib": round(before["VmRSS"], 1), "peak_hwm_after_mib": round(after["VmHWM"], 1),
+        "peak_growth_mib": round(growth, 1), "limit_mib": LIMIT_MIB, "md5_ok": got == md5.hexdigest(),
     }
-    result["ok"] = result["md5_ok"] and after["VmHWM"] < LIMIT_MIB * MIB
+    result["ok"] = result["md5_ok"] and after["VmHWM"] < LIMIT_MIB
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -31,47 +31,27 @@ Addresses: loopback only (the demo plan's 127.x addresses, served by the simulat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "lib"))
+from simproc import MIB, configured_sim, cpu_seconds, proc_status
 
 from voyager.clients import Endpoints, FisheyeClient, HttpClient  # noqa: E402
-from voyager.plan.demo import build_demo_plan  # noqa: E402
-from voyager.sim.walkthrough import Walk  # noqa: E402
 from voyager.steps import upload  # noqa: E402
 from voyager.steps.media import MediaFile  # noqa: E402
-
-MIB = 1024 * 1024
 
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def proc_status(pid: int | str) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024 / MIB
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu(who: int) -> float:
@@ -193,15 +173,9 @@ def main(argv=None) -> int:
         raise SystemExit("curl is not installed (apt-get install -y curl)")
     size = args.size_mib * MIB
     tmp = Path(tempfile.mkdtemp(prefix="voyager-bench-upload-", dir=args.tmp))
-    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
-    proc = subprocess.Popen([sys.executable, "-m", "voyager", "sim", "--plan", "demo", "--speed", "0"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        sim_map = json.loads(proc.stdout.readline())
-        plan = build_demo_plan()
-        walk = Walk(sim_map, plan, timeout=60, poll=0.01, tls=False)
-        walk.deploy(walk.scan())
-        walk.configure()
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, True)
+        proc, sim_map, plan, walk = stack.enter_context(configured_sim())
         source = tmp / "source.bin"
         log(f"writing {args.size_mib} MiB ...")
         md5 = write_source(source, size)
@@ -233,10 +207,6 @@ def main(argv=None) -> int:
                     f"simulator CPU {runs[what][-1]['sim_cpu']:.1f} s, load {os.getloadavg()[0]:.1f}")
         sim_rss = proc_status(proc.pid)["VmHWM"]
         bench.endpoints.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-        shutil.rmtree(tmp, ignore_errors=True)
 
     def best(what: str) -> dict:
         return min(runs[what], key=lambda run: run["seconds"])

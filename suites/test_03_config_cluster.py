@@ -11,7 +11,6 @@ import pytest
 
 from voyager.clients import FisheyeClient
 from voyager.plan import cells
-from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps import config
@@ -61,11 +60,6 @@ def test_license_serial(fisheye, run_state, write_back_path):
     serial = config.license_serial(fisheye)
     run_state.set("cluster", "serial", serial)
     LOG.info("集群序列号 %s", serial)
-    if write_back_path is None:
-        note = NO_WRITE_BACK.format(cell=cells.ref(cells.HOSTS, cells.HOST_CLUSTER_SERIAL))
-        facts.note(note)
-        LOG.info(note)
-        return
     LOG.info(config.write_back_serial(write_back_path, serial))
 
 

@@ -11,11 +11,9 @@ import logging
 import pytest
 
 from voyager.clients import TowerClient
-from voyager.plan import cells
-from voyager.steps.config import NO_WRITE_BACK
 from voyager.plan.model import Plan
 from voyager.report import facts
-from voyager.steps import cloudtower as ct
+from voyager.steps import cloudtower as ct, cloudtower_setup as tower_setup, cloudtower_vm as tower_vm
 
 LOG = logging.getLogger("voyager.suite.cloudtower")
 
@@ -24,7 +22,7 @@ LOG = logging.getLogger("voyager.suite.cloudtower")
 def test_cloudtower_iso(fisheye_vip, cloudtower_iso, run_state):
     """CloudTower ISO（媒体目录中版本最高的 cloudtower*.iso）已在集群镜像列表中，名称与大小一致；
     集群中已有时不再上传。"""
-    image, how = ct.ensure_iso(fisheye_vip, cloudtower_iso, run_state)
+    image, how = tower_vm.ensure_iso(fisheye_vip, cloudtower_iso, run_state)
     LOG.info("%s（uuid %s）", how, image.get("uuid"))
 
 
@@ -32,7 +30,7 @@ def test_cloudtower_iso(fisheye_vip, cloudtower_iso, run_state):
 def test_cloudtower_placement(fisheye_vip, plan: Plan):
     """创建虚拟机所需的默认存储策略 uuid、管理虚拟交换机的 ovsbr_name 与默认网络的 VLAN uuid
     都通过接口查询得到（虚拟网络!C4/D4），不使用假定值。"""
-    where = ct.placement(fisheye_vip, plan)
+    where = tower_vm.placement(fisheye_vip, plan)
     LOG.info("管理虚拟交换机 %s（%s），网络 %s（%s），默认存储策略 %s", where["vds_name"], where["ovsbr_name"],
              where["vlan_name"], where["vlan_uuid"], where["storage_policy_uuid"])
 
@@ -42,15 +40,15 @@ def test_cloudtower_vm(fisheye_vip, plan: Plan, cloudtower_iso, run_state):
     """CloudTower 虚拟机（集群管理信息!B3，小写）按部署手册的固定规格创建并运行：8 vCPU（8 插槽 × 1 核）、
     内存 20401094656 字节、400 GiB virtio 系统盘 cloudtower-os、ISO 挂载为 IDE 光驱、高可用、BIOS；
     已存在时不再创建，创建作业失败时给出作业的原因。"""
-    where = ct.placement(fisheye_vip, plan)
-    vm, how = ct.ensure_vm(fisheye_vip, plan, run_state, where, ct.iso_image(fisheye_vip, cloudtower_iso))
+    where = tower_vm.placement(fisheye_vip, plan)
+    vm, how = tower_vm.ensure_vm(fisheye_vip, plan, run_state, where, tower_vm.iso_image(fisheye_vip, cloudtower_iso))
     LOG.info("%s（uuid %s）", how, vm.get("uuid"))
 
 
 @pytest.mark.dependency(depends=["test_cloudtower_vm"])
 def test_cloudtower_guest_agent(fisheye_vip, vm_id):
     """CloudTower 虚拟机的操作系统已从 ISO 安装并启动：guest agent（SVT vmtools）状态为 Running。"""
-    vm = ct.wait_guest_agent(fisheye_vip, vm_id)
+    vm = tower_vm.wait_guest_agent(fisheye_vip, vm_id)
     LOG.info("guest agent 运行中，操作系统 %s", (vm.get("guest_info") or {}).get("os_version"))
 
 
@@ -58,32 +56,32 @@ def test_cloudtower_guest_agent(fisheye_vip, vm_id):
 def test_cloudtower_vm_ip(fisheye_vip, plan: Plan, vm_id, run_state):
     """CloudTower 虚拟机网卡已配置规划的 IP（集群管理信息!E3）、子网掩码与网关（虚拟网络 H4/I4），
     配置作业完成，guest agent 报告该地址。"""
-    LOG.info(ct.ensure_vm_ip(fisheye_vip, plan, vm_id, run_state))
+    LOG.info(tower_vm.ensure_vm_ip(fisheye_vip, plan, vm_id, run_state))
 
 
 @pytest.mark.dependency(depends=["test_cloudtower_vm_ip"])
 def test_cloudtower_installer(tower_ssh, endpoints, plan: Plan, run_state):
     """通过 SSH（cloudtower 账号）运行一次 CloudTower 安装程序，跟踪 nohup.out 直到出现
     Install Operation Center Successfully；失败时给出日志最后几行。"""
-    LOG.info(ct.install(tower_ssh, endpoints, plan, run_state))
+    LOG.info(tower_setup.install(tower_ssh, endpoints, plan, run_state))
 
 
 @pytest.mark.dependency(depends=["test_cloudtower_installer"])
 def test_cloudtower_https(endpoints, plan: Plan):
     """安装完成后 CloudTower 的 443 端口可以访问（不通时每 10 秒重试，共三次）。"""
-    LOG.info(ct.wait_https(endpoints, plan))
+    LOG.info(tower_setup.wait_https(endpoints, plan))
 
 
 @pytest.mark.dependency(depends=["test_cloudtower_https"])
 def test_tower_root_user(tower_anon):
     """CloudTower 管理员 root 已创建（createRootUser），checkTowerIsSetup 显示 userCreated=true；已存在时视为完成。"""
-    LOG.info(ct.ensure_root_user(tower_anon))
+    LOG.info(tower_setup.ensure_root_user(tower_anon))
 
 
 @pytest.mark.dependency(depends=["test_tower_root_user"])
 def test_tower_organization(tower_anon, plan: Plan, run_state):
     """CloudTower 组织按规划命名（文档描述!C15）并已创建，checkTowerIsSetup 显示组织；已存在时视为完成。"""
-    org_id, how = ct.ensure_organization(tower_anon, plan)
+    org_id, how = tower_setup.ensure_organization(tower_anon, plan)
     run_state.set("cloudtower", "organization_id", org_id)
     LOG.info("%s（id %s）", how, org_id)
 
@@ -91,34 +89,29 @@ def test_tower_organization(tower_anon, plan: Plan, run_state):
 @pytest.mark.dependency(depends=["test_tower_root_user"])
 def test_tower_login(endpoints, plan: Plan):
     """可以用 root 通过 /v2/api/login 登录 CloudTower，获得 token。"""
-    LOG.info(ct.login(TowerClient(endpoints, ct.tower_ip(plan)), plan))
+    LOG.info(tower_setup.login(TowerClient(endpoints, ct.tower_ip(plan)), plan))
 
 
 @pytest.mark.dependency(depends=["test_tower_login"])
 def test_tower_ntp(tower, plan: Plan):
     """CloudTower 的 NTP 服务器已设置为规划的服务器（集群管理信息!E22:E24），并读回一致。"""
-    LOG.info(ct.ensure_ntp(tower, plan))
+    LOG.info(tower_setup.ensure_ntp(tower, plan))
 
 
 @pytest.mark.dependency(depends=["test_cloudtower_installer"])
 def test_tower_dns(tower_ssh, plan: Plan):
     """CloudTower 虚拟机的 /etc/resolv.conf 已写入规划的 DNS 服务器（集群管理信息!E25:E26），并读回一致。"""
-    LOG.info(ct.ensure_dns(tower_ssh, plan))
+    LOG.info(tower_setup.ensure_dns(tower_ssh, plan))
 
 
 @pytest.mark.dependency(depends=["test_tower_login"])
 def test_tower_license_serial(tower, run_state, write_back_path):
     """读取 CloudTower 序列号（deployedLicense），记入运行状态，并写回规划表 集群管理信息!M3（规划来自文件、且不是模拟演练时）。"""
-    lic = ct.license_serial(tower)
+    lic = tower_setup.license_serial(tower)
     serial = lic["license_serial"]
     run_state.set("cloudtower", "serial", serial)
     LOG.info("CloudTower 序列号 %s（%s，到期 %s）", serial, lic.get("type"), lic.get("expire_date"))
-    if write_back_path is None:
-        note = NO_WRITE_BACK.format(cell=cells.ref(cells.MGMT, cells.MGMT_CLOUDTOWER_SERIAL))
-        facts.note(note)
-        LOG.info(note)
-        return
-    LOG.info(ct.write_back_serial(write_back_path, serial))
+    LOG.info(tower_setup.write_back_serial(write_back_path, serial))
 
 
 @pytest.mark.dependency(name="cloudtower", depends=[

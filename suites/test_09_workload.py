@@ -5,7 +5,8 @@ guest agent、SSH 以及同一业务网络内互通。
 前提（假设）：06 结束时的阶段标记 ``tower_config`` 已通过——CloudTower 已部署、集群已关联并配置
 （suites/test_04 ~ test_06）；本模块用 fixture ``tower``、``cluster_id``、``fisheye_vip``。
 测试虚拟机模板与账号见 ``voyager.steps.workload_config``（介质目录中的 voyager-workload*.ova 与
-voyager-workload.json）。重跑时按名称找到已有的虚拟机，绝不重复创建。
+voyager-workload.json）。重跑时按名称找到已有的虚拟机，绝不重复创建；上一次运行的 11-清理 已删除
+测试虚拟机时，重跑的检查先重新创建它所需的虚拟机（本次运行结束时再删除，见 fixture ``ready_vms``）。
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ LOG = logging.getLogger("voyager.suite.workload")
 
 
 @pytest.mark.dependency(depends=["tower_config"], scope="session")
-def test_vm_created(test_vm, tower, cluster_id, workload_template, guest, run_state):
+def test_vm_created(test_vm, tower, cluster_id, workload_template, guest, run_state, ready_vms):
     """测试虚拟机已创建且只有一台（按名称查找；不存在时从模板导入到规划的主机与业务网络，
     导入任务完成）。"""
     spec = planned(test_vm)
     result = workload.ensure_test_vm(tower, cluster_id, spec, workload_template, run_state, guest.vm)
+    if result.how != workload.EXISTING:
+        ready_vms.made_now(spec.name)
     count = len(workload.find_vms(tower, cluster_id, spec.name))
     facts.record(f"名为 {spec.name} 的虚拟机数量", 1, count)
     LOG.info("%s：%s（id %s）", spec.name, result.how, result.id)
@@ -33,18 +36,20 @@ def test_vm_created(test_vm, tower, cluster_id, workload_template, guest, run_st
 
 
 @pytest.mark.dependency(depends=["test_vm_created"])
-def test_vm_running(test_vm, tower, cluster_id):
+def test_vm_running(test_vm, tower, cluster_id, ready_vms):
     """测试虚拟机处于运行状态（CloudTower status = RUNNING）。"""
     spec = planned(test_vm)
+    ready_vms.present([spec])
     vm = workload.tower_vm(tower, cluster_id, spec)
     facts.record(f"{spec.name} 运行状态", "RUNNING", vm.get("status"))
     assert vm.get("status") == "RUNNING", f"{spec.name} 的状态为 {vm.get('status')}，应为 RUNNING"
 
 
 @pytest.mark.dependency(depends=["test_vm_running"])
-def test_vm_guest_agent(test_vm, tower, cluster_id, fisheye_vip):
+def test_vm_guest_agent(test_vm, tower, cluster_id, fisheye_vip, ready_vms):
     """测试虚拟机的 guest agent（VMTools）在运行（ga_state = Running）。"""
     spec = planned(test_vm)
+    ready_vms.present([spec])
     vm = workload.wait_guest_agent(fisheye_vip, workload.tower_vm(tower, cluster_id, spec)["local_id"])
     state = (vm.get("guest_info") or {}).get("ga_state")
     facts.record(f"{spec.name} guest agent", "Running", state)
@@ -52,10 +57,11 @@ def test_vm_guest_agent(test_vm, tower, cluster_id, fisheye_vip):
 
 
 @pytest.mark.dependency(depends=["test_vm_guest_agent"])
-def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints):
+def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints, ready_vms):
     """测试虚拟机网卡地址为规划的临时测试地址，掩码与网关为该业务网络的（虚拟网络 H/I 列），
     SSH 端口可以连接。"""
     spec = planned(test_vm)
+    ready_vms.present([spec])
     local_id = workload.tower_vm(tower, cluster_id, spec)["local_id"]
     LOG.info("%s：%s", spec.name, workload.ensure_address(fisheye_vip, local_id, spec))
     vm = fisheye_vip.vm(local_id)
@@ -75,9 +81,10 @@ def test_vm_address(test_vm, tower, cluster_id, fisheye_vip, endpoints):
 
 
 @pytest.mark.dependency(depends=["test_vm_address"])
-def test_vm_ssh(test_vm, ssh, guest):
+def test_vm_ssh(test_vm, ssh, guest, ready_vms):
     """可以用模板账号通过 SSH 登录测试虚拟机的规划地址，主机名为虚拟机名称。"""
     spec = planned(test_vm)
+    ready_vms.present([spec])
     client = workload.guest_login(ssh, spec, guest)
     hostname = client.run("hostname", timeout=60).check("hostname").stdout.strip()
     facts.record(f"{spec.ip} 上的主机名", spec.name, hostname)
@@ -85,10 +92,11 @@ def test_vm_ssh(test_vm, ssh, guest):
 
 
 @pytest.mark.dependency(depends=["test_vm_ssh"])
-def test_vm_reaches_peers(test_vm, planned_test_vms, ssh, guest):
+def test_vm_reaches_peers(test_vm, planned_test_vms, ssh, guest, ready_vms):
     """同一业务网络上的测试虚拟机互相 ping 通（显示丢包率与 RTT），丢包不超过配置的上限（默认 0%）。"""
     spec = planned(test_vm)
     peers = workload.same_vlan_peers(planned_test_vms, spec)
+    ready_vms.present([spec, *peers])
     if not peers:  # nothing to compare: said in the report, the row passes
         facts.note(f"业务网络 {spec.vlan.name} 上只有 {spec.name} 一台测试虚拟机，没有可以互 ping 的对象")
         return
@@ -108,8 +116,9 @@ def test_vm_reaches_peers(test_vm, planned_test_vms, ssh, guest):
 
 
 @pytest.mark.dependency(depends=["test_vm_created"])
-def test_vms_spread_over_hosts(planned_test_vms, tower, cluster_id):
+def test_vms_spread_over_hosts(planned_test_vms, tower, cluster_id, ready_vms):
     """测试虚拟机分布在至少两台主机上，同一业务网络上的测试虚拟机分别在不同主机上。"""
+    ready_vms.present(planned_test_vms)
     hosts = workload.tower_hosts(tower, cluster_id)
     placed = {}
     for spec in planned_test_vms:
@@ -130,8 +139,9 @@ def test_vms_spread_over_hosts(planned_test_vms, tower, cluster_id):
 
 @pytest.mark.dependency(name="workload_ready", depends=[
     "test_vm_reaches_peers", "test_vms_spread_over_hosts"])
-def test_workload_ready(planned_test_vms, run_state):
+def test_workload_ready(planned_test_vms, run_state, ready_vms):
     """全部测试虚拟机就绪：其 id 与地址都已记入运行状态（test_vms）。"""
+    ready_vms.present(planned_test_vms)
     recorded = run_state.section(workload.STATE)
     missing = [s.name for s in planned_test_vms if not (recorded.get(s.name) or {}).get("id")]
     facts.record("运行状态中的测试虚拟机", len(planned_test_vms), len(planned_test_vms) - len(missing))

@@ -18,52 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.workload import planned
+from fixtures.workload import ReadyVms, planned
 from voyager.report import facts
-from voyager.report.attach import attach_json, attach_png
+from voyager.report.attach import attach_image, attach_json
 from voyager.steps import perf, reliability, workload
 
 LOG = logging.getLogger("voyager.suite.perf")
-
-
-class ReadyVms:
-    """The test VMs this module needs, made ready when a rerun meets them gone (step 11 removed
-    them); those it had to make again are removed at the end unless step 11 runs in this session."""
-
-    def __init__(self, tower, fisheye, endpoints, cluster_id, template, run_state, guest):
-        self.args = (tower, fisheye, endpoints, cluster_id)
-        self.template, self.run_state, self.guest = template, run_state, guest
-        self.done: set[str] = set()
-        self.remade: list[str] = []
-
-    def ensure(self, specs) -> None:
-        tower, fisheye, endpoints, cluster_id = self.args
-        for spec in specs:
-            if spec.name in self.done:
-                continue
-            result = workload.ensure_ready(tower, fisheye, endpoints, cluster_id, spec, self.template,
-                                           self.run_state, self.guest.vm)
-            if result.how != "已存在，未重复创建":
-                self.remade.append(spec.name)
-                LOG.info("%s 已不存在（上一次运行的 11-清理 已删除），为本次重跑重新创建", spec.name)
-            self.done.add(spec.name)
-
-    def clean_up(self) -> None:
-        from voyager.steps import cleanup
-
-        tower, _, _, cluster_id = self.args
-        LOG.info("删除为本次重跑重新创建的测试虚拟机：%s", "、".join(self.remade))
-        cleanup.remove_test_vms(tower, cluster_id, self.run_state)
-        cleanup.remove_test_uploads(tower, self.run_state)
-
-
-@pytest.fixture(scope="module")
-def ready_vms(request, tower, fisheye_vip, endpoints, cluster_id, workload_template, run_state, guest):
-    vms = ReadyVms(tower, fisheye_vip, endpoints, cluster_id, workload_template, run_state, guest)
-    yield vms
-    cleanup_runs = any(Path(str(item.path)).name == "test_11_cleanup.py" for item in request.session.items)
-    if vms.remade and not cleanup_runs:
-        vms.clean_up()
 
 
 class FioRuns:
@@ -149,7 +109,7 @@ def test_perf_report(request, fio_runs, artifacts_dir):
 
     charts = perf_charts(table, artifacts_dir / "charts")
     for path in charts:
-        attach_png(request, path.stem, path)
+        attach_image(request, path.stem, path)
     attach_json(request, "fio 结果（每台虚拟机与合计）", table)
     attach_json(request, "fio 原始 JSON 文件", {name: str(path) for name, path in fio_runs.files.items()})
     (artifacts_dir / "perf-table.json").write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")

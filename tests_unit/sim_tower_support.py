@@ -7,6 +7,9 @@ the installer is driven through the world, its SSH path has its own tests).
 CloudTower address with plain ``requests`` (Host header = planned IP).
 ``reset_tower`` gives a test a fresh CloudTower on an already deployed world.
 
+``obs_package`` / ``backup_package`` / ``deploy_body`` / ``mgmt_vlan`` drive step 07's uploads and
+deployments the way the walkthrough and the OpenAPI spec do.
+
 Fixtures (import them by name, with ``plan`` from :mod:`sim_support`):
 ``sim`` one started simulator per module with CloudTower up (``tower_up``);
 ``tower`` a fresh CloudTower on it, spoken to over plain http (``TowerHttp``).
@@ -205,6 +208,55 @@ class TowerHttp:
                 "password": plan.cluster.admin_password.reveal()}
         cluster = self.ok("connect-cluster", body)["data"]
         return dc_id, self.ok("get-clusters", {"where": {"id": cluster["id"]}})[0]
+
+
+# -- step 07 packages and applications (the shapes test_sim_tower_applications checks) ----------
+OVM = "/api/ovm-operator/api/v3/chunkedUploads"
+OBS_FILE = "Observability-X86_64-v1.4.2-release.20250926-24.tar.gz"
+BACKUP_FILE = "smtx-backup-dr-x86_64-2.2.1.tar.gz"
+Q_UPLOAD = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) {\n"
+            "    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
+CHUNK = 1024
+
+
+def obs_package(tower, name=OBS_FILE, size=2500):
+    upload = tower.post(OVM, json={"origin_file_name": name}).json()
+    offset = 0
+    while offset < size:
+        part = min(CHUNK, size - offset)
+        resp = tower.post(f"{OVM}/{upload['id']}:upload", params={"offset": offset}, data=b"x" * part)
+        assert resp.status_code == 200, resp.text
+        offset = int(resp.json()["offset"])
+    done = tower.post(f"{OVM}/{upload['id']}:complete", json={})
+    assert done.status_code == 200, done.text
+    return upload["id"], done.json()
+
+
+def backup_package(tower, size=2500):
+    data = {"status": "INITIALIZING", "current_chunk": 1, "chunk_size": CHUNK, "size": size,
+            "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "started_at": "2025-12-09T04:49:01.038Z",
+            "args": {"name": BACKUP_FILE, "package_name": "iomesh-backup"}}
+    task = tower.gql("createUploadTask", {"data": data}, query=Q_UPLOAD)["data"]["createUploadTask"]
+    answer = None
+    for n in range((size + CHUNK - 1) // CHUNK):
+        part = min(CHUNK, size - n * CHUNK)
+        resp = tower.post("/v2/api/upload-cloudtower-application-package", data={"upload_task_id": task["id"]},
+                          files={"file": (BACKUP_FILE, b"y" * part)})
+        assert resp.status_code == 200, resp.text
+        answer = resp.json()
+    return task["id"], answer
+
+
+def mgmt_vlan(tower, plan):
+    (vlan,) = tower.ok("get-vlans", {"where": {"name": "default", "vds": {"name": plan.networks.mgmt.vds}}})
+    return vlan
+
+
+def deploy_body(name, package_id, cluster_id, vlan_id, ip, plan):
+    return {"name": name, "targetPackage": package_id, "vmSpec": {"name": name, "instances": [{
+        "name": name, "cluster": cluster_id, "cpu": 4, "memory": 16, "memory_unit": "GB",
+        "network": {"nics": [{"vlanId": vlan_id, "ip": ip, "mask": "255.255.255.0",
+                              "gateway": plan.networks.mgmt.gateway}]}}]}}
 
 
 @contextmanager

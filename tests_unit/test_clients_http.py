@@ -96,6 +96,20 @@ def test_every_exchange_is_recorded_redacted():
     assert responses.calls[0].request.body == b'{"username": "root", "password": "HttpPass#1"}'
 
 
+@responses.activate
+def test_a_multipart_form_is_recorded_with_its_fields_and_file_sizes():
+    """multipart 表单的接口记录包含表单字段（已脱敏）与文件名、字节数，不含文件内容。"""
+    responses.post(f"{BASE}/v2/api/upload-elf-file", json={"id": "u1"})
+    with RECORDER.step("http-multipart"):
+        HttpClient(live(), IP, "deploy").request(
+            "POST", "/v2/api/upload-elf-file", data={"cluster_id": "c1", "size": "10", "token": Secret("FormPass#1")},
+            files={"file": ("disk.vmdk", b"\x00" * 10, "application/octet-stream")})
+    (e,) = RECORDER.exchanges("http-multipart")
+    assert '"cluster_id": "c1"' in e.request_body and '"size": "10"' in e.request_body
+    assert "disk.vmdk" in e.request_body and "10 字节" in e.request_body and "FormPass#1" not in e.request_body
+    assert b"FormPass#1" in responses.calls[0].request.body  # sent as it is, recorded redacted
+
+
 def test_connection_refused_is_unreachable_and_recorded():
     port = dead_port()
     sim = Endpoints.simulated({"http": f"http://127.0.0.1:{port}"}, retry=RetryPolicy(backoff=0),

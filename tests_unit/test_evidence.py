@@ -1,7 +1,8 @@
 """voyager.evidence: exchanges recorded per step, redacted and bounded at capture."""
 import threading
 
-from voyager.evidence import NO_STEP, Recorder, format_body
+from voyager.evidence import NO_STEP, EvidenceLog, Recorder, format_body
+from voyager.report.carryover import EvidenceLogs
 from voyager.plan.model import MASK, Secret
 from voyager.redact import Redactor
 
@@ -191,3 +192,32 @@ def test_a_wait_marks_its_probes_exchanges_as_its_polls():
     marks = [e.poll for e in RECORDER.exchanges("evidence-test-wait")]
     RECORDER.clear("evidence-test-wait")
     assert [m[1] for m in marks] == [1, 2, 3] and len({m[0] for m in marks}) == 1
+
+
+def test_the_evidence_log_is_written_step_by_step_and_the_rest_at_the_end(tmp_path):
+    rec, _ = _recorder(max_per_step=3)
+    log = EvidenceLog(tmp_path / "evidence" / "run.log", rec)
+    with rec.step("suites/t.py::test_a"):
+        rec.record_http(method="GET", url="http://127.10.20.11/a1", status=200, elapsed=0.1)
+    log.write_step("suites/t.py::test_a")
+    written = (tmp_path / "evidence" / "run.log").read_text(encoding="utf-8")
+    assert written.startswith("## suites/t.py::test_a\n\n") and "/a1" in written  # on disk before the next step
+    log.write_step("suites/t.py::test_a")
+    assert (tmp_path / "evidence" / "run.log").read_text(encoding="utf-8") == written  # nothing twice
+    with rec.step("suites/t.py::test_a"):  # e.g. a worker thread finishing after its check
+        for i in range(5):
+            rec.record_http(method="GET", url=f"http://127.10.20.11/late{i}", status=200, elapsed=0.1)
+    rec.record_ssh(target="ssh://smartx@127.10.20.11", command="uptime", exit_status=0, elapsed=0.1)
+    assert log.finish() == tmp_path / "evidence" / "run.log"
+    sections = EvidenceLogs._parse(log.path)
+    test_a = sections["suites/t.py::test_a"]
+    assert "/a1" in test_a and "/late4" in test_a and "/late1" not in test_a  # bounded: 3 kept
+    assert "较早的 2 条记录已省略" in test_a
+    assert "uptime" in sections[NO_STEP]
+
+
+def test_an_evidence_log_of_a_session_without_exchanges_is_not_written(tmp_path):
+    rec, _ = _recorder()
+    assert EvidenceLog(tmp_path / "evidence" / "run.log", rec).finish() is None
+    assert not (tmp_path / "evidence").exists()
+

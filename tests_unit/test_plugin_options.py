@@ -139,3 +139,14 @@ def test_safe_dirname():
     assert safe_dirname("CN-BJ-SMTX-Prod-Cls01") == "CN-BJ-SMTX-Prod-Cls01"
     assert safe_dirname("集群 01/../x") == "集群_01_.._x"
     assert safe_dirname("") == "cluster"
+
+
+@pytest.mark.parametrize("target", ["suites", "other"])
+def test_lf_without_the_cache_plugin_is_a_chinese_usage_error(project, tmp_path, target):
+    result = project.runpytest(target, "--sim", "--state-dir", str(tmp_path / "st"), "-p", "no:cacheprovider",
+                               "--lf")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "-p no:cacheprovider 关闭了 pytest 的缓存插件" in err and "请去掉 -p no:cacheprovider" in err
+    assert "unrecognized arguments" not in err
+    assert "passed" not in result.stdout.str()

@@ -49,7 +49,9 @@ def test_no_media():
 
 
 @pytest.fixture
-def project(pytester, tmp_path):
+def project(pytester, tmp_path, monkeypatch):
+    # a subprocess run imports voyager from PYTHONPATH: this checkout's, not an installed copy's
+    monkeypatch.setenv("PYTHONPATH", str(LIB))
     suite_project(pytester, {"test_s.py": SUITE})
     state = tmp_path / "state"
 
@@ -243,3 +245,112 @@ def test_negative_simulator_speed_is_a_usage_error(project):
     result = project("--sim-speed", "-1")
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == 4 and "--sim-speed 不能为负数" in text and "Traceback" not in text
+
+
+def test_lf_selects_from_the_ledger_not_from_pytests_cache(project, pytester):
+    """pytest's lfplugin deselects nothing in a suite session: a stale pytest cache
+    naming a check that passed does not choose the rerun; the ledger does."""
+    (project.path / "kill").write_text("")
+    assert project().ret == -signal.SIGKILL  # test_one passed; the rest never ran
+    (project.path / "kill").unlink()
+    cache = project.path / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"suites/test_s.py::test_one": True}), encoding="utf-8")
+    again = project("--lf", subprocess_=False)
+    again.assert_outcomes(passed=2, skipped=1, deselected=1)
+    out = again.stdout.str()
+    assert "voyager: --lf 依据结果台账重跑 3 项" in out and "已通过或按设计跳过的 1 项不重跑" in out
+    assert "run-last-failure" not in out  # pytest's lfplugin stayed out of it
+    assert "PASSED suites/test_s.py::test_one" not in out
+
+
+def test_lf_with_nothing_open_follows_last_failed_no_failures(project):
+    assert project(subprocess_=False).ret == 0
+    everything = project("--lf", subprocess_=False)
+    everything.assert_outcomes(passed=3, skipped=1)
+    assert "没有尚未通过的检查，运行全部 4 项" in everything.stdout.str()
+    nothing = project("--lf", "--lfnf", "none", subprocess_=False)
+    nothing.assert_outcomes(deselected=4)
+    assert "不运行任何检查" in nothing.stdout.str()
+
+
+def test_lf_on_suites_reached_through_another_path_is_a_usage_error(project, pytester):
+    """``pytest . --lf``: the suites are found only at collection, after pytest's
+    lfplugin chose by its cache; one clear line says how to run instead."""
+    result = pytester.runpytest(".", "--sim", "--state-dir", str(project.state), "--lf", "-p", "no:randomly")
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
+    assert "只在命令行参数直接指向 suites/ 时可用" in text and "pytest suites/ --plan=规划设计表.xlsx --lf" in text
+    assert "Traceback" not in text
+
+
+# test_one deletes the state dir's run.lock mid-run; with the file "steal" present it also
+# deletes run.lock.json and lets another process take the lock (as a second run would)
+LOCK_SUITE = '''
+import os, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+STATE = Path((ROOT / "state-dir").read_text())
+HOLD = "import sys; from voyager.runlock import RunLock; l = RunLock(sys.argv[1]); l.acquire(); print('ok', flush=True); sys.stdin.read()"
+
+def test_one():
+    (STATE / "run.lock").unlink()
+    if (ROOT / "steal").exists():
+        (STATE / "run.lock.json").unlink()
+        other = subprocess.Popen([sys.executable, "-c", HOLD, str(STATE)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        assert other.stdout.readline() == "ok\\n"
+        (ROOT / "other.pid").write_text(str(other.pid))
+        test_one.other = other  # kept open (and alive) until the session ends
+
+def test_two():
+    pass
+'''
+
+
+@pytest.mark.parametrize("stolen", [False, True], ids=["lock-file-deleted", "lock-taken-by-another-run"])
+def test_a_lock_file_deleted_mid_run(pytester, tmp_path, monkeypatch, stolen):
+    """run.lock deleted while the run holds it: the run locks the file again before the
+    next check; when another run took it meanwhile, this run stops without touching the
+    ledger again, and leaves the other run's holder file in place."""
+    monkeypatch.setenv("PYTHONPATH", str(LIB))  # this checkout's code, not an installed copy's
+    suite_project(pytester, {"test_l.py": LOCK_SUITE})
+    state = tmp_path / "state"
+    (pytester.path / "state-dir").write_text(str(state))
+    if stolen:
+        (pytester.path / "steal").write_text("")
+    result = pytester.runpytest_subprocess("suites", "--sim", "--state-dir", str(state), "-p", "no:randomly",
+                                           timeout=120)
+    text = result.stdout.str() + result.stderr.str()
+    if not stolen:
+        result.assert_outcomes(passed=2)
+        assert result.ret == 0 and "被删除或替换过，已重新加锁" in text
+        assert (state / "run.lock").exists() and not (state / "run.lock.json").exists()
+        return
+    other = int((pytester.path / "other.pid").read_text())
+    try:
+        assert result.ret == pytest.ExitCode.INTERRUPTED, text
+        assert "本次运行就此停止" in text and f"进程 {other}" in text
+        assert entries(state)["suites/test_l.py::test_two"]["outcome"] == "pending"
+        assert json.loads((state / "run.lock.json").read_text(encoding="utf-8"))["pid"] == other
+    finally:
+        try:
+            os.kill(other, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_killed_run_leaves_the_evidence_of_the_checks_it_finished(project, pytester):
+    (pytester.path / "suites" / "test_s.py").write_text(SUITE.replace(
+        "def test_one():\n    pass",
+        "def test_one():\n    from voyager.evidence import RECORDER\n"
+        "    RECORDER.record_ssh(target='ssh://smartx@127.10.20.11', command='hostname', exit_status=0,"
+        " elapsed=0.1, stdout='demo-node-01')"), encoding="utf-8")
+    (project.path / "kill").write_text("")
+    assert project().ret == -signal.SIGKILL
+    (log,) = (project.state / "evidence").glob("*.log")
+    text = log.read_text(encoding="utf-8")
+    assert "## suites/test_s.py::test_one" in text and "hostname" in text and "demo-node-01" in text
+    # the ledger's entry of test_one names this log: a later --lf run's report can show it
+    assert entries(project.state)["suites/test_s.py::test_one"]["run"]["evidence"] == f"evidence/{log.name}"

@@ -336,3 +336,69 @@ def test_a_finished_upload_removes_the_temporary_directory(plan):
         folder = sim.world.images._dir
         assert send(http, vol, 0, b"0123456789").json()["data"]["to_upload"] == []
         assert not folder.exists() and sim.world.images._dir is None
+
+
+def _stream(store, vol, n, payload):
+    """One chunk through the receiver interface, as the multipart parser drives it."""
+    rx = store.begin_chunk(vol["image_uuid"], vol["zbs_volume_id"], n, kind="iso")
+    sink = rx.stream_factory()
+    return rx, sink
+
+
+@pytest.fixture
+def memory_sim(plan, small_chunks):
+    """A simulator without a state file (its uploads may hold chunks in memory), deployed, logged in."""
+    with Simulator(plan, speed=0, ssh=False) as s:
+        http, _ = deployed(s, plan)
+        yield s, http
+
+
+def test_chunks_near_the_hash_position_are_hashed_from_memory_never_written(memory_sim):
+    """无状态文件时：接近哈希位置的分片在内存中接收并计算 md5，不写入数据文件；md5 仍正确。"""
+    sim, http = memory_sim
+    data = data_of(8 * SMALL)
+    vol = volume(http, "window.iso", len(data)).json()["data"]
+    for n in range(1, images.MEMORY_WINDOW):  # chunk 0 last: the rest wait in their buffers
+        assert send(http, vol, n, chunk(data, n)).status_code == 200
+    [name] = data_files(sim)
+    assert os.stat(os.path.join(sim.world.images._dir, name)).st_blocks == 0  # nothing written to disk
+    for n in [images.MEMORY_WINDOW + 1, 0, images.MEMORY_WINDOW] + list(range(images.MEMORY_WINDOW + 2, 8)):
+        assert send(http, vol, n, chunk(data, n)).status_code == 200
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_a_duplicate_in_flight_never_lends_its_half_filled_buffer_to_the_hash(memory_sim):
+    """同一分片并发发送两次：先到内存缓冲区的那份尚未收完时，另一份（写入文件）先被接受，
+    哈希使用被接受的那份；未完成的那份被拒绝并归还缓冲区。"""
+    sim, http = memory_sim
+    data = data_of(2 * SMALL)
+    vol = volume(http, "dup-flight.iso", len(data)).json()["data"]
+    store = sim.world.images
+    rx1, sink1 = _stream(store, vol, 1, chunk(data, 1))
+    assert sink1.buffer is not None  # in the window: a memory buffer
+    sink1.write(b"\0" * (SMALL // 2))  # half of it so far
+    rx2, sink2 = _stream(store, vol, 1, chunk(data, 1))
+    assert sink2.buffer is None and sink2.fh is not None  # the buffer is taken: to the file
+    sink2.write(chunk(data, 1))
+    assert rx2.finish(True)["to_upload"] == [0]
+    with pytest.raises(Exception):
+        rx1.finish(True)  # short: refused, its buffer given back
+    volume_ = store._volumes[vol["image_uuid"]]
+    assert 1 not in volume_.in_memory
+    assert send(http, vol, 0, chunk(data, 0)).json()["data"]["to_upload"] == []
+    assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_with_a_state_file_every_chunk_goes_to_disk(shared, small_chunks):
+    """有状态文件时，每个分片都写入数据文件（模拟器重启后上传可续传），不占用内存缓冲区。"""
+    http = shared.restore("configured")
+    data = data_of(3 * SMALL)
+    vol = volume(http, "durable.iso", len(data)).json()["data"]
+    assert send(http, vol, 1, chunk(data, 1)).status_code == 200
+    volume_ = shared.sim.world.images._volumes[vol["image_uuid"]]
+    assert volume_.memory_window == 0 and volume_.in_memory == {}
+    path = shared.sim.world.images._data_path(vol["image_uuid"])
+    with open(path, "rb") as fh:
+        fh.seek(SMALL)
+        assert fh.read(SMALL) == chunk(data, 1)
+    assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200

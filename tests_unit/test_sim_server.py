@@ -178,6 +178,36 @@ def test_http_fault_with_a_method_spares_other_methods():
     assert faults.take_http("/api/v2/network/vds", "POST") is None
 
 
+def test_graphql_operation_and_job_resource_targets():
+    """HTTP 目标可写 路径#GraphQL操作名；fail-job 目标可写 “作业描述 资源名”，两者都不影响其他操作或资源。"""
+    faults = Faults("http-500:POST /api#createRootUser:1,fail-job:VM_UPDATE voyager-test-*:1")
+    assert faults.wants_operation
+    assert faults.take_http("/api", "POST", "checkTowerIsSetup") is None
+    assert faults.take_http("/api", "POST") is None
+    assert faults.take_http("/api", "POST", "createRootUser") == "http-500"
+    assert faults.take_http("/api", "POST", "createRootUser") is None
+    assert not faults.take_job("VM_UPDATE", "cloudtower") and not faults.take_job("VM_UPDATE")
+    assert faults.take_job("VM_UPDATE", "voyager-test-02") and not faults.take_job("VM_UPDATE", "voyager-test-01")
+    plain = Faults("http-500:/api:1,fail-job:VM_UPDATE:1")
+    assert not plain.wants_operation
+    assert plain.take_http("/api", "POST", "createRootUser") == "http-500"  # /api alone: every operation
+    assert plain.take_job("VM_UPDATE", "voyager-test-01")  # the description alone: every resource
+
+
+def test_terminal_summary_lists_each_injected_fault_and_how_often_it_fired():
+    """运行结束时的终端摘要列出每条注入的故障规则及其触发次数（没有故障时不列出）。"""
+    from types import SimpleNamespace
+
+    from voyager.pytest_plugin import fault_lines
+
+    sim = SimpleNamespace(faults=Faults("http-500:POST /api/v2/network/vds:2,fail-job:VM_CREATE:1"))
+    sim.faults.take_http("/api/v2/network/vds", "POST")
+    assert fault_lines(sim) == ["模拟器注入的故障（--sim-faults）：",
+                                "  http-500:POST /api/v2/network/vds:2 已触发 1 次",
+                                "  fail-job:VM_CREATE:1 已触发 0 次"]
+    assert fault_lines(None) == [] and fault_lines(SimpleNamespace(faults=Faults(""))) == []
+
+
 def test_faults_fire_count_times_in_order():
     faults = Faults("fail-job:VM_*:1,fail-job:VM_CREATE:1")
     assert faults.take("fail-job", "VM_CREATE") and faults.take("fail-job", "VM_CREATE")
@@ -275,6 +305,27 @@ def test_fail_job_fault_on_vm_create(plan):
         job_id = http.post(VIP, "/api/v2/vms", json=body).json()["data"]["job_id"]
         assert http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]["state"] == "done"
         assert sim.status()["vms"] == 1
+
+
+def test_fail_job_fault_on_one_named_vm(plan):
+    """fail-job:VM_UPDATE 虚拟机名:1 只让该虚拟机的配置作业失败，另一台虚拟机的同类作业照常完成。"""
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:VM_UPDATE second:1") as sim:
+        http, walk = deployed(sim, plan)
+        vdses = http.get(VIP, "/api/v2/network/vds").json()["data"]
+        mgmt = next(v for v in vdses if v["name"] == plan.networks.mgmt.vds)
+        vlan = http.get(VIP, f"/api/v2/network/vds/{mgmt['uuid']}/vlans").json()["data"]["entities"][0]
+        states = {}
+        for name in ("first", "second"):
+            body = {"vm_name": name, "vcpu": 1, "memory": 1 << 30, "nics": [{"vlan_uuid": vlan["uuid"]}], "disks": []}
+            job_id = http.post(VIP, "/api/v2/vms", json=body).json()["data"]["job_id"]
+            vm_uuid = next(u for u, r in http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]["resources"].items()
+                           if r.get("type") == "KVM_VM")
+            nic = {"vlan_uuid": vlan["uuid"], "link": "down"}  # no address: needs no guest agent
+            job_id = http.put(VIP, f"/api/v2/vms/{vm_uuid}", json={"nics": [nic]}).json()["data"]["job_id"]
+            states[name] = http.get(VIP, f"/api/v2/jobs/{job_id}").json()["data"]["job"]
+        assert states["first"]["state"] == "done"
+        assert states["second"]["state"] == "failed" and "second" in states["second"]["error_msg"]
+        assert sim.faults.summary()[0]["fired"] == 1
 
 
 def test_bind_plan_ips_serves_unmodified_clients_or_skips_with_a_warning(plan, caplog):

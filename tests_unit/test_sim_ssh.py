@@ -237,6 +237,28 @@ def test_ssh_drop_fault_cuts_the_connection(sim, plan, faults, tmp_path):
     assert can_login(sim, host.mgmt_ip, "root", "Root-New-1")
 
 
+def test_an_idempotent_command_is_resent_once_after_a_dropped_connection(sim, plan, faults, tmp_path):
+    """只读命令（idempotent=True）的 SSH 连接被切断时重新连接再运行一次并得到结果；再断一次才报错；
+    其他命令从不重发。每次尝试都记入证据。"""
+    from voyager.evidence import RECORDER
+
+    host = plan.hosts[0]
+    with SSHClient(Endpoints.simulated(sim.endpoints, plan), host.mgmt_ip, "smartx", Secret(HOST_PASSWORD),
+                   known_hosts=tmp_path / "known_hosts") as ssh:
+        rules = faults("ssh-drop:hostname:1")
+        with RECORDER.step("idempotent-ssh"):
+            assert ssh.run("hostname", idempotent=True).stdout == host.name + "\n"
+        assert rules.summary()[0]["fired"] == 1
+        assert [e.status for e in RECORDER.exchanges("idempotent-ssh")] == [None, 0]
+        faults("ssh-drop:hostname:2")
+        with pytest.raises(TransportError, match="SSH 命令执行失败.*hostname"):
+            ssh.run("hostname", idempotent=True)
+        faults("ssh-drop:hostname:1")
+        with pytest.raises(TransportError, match="SSH 命令执行失败.*hostname"):
+            ssh.run("hostname")
+        assert ssh.run("hostname").ok
+
+
 # -- the CloudTower VM ------------------------------------------------------------------------------------------
 def test_cloudtower_vm_installer_over_ssh(plan):
     clock = ManualClock(speed=0)

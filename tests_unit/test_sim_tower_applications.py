@@ -9,18 +9,12 @@ import json
 import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
-from sim_tower_support import TowerHttp, timed_tower, tower_up
+from sim_tower_support import (BACKUP_FILE, CHUNK, OBS_FILE, OVM, Q_UPLOAD, TowerHttp, backup_package, deploy_body,
+                               mgmt_vlan, obs_package, timed_tower, tower_up)
 from voyager.sim import Simulator
 from voyager.sim.tower.schema import FIELDS
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-OVM = "/api/ovm-operator/api/v3/chunkedUploads"
-OBS_FILE = "Observability-X86_64-v1.4.2-release.20250926-24.tar.gz"
-BACKUP_FILE = "smtx-backup-dr-x86_64-2.2.1.tar.gz"
-Q_UPLOAD = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) {\n"
-            "    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
-CHUNK = 1024
 
 
 @pytest.fixture(scope="module")
@@ -30,46 +24,6 @@ def world(plan):
         tower = TowerHttp(s.endpoints)
         _dc, cluster = tower.connect(plan, tower.setup())
         yield s, tower, cluster
-
-
-def obs_package(tower, name=OBS_FILE, size=2500):
-    upload = tower.post(OVM, json={"origin_file_name": name}).json()
-    offset = 0
-    while offset < size:
-        part = min(CHUNK, size - offset)
-        resp = tower.post(f"{OVM}/{upload['id']}:upload", params={"offset": offset}, data=b"x" * part)
-        assert resp.status_code == 200, resp.text
-        offset = int(resp.json()["offset"])
-    done = tower.post(f"{OVM}/{upload['id']}:complete", json={})
-    assert done.status_code == 200, done.text
-    return upload["id"], done.json()
-
-
-def backup_package(tower, size=2500):
-    data = {"status": "INITIALIZING", "current_chunk": 1, "chunk_size": CHUNK, "size": size,
-            "resource_type": "CLOUDTOWER_APPLICATION_PACKAGE", "started_at": "2025-12-09T04:49:01.038Z",
-            "args": {"name": BACKUP_FILE, "package_name": "iomesh-backup"}}
-    task = tower.gql("createUploadTask", {"data": data}, query=Q_UPLOAD)["data"]["createUploadTask"]
-    answer = None
-    for n in range((size + CHUNK - 1) // CHUNK):
-        part = min(CHUNK, size - n * CHUNK)
-        resp = tower.post("/v2/api/upload-cloudtower-application-package", data={"upload_task_id": task["id"]},
-                          files={"file": (BACKUP_FILE, b"y" * part)})
-        assert resp.status_code == 200, resp.text
-        answer = resp.json()
-    return task["id"], answer
-
-
-def mgmt_vlan(tower, plan):
-    (vlan,) = tower.ok("get-vlans", {"where": {"name": "default", "vds": {"name": plan.networks.mgmt.vds}}})
-    return vlan
-
-
-def deploy_body(name, package_id, cluster_id, vlan_id, ip, plan):
-    return {"name": name, "targetPackage": package_id, "vmSpec": {"name": name, "instances": [{
-        "name": name, "cluster": cluster_id, "cpu": 4, "memory": 16, "memory_unit": "GB",
-        "network": {"nics": [{"vlanId": vlan_id, "ip": ip, "mask": "255.255.255.0",
-                              "gateway": plan.networks.mgmt.gateway}]}}]}}
 
 
 def test_obs_chunked_upload_resumes_by_offset_and_registers_one_package(world):
@@ -195,6 +149,43 @@ def test_a_failed_installation_frees_the_name(plan):
         second = tower.ok("deploy-cloudtower-application", body)  # the name is free again
         (second,) = tower.ok("get-cloudtower-applications", {"where": {"id": second["id"]}})
         assert second["state"] == "RUNNING"
+
+
+def test_uninstall_removes_a_failed_installation(plan):
+    """uninstall-cloudtower-application {where} 返回所选应用（TERMINATING）；卸载任务完成后应用从列表中消失。"""
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:DEPLOY_CLOUDTOWER_APPLICATION:1") as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        _dc, cluster = tower.connect(plan, tower.setup())
+        _, obs = obs_package(tower)
+        body = deploy_body("Observability", obs["package_id"], cluster["id"], mgmt_vlan(tower, plan)["id"],
+                           plan.obs.ip, plan)
+        failed = tower.ok("deploy-cloudtower-application", body)
+        assert tower.rest("uninstall-cloudtower-application", {}).status_code == 400  # where is required
+        (removing,) = tower.ok("uninstall-cloudtower-application", {"where": {"id": failed["id"]}})
+        assert removing["id"] == failed["id"] and removing["state"] in ("TERMINATING", "INSTALL_FAILED")
+        assert tower.ok("get-cloudtower-applications", {"where": {"name": "Observability"}}) == []  # speed 0: done
+        assert tower.ok("uninstall-cloudtower-application", {"where": {"id": failed["id"]}}) == []
+        (task,) = tower.ok("get-tasks", {"where": {"key": "UNINSTALL_CLOUDTOWER_APPLICATION"}})
+        assert task["status"] == "SUCCESSED" and task["resource_id"] == failed["id"]
+
+
+def test_a_failed_association_is_retried_not_duplicated(plan):
+    """关联失败（fail-job:ASSOCIATE_OBS_CLUSTER）后再次关联：重试同一个关联（新任务），不会出现第二个关联。"""
+    with Simulator(plan, speed=0, ssh=False, faults="fail-job:ASSOCIATE_OBS_CLUSTER:1") as s:
+        tower_up(s, plan)
+        tower = TowerHttp(s.endpoints)
+        _dc, cluster = tower.connect(plan, tower.setup())
+        _, obs = obs_package(tower)
+        app = tower.ok("deploy-cloudtower-application", deploy_body(
+            "Observability", obs["package_id"], cluster["id"], mgmt_vlan(tower, plan)["id"], plan.obs.ip, plan))
+        body = {"application_id": app["id"], "cluster_ids": [cluster["id"]]}
+        tower.ok("associate-obs-clusters", body)
+        (link,) = tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
+        assert link["status"] == "FAILED"
+        tower.ok("associate-obs-clusters", body)
+        (again,) = tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
+        assert again["id"] == link["id"] and again["status"] == "ASSOCIATED"
 
 
 LISTS = ("get-upload-tasks", "get-cloudtower-application-packages", "get-cloudtower-applications",

@@ -1,66 +1,115 @@
 """Fidelity of the simulator against the official CloudTower OpenAPI spec and the captures
 (../shared/reference; the module skips without it).
 
-After a simulated walkthrough (steps 04-06 through the REST API), every response of every
-CloudTower REST operation the simulator serves is validated against the spec's response
-schema (``nullable`` honoured beside ``allOf``); for every served operation, requests that
-violate its request schema (a missing required field, a wrong type, a bad enum value, a
-bad ``where`` value) must get a 400 ErrorBody naming the offending field; every fisheye
-answer the captures show has the captures' keys and value types. One line sums it up
-(``pytest tests_unit/test_sim_tower_fidelity.py -s``)::
+The served operations are read from the simulator's front-ends (every ``POST /v2/api/<op>``
+route, :func:`tower_openapi.served_operations`), never from a hand list. After a simulated
+walkthrough through every one of them (steps 04-06 as the walkthrough does them, then step 07's
+components and steps 09-11's workload, both test-VM routes included), every response is
+validated against the spec's response schema (``nullable`` honoured beside ``allOf``; the few
+operations the spec lacks against their [INF] schema, ``tower_openapi.INFERRED``). For every
+served operation, requests derived from a request the walkthrough sent successfully, made to
+violate its request schema (a missing required field, a wrong type, a bad enum value, a bad
+``where`` value; a multipart form without a required part), must get a 400 ErrorBody naming the
+offending field. Every fisheye answer the captures show has the captures' keys and value types.
+One line sums it up (``pytest tests_unit/test_sim_tower_fidelity.py -s``)::
 
-    CloudTower 保真度：提供 22/554 个 REST 操作；响应合规 N/N；违规请求被拒 M/M；fisheye 抓包字段 K/K
+    CloudTower 保真度：提供 N/554 个 REST 操作（另有 K 个规范外 [INF] 操作）；响应合规 …；违规请求被拒 …；fisheye 抓包字段 …
 """
 from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pytest
 
-from tower_openapi import (deref, generate_spec_types, load_spec, request_schema, response_schema, validator)
+from tower_openapi import (INFERRED, MULTIPART, deref, generate_spec_types, in_spec, load_spec, request_content,
+                           request_schema, response_schema, served_operations, validator)
 
 SPEC = load_spec()
 if SPEC is None:
     pytest.skip("../shared/reference 中没有 CloudTower OpenAPI 规范：跳过保真度测试", allow_module_level=True)
 
 from sim_support import plan  # noqa: E402,F401 (fixture)
-from sim_tower_support import TowerHttp, reset_tower, sim, tower_up  # noqa: E402,F401 (fixture)
+from sim_tower_support import (TowerHttp, backup_package, deploy_body, mgmt_vlan, obs_package,  # noqa: E402,F401
+                               reset_tower, sim, tower_up)
+from voyager.ovf import descriptor_xml  # noqa: E402
 from voyager.sim import Simulator  # noqa: E402
 from voyager.sim.testing import SharedSim  # noqa: E402
 from voyager.sim.tower import spec_types  # noqa: E402
-from voyager.sim.tower.rest import TowerRestFrontend  # noqa: E402
+from voyager.sim.tower.vms import CHUNK_SIZE  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "api-samples"
-WALKTHROUGH = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "000_6329e4e73b7c4111.txt"
-SERVED = sorted(r.rule.rsplit("/", 1)[-1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
-LIST_ENTITY = {
-    "get-organizations": "Organization", "get-datacenters": "Datacenter", "get-clusters": "Cluster",
-    "get-tasks": "Task", "get-hosts": "Host", "get-vdses": "Vds", "get-vlans": "Vlan", "get-vms": "Vm",
-    "get-views": "View", "get-graphs": "Graph", "get-zone-topoes": "ZoneTopo", "get-rack-topoes": "RackTopo",
-    "get-brick-topoes": "BrickTopo", "get-node-topoes": "NodeTopo", "get-cluster-settingses": "ClusterSettings",
-}
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "reference" / "api-samples"
+WALKTHROUGH = ROOT.parent / "shared" / "spec" / "000_6329e4e73b7c4111.txt"
+SERVED = served_operations()
+REST = "/v2/api/"
+
+
+def _where_entity(schema: Any) -> Optional[str]:
+    """The entity of the ``x-where`` marker in a generated request schema part (through anyOf/allOf)."""
+    if not isinstance(schema, dict):
+        return None
+    if "x-where" in schema:
+        return schema["x-where"]
+    return next((e for branch in schema.get("anyOf", []) + schema.get("allOf", [])
+                 if (e := _where_entity(branch)) is not None), None)
+
+
+def _item_schema(op: str) -> Optional[dict[str, Any]]:
+    """The generated request schema of one object of ``op``'s body (an array's item)."""
+    schema = spec_types.REQUESTS.get(op)
+    return schema.get("items") if schema and schema.get("type") == "array" else schema
+
+
+def list_entity(op: str) -> Optional[str]:
+    """The entity a ``get-*`` list answers: the one its request's ``where`` filters."""
+    item = _item_schema(op) if op.startswith("get-") else None
+    return _where_entity(item["properties"].get("where")) if item else None
+
+
+def _array_request(op: str) -> bool:
+    schema = request_schema(SPEC, op)
+    return bool(schema) and deref(SPEC, schema).get("type") == "array"
+
+
+def _answer(resp) -> Any:
+    """The parsed JSON answer, or the text when it is not JSON (a crash shows as what it is)."""
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
 
 
 class RecordingTower(TowerHttp):
-    """A CloudTower client that keeps every REST exchange: (operation, request body, status, answer)."""
+    """A CloudTower client that keeps every REST exchange: (operation, request body, status, answer);
+    a multipart request's body is kept as ``{"form": fields, "files": part names}``."""
 
     def __init__(self, endpoints) -> None:
         super().__init__(endpoints)
         self.exchanges: list[tuple[str, Any, int, Any]] = []
 
-    def rest(self, op: str, body: Any = None, **kwargs):
-        resp = super().rest(op, body, **kwargs)
-        self.exchanges.append((op, {} if body is None else body, resp.status_code, resp.json()))
+    def post(self, path: str, **kwargs):
+        resp = super().post(path, **kwargs)
+        if path.startswith(REST):
+            if "json" in kwargs:
+                body = kwargs["json"]
+            else:
+                body = {"form": dict(kwargs.get("data") or {}), "files": sorted(kwargs.get("files") or {})}
+            self.exchanges.append((path[len(REST):], body, resp.status_code, _answer(resp)))
         return resp
 
+    def form(self, op: str, fields: dict[str, str], files: dict[str, Any]) -> Any:
+        resp = self.post(REST + op, data=fields, files=files)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
 
-def _walkthrough(tower: RecordingTower, plan, sim) -> dict[str, Any]:
-    """Steps 04-06 as the walkthrough does them, through every served REST operation; returns
-    the ids a bad request needs to be otherwise valid."""
+
+def _walkthrough(tower: RecordingTower, plan) -> str:
+    """Steps 04-06 as the walkthrough does them; returns the connected cluster's id."""
     tower.create_root()
     org = tower.gql("createOrganization", {"data": {"name": "八九实验室"}}, auth=None)["data"]["createOrganization"]
     assert tower.login().status_code == 200
@@ -101,12 +150,86 @@ def _walkthrough(tower: RecordingTower, plan, sim) -> dict[str, Any]:
     tower.ok("get-clusters", {})
     tower.ok("get-cluster-settingses", {"where": {"cluster": {"id": cid}}})  # step 06 read-back
     tower.ok("get-ntp-service-url", {})  # step 04 read-back
-    return {"org": org["id"], "dc": dc["id"], "cluster": cid, "view": view[0]["data"]["id"], "zone": zone["id"],
-            "rack": rack["id"], "brick": bricks[-1]["id"], "node": nodes[plan.hosts[-1].mgmt_ip]["id"],
-            "hosts": host_ids}
+    return cid
 
 
-# -- schema-violating requests, derived from each operation's request schema ----------------------------------
+def _components(tower: RecordingTower, plan, cid: str) -> None:
+    """Step 07: both packages uploaded, both applications deployed, clusters associated."""
+    _, obs = obs_package(tower)
+    backup_package(tower)
+    tower.ok("get-upload-tasks", {"where": {"resource_type": "CLOUDTOWER_APPLICATION_PACKAGE"}})
+    (backup_pkg,) = tower.ok("get-cloudtower-application-packages", {"where": {"name": "iomesh-backup"}})
+    vlan = mgmt_vlan(tower, plan)
+    app = tower.ok("deploy-cloudtower-application",
+                   deploy_body("Observability", obs["package_id"], cid, vlan["id"], plan.obs.ip, plan))
+    backup = tower.ok("deploy-cloudtower-application",
+                      deploy_body("backup", backup_pkg["id"], cid, vlan["id"], plan.backup_service.ip, plan))
+    tower.ok("get-cloudtower-applications", {"where": {"id": app["id"]}})
+    tower.ok("associate-obs-clusters", {"application_id": app["id"], "cluster_ids": [cid]})
+    tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
+    (service,) = tower.ok("get-backup-services", {"where": {"application": {"id": backup["id"]}}})
+    tower.ok("associate-backup-service-clusters", {"backup_service_id": service["id"], "cluster_ids": [cid]})
+
+
+def _upload(tower: RecordingTower, cid: str, name: str, data: bytes, *, chunks: Optional[int] = None) -> dict:
+    """``/upload-elf-file`` in CHUNK_SIZE chunks (only the first ``chunks`` when given)."""
+    task: dict[str, Any] = {}
+    for n, start in enumerate(range(0, len(data), CHUNK_SIZE)):
+        if chunks is not None and n >= chunks:
+            break
+        fields = {"cluster_id": cid, "name": name, "size": str(len(data)), "size_unit": "B"}
+        if task:
+            fields["upload_task_id"] = task["id"]
+        task = tower.form("upload-elf-file", fields, {"file": (name, data[start:start + CHUNK_SIZE])})
+    return task
+
+
+def _workload(tower: RecordingTower, plan, cid: str) -> None:
+    """Steps 09-11: a VM imported from an OVF and one created from an uploaded disk image, a
+    migration, maintenance mode, and everything removed again."""
+    hosts = tower.ok("get-hosts", {"where": {"cluster": {"id": cid}}})
+    vlan = tower.ok("get-vlans", {"where": {"name": plan.networks.business.vlans[0].name, "type": "VM"}})[0]
+    disk = b"x" * CHUNK_SIZE + b"y" * 10
+    upload = _upload(tower, cid, "disk1.vmdk", disk)
+    tower.ok("get-upload-tasks", {"where": {"id": upload["id"]}})
+    xml = descriptor_xml("fidelity", vcpu=2, memory_mib=1024, disk_gib=4, disk_file="disk1.vmdk",
+                         disk_file_size=len(disk), mac="00:50:56:00:00:21")
+    parsed = tower.form("parse-ovf", {"cluster_id": cid}, {"file": ("fidelity.ovf", xml)})
+    nic = {"connect_vlan_id": vlan["id"], "model": "VIRTIO", "enabled": True}
+    imported = tower.ok("import-vm", [{"name": "fidelity-ovf", "cluster_id": cid, "host_id": hosts[0]["id"],
+                                       "upload_tasks": [upload["id"]], "parsed_ovf": parsed, "status": "RUNNING",
+                                       "ha": False, "vm_nics": [nic]}])[0]["data"]
+    tower.ok("migrate-vm", {"where": {"id": imported["id"]}, "data": {"host_id": hosts[1]["id"]}})
+    tower.ok("enter-maintenance-mode-precheck", {"where": {"id": hosts[2]["id"]}})
+    tower.ok("enter-maintenance-mode", {"where": {"id": hosts[2]["id"]}})
+    tower.ok("get-hosts", {"where": {"id": hosts[2]["id"]}})  # its host_state
+    tower.ok("exit-maintenance-mode", {"where": {"id": hosts[2]["id"]}})
+    image = _upload(tower, cid, "fidelity.qcow2", b"q" * 100)
+    volume = tower.ok("import-vm-volume", [{"upload_task_id": image["id"], "name": "fidelity-disk", "cluster_id": cid,
+                                            "storage_policy": "REPLICA_2_THIN_PROVISION"}])[0]["data"]
+    tower.ok("get-vm-volumes", {"where": {"id": volume["id"]}})
+    disks = {"mount_disks": [{"vm_volume_id": volume["id"], "bus": "VIRTIO", "boot": 0}],
+             "mount_new_create_disks": [{"vm_volume": {"name": "fidelity-data", "size": 1, "size_unit": "GB",
+                                                       "elf_storage_policy": "REPLICA_2_THIN_PROVISION"},
+                                         "bus": "VIRTIO", "boot": 1}],
+             "mount_cd_roms": [{"boot": 2}]}
+    created = tower.ok("create-vm", [{"name": "fidelity-image", "cluster_id": cid, "host_id": hosts[1]["id"],
+                                      "cpu_sockets": 1, "cpu_cores": 2, "memory": 1, "memory_unit": "GB",
+                                      "status": "RUNNING", "firmware": "BIOS", "ha": False, "vm_nics": [nic],
+                                      "vm_disks": disks}])[0]["data"]
+    tower.ok("get-vm-volumes", {"where": {"mounting": True}})
+    for vm in (imported, created):
+        tower.ok("delete-vm", {"where": {"id": vm["id"]}})
+    spare = _upload(tower, cid, "spare.raw", b"r" * 10)
+    spare_volume = tower.ok("import-vm-volume", {"upload_task_id": spare["id"], "name": "spare", "cluster_id": cid,
+                                                 "storage_policy": "REPLICA_2_THIN_PROVISION"})["data"]
+    tower.ok("delete-vm-volume", {"where": {"id": spare_volume["id"]}})
+    pending = _upload(tower, cid, "pending.vmdk", disk, chunks=1)
+    tower.ok("cancel-upload-task", {"where": {"id_in": [pending["id"], upload["id"], image["id"], spare["id"]]}})
+    tower.ok("get-vms", {"where": {"name_starts_with": "fidelity-"}})
+
+
+# -- schema-violating requests, derived from a request each operation answered with 200 ------------------------
 def _wrong_value(schema: dict[str, Any]) -> Any:
     typ = deref(SPEC, schema).get("type")
     return {"string": 12345, "integer": "x", "number": "x", "boolean": "x", "array": "x", "object": "x"}.get(typ)
@@ -131,11 +254,12 @@ def _object_violations(schema: dict[str, Any], valid: dict[str, Any], prefix: st
 
 
 def _where_violations(entity: str) -> Iterator[tuple[str, str, Any]]:
+    """(what, key, where) with a ``where`` the spec's ``<entity>WhereInput`` does not allow."""
     table = spec_types.WHERE[entity]
-    yield "where", "AND", {"where": {"AND": {"id": "x"}}}
-    yield "where", "id", {"where": {"id": 5}}
-    yield "where", "id_in", {"where": {"id_in": "x"}}
-    yield "where", "no_such_field", {"where": {"no_such_field": 1}}
+    yield "where", "AND", {"AND": {"id": "x"}}
+    yield "where", "id", {"id": 5}
+    yield "where", "id_in", {"id_in": "x"}
+    yield "where", "no_such_field", {"no_such_field": 1}
     picked: set[str] = set()
     for field, (typ, family) in sorted(table.items()):
         kind = family if family in ("R", "M") else ("enum" if typ in spec_types.ENUMS else typ)
@@ -145,38 +269,48 @@ def _where_violations(entity: str) -> Iterator[tuple[str, str, Any]]:
         key = field + ("_some" if family == "M" else "")
         bad = {"R": "abc", "M": "abc", "enum": "BOGUS_VALUE", "String": 5, "Int": "x", "Float": "x",
                "Boolean": "x"}[kind]
-        yield "where", key, {"where": {key: bad}}
+        yield "where", key, {key: bad}
 
 
-def _violations(op: str, ids: dict[str, Any], plan) -> Iterator[tuple[str, str, Any]]:
+def _valid_requests(exchanges: list[tuple[str, Any, int, Any]]) -> dict[str, Any]:
+    """The first request each operation answered with 200."""
+    valid: dict[str, Any] = {}
+    for op, body, status, _answer in exchanges:
+        if status == 200:
+            valid.setdefault(op, body)
+    return valid
+
+
+def _violations(op: str, valid: Any) -> Iterator[tuple[str, str, str, Any]]:
+    """(what, field, kind, body): ``kind`` "json" or "form" (multipart fields, sent as parts)."""
     schema = request_schema(SPEC, op)
     if schema is None:  # the operation takes no body: nothing to violate
         return
-    if op in LIST_ENTITY:
-        yield from _object_violations(schema, {"where": {}, "orderBy": "id_ASC", "first": 1, "skip": 0,
-                                               "after": "x", "before": "x", "last": 1}, "")
-        yield from _where_violations(LIST_ENTITY[op])
+    if request_content(SPEC, op) == MULTIPART:
+        fields = {**valid["form"], **{name: name for name in valid["files"]}}
+        for field in deref(SPEC, schema).get("required", []):
+            yield "missing", field, "form", {k: v for k, v in fields.items() if k != field}
         return
-    name = f"X-{uuid.uuid4().hex[:6]}"
-    valid = {
-        "login": {"username": "root", "source": "LOCAL", "password": "HC!r0cks"},
-        "create-datacenter": {"organization_id": ids["org"], "name": name},
-        "connect-cluster": {"datacenter_id": ids["dc"], "username": "root", "ip": plan.cluster.vip,
-                            "password": plan.cluster.admin_password.reveal()},
-        "create-view": {"time_unit": "HOUR", "time_span": 2, "cluster_id": ids["cluster"], "name": name},
-        "create-graph": {"type": "AREA", "resource_type": "host", "view_id": ids["view"], "title": name,
-                         "cluster_id": ids["cluster"], "connect_id": ids["hosts"],
-                         "metric_name": "host_cpu_overall_usage_percent"},
-        "create-rack-topo": {"cluster_id": ids["cluster"], "zone_topo_id": ids["zone"], "height": 42, "name": name},
-        "create-brick-topo": {"cluster_id": ids["cluster"], "rack_topo_id": ids["rack"], "height": 2, "name": name,
-                              "position": 30},
-        "move-node-topo": {"where": {"id": ids["node"]},
-                           "data": {"brick_topo_id": ids["brick"], "position": {"row": 1, "column": 1}}},
-    }[op]
-    item_schema = schema.get("items", schema) if schema.get("type") == "array" else schema
-    wrap = (lambda item: [item]) if schema.get("type") == "array" else (lambda item: item)
-    for what, field, item in _object_violations(item_schema, valid, ""):
-        yield what, field, wrap(item)
+    array = _array_request(op)
+    item_schema = deref(SPEC, schema)["items"] if array else schema
+    wrap = (lambda item: [item]) if array else (lambda item: item)
+    if list_entity(op) or op in INFERRED and op.startswith("get-"):
+        base = {"where": {}, "orderBy": "id_ASC", "first": 1, "skip": 0, "after": "x", "before": "x", "last": 1}
+        base = {k: v for k, v in base.items() if k in deref(SPEC, item_schema).get("properties", {})}
+    else:
+        base = valid[0] if isinstance(valid, list) else valid
+    for what, field, item in _object_violations(item_schema, base, ""):
+        yield what, field, "json", wrap(item)
+    entity = _where_entity((_item_schema(op) or {}).get("properties", {}).get("where"))
+    if entity:
+        for what, field, where in _where_violations(entity):
+            yield what, field, "json", wrap({**base, "where": where})
+
+
+def _send_violation(tower: RecordingTower, op: str, kind: str, body: Any):
+    if kind == "form":  # every field as a part without a file name: still multipart, only the missing part lacks
+        return tower.request("POST", REST + op, files={k: (None, v) for k, v in body.items()} or {"x": (None, "")})
+    return tower.rest(op, body, auth=None if op == "login" else "token")
 
 
 def _error_body_ok(body: Any, status: int, op: str) -> bool:
@@ -191,7 +325,7 @@ def _response_problems(op: str, request: Any, status: int, answer: Any) -> list[
     if status != 200:
         return [] if _error_body_ok(answer, status, op) else [f"{op} {status}: not an ErrorBody: {answer}"]
     schema = response_schema(SPEC, op, 200)
-    if isinstance(request, dict) and schema.get("type") == "array" and op not in LIST_ENTITY:
+    if isinstance(request, dict) and _array_request(op):
         schema = schema["items"]  # the captured clients' bare-object form is answered with a bare object
     return [f"{op}: {'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in validator(SPEC, schema).iter_errors(answer)][:5]
@@ -250,24 +384,29 @@ def _captured_vm() -> Optional[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fidelity(sim, plan) -> dict[str, Any]:
-    """The measurement: REST responses after a walkthrough, bad requests, fisheye captures."""
+    """The measurement: REST responses after a walkthrough through every served operation,
+    bad requests derived from its good ones, fisheye captures."""
     reset_tower(sim)
     tower = RecordingTower(sim.endpoints)
-    ids = _walkthrough(tower, plan, sim)
+    cid = _walkthrough(tower, plan)
+    _components(tower, plan, cid)
+    _workload(tower, plan, cid)
     walk_exchanges = list(tower.exchanges)
+    valid = _valid_requests(walk_exchanges)
     rejected, bad = 0, []
     for op in SERVED:
-        for what, field, body in _violations(op, ids, plan):
-            resp = tower.rest(op, body, auth=None if op == "login" else "token")
-            answer = resp.json()
+        for what, field, kind, body in _violations(op, valid[op]):
+            resp = _send_violation(tower, op, kind, body)
+            answer = _answer(resp)
             named = field.rsplit(".", 1)[-1] in (answer.get("message", "") if isinstance(answer, dict) else "")
             if resp.status_code == 400 and _error_body_ok(answer, 400, op) and named:
                 rejected += 1
             else:
                 bad.append(f"{op} {what} {field}: {resp.status_code} {str(answer)[:160]}")
     problems = [_response_problems(*ex) for ex in tower.exchanges]
-    return {"served": [op for op in SERVED if f"/{op}" in SPEC["paths"]], "exchanges": tower.exchanges,
-            "walk": walk_exchanges, "invalid": [p for found in problems for p in found],
+    return {"served": [op for op in SERVED if in_spec(SPEC, op)], "inferred": [op for op in SERVED if not in_spec(SPEC, op)],
+            "exchanges": tower.exchanges, "walk": walk_exchanges,
+            "invalid": [p for found in problems for p in found],
             "invalid_exchanges": sum(1 for found in problems if found), "rejected": rejected, "not_rejected": bad,
             "fisheye": _fisheye(plan)}
 
@@ -306,13 +445,20 @@ def test_spec_types_are_generated_from_the_spec():
     """lib/voyager/sim/tower/spec_types.py 与官方 OpenAPI 规范一致（由 tests_unit/tower_openapi.py 生成）。"""
     generated = generate_spec_types(copy.deepcopy(SPEC))
     committed = (Path(spec_types.__file__)).read_text(encoding="utf-8")
-    assert committed == generated, "请重新生成：python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py"
+    assert committed == generated, "请重新生成：PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py"
 
 
-def test_every_served_operation_is_in_the_spec(fidelity):
-    """模拟器提供的每个 CloudTower REST 操作都是官方规范里的操作，且走查中每个都被调用过。"""
-    assert fidelity["served"] == SERVED
+def test_every_served_operation_is_in_the_spec_or_a_documented_inference(fidelity):
+    """模拟器提供的每个 CloudTower REST 操作（从前端路由自动找出）要么是官方规范里的操作，要么是
+    docs/architecture.md 标注为 [INF] 的推断操作（其请求与响应模式见 tower_openapi.INFERRED）；走查中每个都被调用过。"""
+    assert SERVED and sorted(fidelity["served"] + fidelity["inferred"]) == SERVED
+    assert fidelity["inferred"] == sorted(INFERRED) == sorted(spec_types.INFERRED)
+    docs = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for op in fidelity["inferred"]:
+        at = [m.start() for m in re.finditer(re.escape(f"`/{op}`"), docs)]
+        assert any("[INF" in docs[max(0, i - 300):i + 300] for i in at), f"docs/architecture.md 没有把 /{op} 标为 [INF]"
     assert {op for op, *_ in fidelity["walk"]} == set(SERVED)
+    assert set(spec_types.REQUESTS) == {op for op in SERVED if request_schema(SPEC, op) is not None}
 
 
 def test_every_served_response_is_schema_valid(fidelity):
@@ -324,19 +470,27 @@ def test_lists_answer_every_property_of_their_entity(fidelity):
     """每个 get-* 列表返回的对象都带有规范中该实体的全部属性（如 get-vms 的 68 个 Vm 属性）。"""
     schemas = SPEC["components"]["schemas"]
     short = {}
+    lists = {op: list_entity(op) for op in SERVED if list_entity(op)}
+    assert {"get-vms", "get-upload-tasks", "get-vm-volumes", "get-backup-services"} <= set(lists)
+    seen = set()
     for op, _request, status, answer in fidelity["walk"]:
-        if op in LIST_ENTITY and status == 200:
-            wanted = set(schemas[LIST_ENTITY[op]]["properties"])
+        if op in lists and status == 200:
+            wanted = set(schemas[lists[op]]["properties"])
+            seen.update(op for _ in answer[:1])
             for item in answer:
                 if set(item) != wanted:
                     short[op] = sorted(wanted - set(item))
     assert short == {}
-    assert any(op == "get-vms" and status == 200 and answer for op, _r, status, answer in fidelity["walk"])
+    assert seen == set(lists), f"走查中这些列表始终为空，无法比较属性：{sorted(set(lists) - seen)}"
 
 
 def test_schema_violating_requests_get_a_400_error_body(fidelity):
-    """每个已提供操作：缺必填字段、类型错误、枚举值错误、where 取值错误的请求都得到 400 ErrorBody，且消息点名该字段。"""
+    """每个已提供操作：缺必填字段（multipart 表单缺必需部分）、类型错误、枚举值错误、where 取值错误的请求
+    都得到 400 ErrorBody，且消息点名该字段；每个带请求模式的操作都至少试过一个违规请求。"""
     assert fidelity["not_rejected"] == [] and fidelity["rejected"] > 0
+    valid = _valid_requests(fidelity["walk"])
+    untried = [op for op in spec_types.REQUESTS if not any(True for _ in _violations(op, valid[op]))]
+    assert untried == []
 
 
 def test_fisheye_answers_have_the_captures_keys_and_types(fidelity):
@@ -352,12 +506,13 @@ def test_unserved_operation_is_a_404_error_body(sim):
 
 
 def test_fidelity_summary(fidelity, capsys):
-    """打印一行保真度汇总：提供的操作数/规范操作数、响应合规数、违规请求被拒数、fisheye 抓包字段数。"""
+    """打印一行保真度汇总：提供的操作数/规范操作数（另列规范外 [INF] 操作数）、响应合规数、违规请求被拒数、fisheye 抓包字段数。"""
     exchanges = fidelity["exchanges"]
     valid = len(exchanges) - fidelity["invalid_exchanges"]
     tried = fidelity["rejected"] + len(fidelity["not_rejected"])
     fisheye = fidelity["fisheye"]
-    line = (f"CloudTower 保真度：提供 {len(fidelity['served'])}/{len(SPEC['paths'])} 个 REST 操作；"
+    line = (f"CloudTower 保真度：提供 {len(fidelity['served'])}/{len(SPEC['paths'])} 个 REST 操作"
+            f"（另有 {len(fidelity['inferred'])} 个规范外 [INF] 操作）；"
             f"响应合规 {valid}/{len(exchanges)}；违规请求被拒 {fidelity['rejected']}/{tried}；"
             f"fisheye 抓包字段 {fisheye['compared'] - len(fisheye['problems'])}/{fisheye['compared']}")
     with capsys.disabled():

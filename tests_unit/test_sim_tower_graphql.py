@@ -310,3 +310,26 @@ def test_a_single_object_is_a_list_of_one_and_typename_in_variables_is_ignored(t
     single = {"AND": {"name": "zbs_cluster_data_space_use_rate", "__typename": "GlobalAlertRuleWhereInput"}}
     rules = tower.gql("globalAlertRules", {"where": single}, query=QUERIES["globalAlertRules"])["data"]
     assert [r["name"] for r in rules["globalAlertRules"]] == ["zbs_cluster_data_space_use_rate"]
+
+
+def test_http_fault_on_one_graphql_operation(tower, sim):
+    """HTTP 故障目标 /api#操作名 只命中该 GraphQL 操作（按 operationName）：createRootUser 失败一次，
+    同一路径上的其他操作不受影响，之后再创建成功；/api 不带操作名时仍命中所有操作。"""
+    from voyager.sim.backend.faults import Faults
+
+    saved = sim.world.faults
+    sim.world.faults = Faults("http-500:/api#createRootUser:1,http-reset:/api#deployedLicense:1")
+    try:
+        assert tower.gql("checkTowerIsSetup", auth=None)["data"]["userCreated"]["created"] is False
+        variables = {"root_password": "x", "now": "2025-09-30T18:42:47.920Z"}
+        r = tower.post("/api", auth=None, json={"operationName": "createRootUser", "variables": variables,
+                                                "query": QUERIES["createRootUser"]})
+        assert r.status_code == 500 and "http-500 fault" in r.json()["errors"][0]["message"]
+        assert tower.gql("checkTowerIsSetup", auth=None)["data"]["userCreated"]["created"] is False
+        assert tower.create_root()["data"]["createUser"]["id"]
+        assert [r["fired"] for r in sim.world.faults.summary()] == [1, 0]
+        sim.world.faults = Faults("http-500:/api:1")
+        assert tower.post("/api", auth=None, json={"operationName": "checkTowerIsSetup", "variables": {},
+                                                   "query": QUERIES["checkTowerIsSetup"]}).status_code == 500
+    finally:
+        sim.world.faults = saved

@@ -1,6 +1,7 @@
-"""Steps 04-06 (voyager.steps.cloudtower / attach / tower_config) against the
+"""Steps 04-06 (voyager.steps.cloudtower_vm / cloudtower_setup / attach / tower_config) against the
 simulator: the whole flow through the suite's own clients, a second pass that
-changes nothing, a recorded pending VM job followed (not a second VM), a failed
+changes nothing, a recorded pending VM job and a recorded pending connection
+task followed (not a second VM or connection), a failed
 VM job reported with its reason, a failed installation reported with the log's
 tail and installed again on the rerun, graphs created only when missing, and
 the plan-derived rules (alert threshold, rack heights)."""
@@ -20,7 +21,8 @@ from voyager.sim.backend.clock import ManualClock
 from voyager.sim.backend.faults import parse_faults
 from voyager.sim.testing import SharedSim
 from voyager.state import open_state
-from voyager.steps import attach, cloudtower as ct, tower_config as tc
+from voyager.steps import attach, cloudtower as ct, cloudtower_setup as tower_setup, cloudtower_vm as tower_vm
+from voyager.steps import jobs, tower_config as tc
 from voyager.steps.config import StepError
 from voyager.steps.media import MediaFile
 
@@ -77,24 +79,24 @@ class Ctx:
 
     # -- the steps, in the suites' order ---------------------------------------------------------------
     def vm(self):
-        ct.ensure_iso(self.fisheye, self.media, self.run_state)
-        where = ct.placement(self.fisheye, self.plan)
-        return ct.ensure_vm(self.fisheye, self.plan, self.run_state, where, ct.iso_image(self.fisheye, self.media))
+        tower_vm.ensure_iso(self.fisheye, self.media, self.run_state)
+        where = tower_vm.placement(self.fisheye, self.plan)
+        return tower_vm.ensure_vm(self.fisheye, self.plan, self.run_state, where, tower_vm.iso_image(self.fisheye, self.media))
 
     def step04(self) -> list[str]:
         vm, how = self.vm()
         notes = [how]
-        ct.wait_guest_agent(self.fisheye, vm["uuid"], timeout=30)
-        notes.append(ct.ensure_vm_ip(self.fisheye, self.plan, vm["uuid"], self.run_state, timeout=30))
-        notes.append(ct.install(self.ssh, self.endpoints, self.plan, self.run_state, timeout=30))
-        notes.append(ct.wait_https(self.endpoints, self.plan, interval=0.1))
+        tower_vm.wait_guest_agent(self.fisheye, vm["uuid"], timeout=30)
+        notes.append(tower_vm.ensure_vm_ip(self.fisheye, self.plan, vm["uuid"], self.run_state, timeout=30))
+        notes.append(tower_setup.install(self.ssh, self.endpoints, self.plan, self.run_state, timeout=30))
+        notes.append(tower_setup.wait_https(self.endpoints, self.plan, interval=0.1))
         anon = self.tower(login=False)
-        notes.append(ct.ensure_root_user(anon))
-        notes.append(ct.ensure_organization(anon, self.plan)[1])
+        notes.append(tower_setup.ensure_root_user(anon))
+        notes.append(tower_setup.ensure_organization(anon, self.plan)[1])
         tower = self.tower(login=False)
-        notes.append(ct.login(tower, self.plan))
-        notes.append(ct.ensure_ntp(tower, self.plan))
-        notes.append(ct.ensure_dns(self.ssh, self.plan))
+        notes.append(tower_setup.login(tower, self.plan))
+        notes.append(tower_setup.ensure_ntp(tower, self.plan))
+        notes.append(tower_setup.ensure_dns(self.ssh, self.plan))
         return notes
 
     def step05(self) -> tuple[str, list[str]]:
@@ -169,46 +171,72 @@ def test_steps_04_to_06_then_a_second_pass_changes_nothing(ctx):
 
 
 def test_a_recorded_pending_vm_job_is_followed_not_created_again(ctx):
-    ct.ensure_iso(ctx.fisheye, ctx.media, ctx.run_state)
-    where = ct.placement(ctx.fisheye, ctx.plan)
-    image = ct.iso_image(ctx.fisheye, ctx.media)
+    tower_vm.ensure_iso(ctx.fisheye, ctx.media, ctx.run_state)
+    where = tower_vm.placement(ctx.fisheye, ctx.plan)
+    image = tower_vm.iso_image(ctx.fisheye, ctx.media)
     ctx.clock.speed = 1.0  # time stands still: the job stays pending
-    job_id = ctx.fisheye.post("/api/v2/vms", json=ct.vm_body(ctx.plan, where, image["path"]))["job_id"]
+    job_id = ctx.fisheye.post("/api/v2/vms", json=tower_vm.vm_body(ctx.plan, where, image["path"]))["job_id"]
     ctx.run_state.set("cloudtower", "vm_create_job", job_id)  # an earlier run, interrupted while waiting
-    assert ctx.fisheye.job(job_id)["state"] == "pending" and not ct.vms_named(ctx.fisheye, "cloudtower")
+    assert ctx.fisheye.job(job_id)["state"] == "pending" and not tower_vm.vms_named(ctx.fisheye, "cloudtower")
     with time_running(ctx.clock, step=0.5):  # the job needs 14 s of simulated time: about 0.5 s here
-        vm, how = ct.ensure_vm(ctx.fisheye, ctx.plan, ctx.run_state, where, image)
+        vm, how = tower_vm.ensure_vm(ctx.fisheye, ctx.plan, ctx.run_state, where, image)
     assert how.startswith("跟踪上次记录的创建作业")
-    assert len(ct.vms_named(ctx.fisheye, "cloudtower")) == 1 and ctx.sim.status()["vms"] == 1
+    assert len(tower_vm.vms_named(ctx.fisheye, "cloudtower")) == 1 and ctx.sim.status()["vms"] == 1
     assert ctx.run_state.get("cloudtower", "vm_uuid") == vm["uuid"]
 
 
-def test_a_failed_vm_job_names_its_reason_and_the_rerun_creates_one_vm(ctx):
+def test_a_failed_vm_job_names_its_reason_and_the_rerun_creates_one_vm(ctx, monkeypatch):
     ctx.faults("fail-job:VM_CREATE:1")
+    polls, read = [], ctx.fisheye.job
+    monkeypatch.setattr(ctx.fisheye, "job", lambda job_id: polls.append(
+        jobs.recorded_id(ctx.run_state, tower_vm.VM_CREATE_JOB, section="cloudtower")) or read(job_id))
     with pytest.raises(StepError) as err:
         ctx.vm()
     assert "VM_CREATE" in str(err.value) and "(simulated: fail-job fault)" in str(err.value)
-    assert ctx.run_state.get("cloudtower", "vm_create_job")  # recorded before waiting
+    assert polls and all(polls)  # recorded before waiting: every poll of the job saw the record
+    assert ctx.run_state.get("cloudtower", "vm_create_job") is None  # the job ended: forgotten
     vm, how = ctx.vm()
     assert how == "已创建 CloudTower 虚拟机 cloudtower"
     assert ctx.sim.status()["vms"] == 1
 
 
+def test_a_recorded_pending_connect_task_is_followed_not_connected_again(ctx):
+    ctx.step04()
+    tower = ctx.tower()
+    org = attach.find_organization(tower, ctx.plan)
+    dc, _ = attach.ensure_datacenter(tower, ctx.plan, org["id"])
+    ctx.clock.speed = 1.0  # time stands still: the connection's task stays in flight
+    ctx.clock.advance(100_000)  # (what step 04 started at speed 0 has finished at this speed too)
+    body = {"datacenter_id": dc["id"], "password": ctx.plan.cluster.admin_password.reveal(),
+            "username": ctx.plan.cluster.admin_user, "ip": ctx.plan.cluster.vip}
+    item = attach.first_item(tower.rest("connect-cluster", body))
+    # an earlier run, interrupted while waiting (the record as steps.jobs writes it)
+    ctx.run_state.set("cloudtower", "cluster_id", item["data"]["id"])
+    ctx.run_state.set("cloudtower", attach.CONNECT_TASK, {"task_id": item["task_id"]})
+    assert jobs.current_tower_task(tower, item["task_id"])["status"] in jobs.TASK_RUNNING
+    with time_running(ctx.clock, step=0.5):
+        cluster, how = attach.ensure_connected(tower, ctx.plan, dc["id"], ctx.run_state, timeout=60)
+    assert cluster["id"] == item["data"]["id"] and cluster["connect_state"] == "CONNECTED"
+    assert jobs.current_tower_task(tower, item["task_id"])["status"] == "SUCCESSED"
+    assert ctx.sim.status()["connected_clusters"] == 1
+    assert ctx.run_state.get("cloudtower", attach.CONNECT_TASK) is None
+
+
 def test_a_failed_installation_shows_the_log_tail_and_the_rerun_installs(ctx):
     vm, _ = ctx.vm()
-    ct.wait_guest_agent(ctx.fisheye, vm["uuid"], timeout=30)
-    ct.ensure_vm_ip(ctx.fisheye, ctx.plan, vm["uuid"], ctx.run_state, timeout=30)
+    tower_vm.wait_guest_agent(ctx.fisheye, vm["uuid"], timeout=30)
+    tower_vm.ensure_vm_ip(ctx.fisheye, ctx.plan, vm["uuid"], ctx.run_state, timeout=30)
     ctx.faults("fail-job:CLOUDTOWER_INSTALL:1")
     with pytest.raises(StepError) as err:
-        ct.install(ctx.ssh, ctx.endpoints, ctx.plan, ctx.run_state, timeout=30)
+        tower_setup.install(ctx.ssh, ctx.endpoints, ctx.plan, ctx.run_state, timeout=30)
     text = str(err.value)
     assert "Install Operation Center Failed" in text and "nohup.out 最后 20 行" in text
     assert "timed out waiting for pods" in text
     assert not ctx.endpoints.tcp_open(ctx.plan.cloudtower.ip, 443)
-    how = ct.install(ctx.ssh, ctx.endpoints, ctx.plan, ctx.run_state, timeout=30)
-    assert "（第 2 次）" in how and ct.SUCCESS_MARKER in how
+    how = tower_setup.install(ctx.ssh, ctx.endpoints, ctx.plan, ctx.run_state, timeout=30)
+    assert "（第 2 次）" in how and tower_setup.SUCCESS_MARKER in how
     assert ctx.run_state.get("cloudtower", "installer_runs") == 2
-    assert ct.wait_https(ctx.endpoints, ctx.plan, interval=0.1)
+    assert tower_setup.wait_https(ctx.endpoints, ctx.plan, interval=0.1)
 
 
 def test_a_view_gets_only_its_missing_graphs(ctx):
@@ -248,21 +276,21 @@ def test_rack_plan_rules():
 
 @pytest.mark.parametrize("tail, state", [
     (None, "none"), ("", "none"), ("level=info msg=\"[3/14] install k3s ...\"\n", "running"),
-    (f"...\n{ct.SUCCESS_MARKER}\n", "ok"), ("...\nInstall Operation Center Failed\n", "failed"),
+    (f"...\n{tower_setup.SUCCESS_MARKER}\n", "ok"), ("...\nInstall Operation Center Failed\n", "failed"),
 ])
 def test_installer_state_from_the_log(tail, state):
-    assert ct.installer_state(tail) == state
+    assert tower_setup.installer_state(tail) == state
 
 
 def test_nameservers_are_read_from_resolv_conf():
-    assert ct.nameservers("search demo.local\nnameserver 1.1.1.1\n# nameserver 9.9.9.9\nnameserver 8.8.8.8\n") == [
+    assert tower_setup.nameservers("search demo.local\nnameserver 1.1.1.1\n# nameserver 9.9.9.9\nnameserver 8.8.8.8\n") == [
         "1.1.1.1", "8.8.8.8"]
 
 
 def test_dns_rewritten_when_changed_behind_its_back_other_lines_kept(ctx):
     ctx.step04()
     ctx.ssh.sudo("tee /etc/resolv.conf", stdin="search demo.local\nnameserver 9.9.9.9\n").check("reset")
-    how = ct.ensure_dns(ctx.ssh, ctx.plan)
+    how = tower_setup.ensure_dns(ctx.ssh, ctx.plan)
     assert how == f"已写入 /etc/resolv.conf：{ctx.plan.dns}"
-    text = ct.read_resolv_conf(ctx.ssh)
-    assert ct.nameservers(text) == ctx.plan.dns and "search demo.local" in text
+    text = tower_setup.read_resolv_conf(ctx.ssh)
+    assert tower_setup.nameservers(text) == ctx.plan.dns and "search demo.local" in text

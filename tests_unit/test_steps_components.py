@@ -7,7 +7,6 @@ import pytest
 
 from sim_support import plan  # noqa: F401 (fixture)
 from sim_tower_support import connected_tower
-from voyager.clients import ApiError
 from voyager.plan import read_plan, write_plan
 from voyager.state import open_state
 from voyager.steps import components as comp
@@ -101,11 +100,21 @@ def test_backup_service_on_the_management_network_and_a_rerun_does_nothing(plan,
         assert len(sim.world.tower.packages.tasks) == 1 and len(sim.world.tower.applications.backup_services) == 1
 
 
+def test_backup_upload_resends_a_lost_chunk(plan, packages, tmp_path):
+    """备份安装包的一个分块被拒（5xx）时从上传任务记录的位置重发，同一次调用内完成，只有一个上传任务。"""
+    _, backup_file = packages
+    state = open_state(tmp_path, plan)
+    with connected_tower(plan, faults=f"drop-chunk:{backup_file.name}:2") as (sim, tower, _cluster):
+        package, how = comp.ensure_backup_package(tower, backup_file, state)
+        assert how == f"已上传备份安装包 {backup_file.describe()}" and package["name"] == "iomesh-backup"
+        assert len(sim.world.tower.packages.tasks) == 1 and sim.faults.summary()[0]["fired"] == 2
+
+
 def test_backup_upload_resumes_its_upload_task(plan, packages, tmp_path):
     _, backup_file = packages
     state = open_state(tmp_path, plan)
-    with connected_tower(plan, faults=f"drop-chunk:{backup_file.name}:1") as (sim, tower, _cluster):
-        with pytest.raises(ApiError):
+    with connected_tower(plan, faults=f"drop-chunk:{backup_file.name}:3") as (sim, tower, _cluster):
+        with pytest.raises(StepError, match="第 1 块连续 3 次上传失败"):
             comp.ensure_backup_package(tower, backup_file, state)
         package, how = comp.ensure_backup_package(tower, backup_file, state)
         assert how == f"已续传备份安装包 {backup_file.describe()}（从第 1 块继续）"
@@ -119,7 +128,8 @@ def test_deployment_failure_is_reported_and_a_rerun_deploys_again(plan, packages
         with pytest.raises(Exception, match="INSTALL_FAILED"):
             deploy_obs(tower, plan, cluster, state, obs_file)
         _package, app, hows = deploy_obs(tower, plan, cluster, state, obs_file)
-        assert hows[1] == "已部署Observability应用 Observability" and app["state"] == "RUNNING"
+        assert hows[1] == "已部署Observability应用 Observability（先卸载了安装失败的 1 个同名应用）"
+        assert app["state"] == "RUNNING" and len(sim.world.tower.applications.apps) == 1  # the failed one is gone
 
 
 def test_backup_network_row_7_must_exist_on_the_cluster(plan):

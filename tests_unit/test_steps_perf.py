@@ -184,5 +184,9 @@ def test_charts_draw_the_figures_of_the_kept_fio_json(tmp_path):
                 assert table["vms"][vm][profile][metric] == value
     assert series["iops"]["4k-randread"][TOTAL] == pytest.approx(2 * 30125.383 + 1000)
     paths = perf_charts(table, tmp_path / "charts")
-    assert [p.name for p in paths] == ["perf-iops.png", "perf-bandwidth.png", "perf-latency.png"]
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    assert [p.name for p in paths] == ["perf-iops.svg", "perf-bandwidth.svg", "perf-latency.svg"]
+    for p in paths:  # SVG whose Chinese stays text (drawn by the viewer's fonts, never boxes)
+        svg = p.read_text(encoding="utf-8")
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        assert "每台虚拟机" in svg or "完成延迟百分位" in svg
+        assert "Noto Sans CJK SC" in svg and "sans-serif" in svg

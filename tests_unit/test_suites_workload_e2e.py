@@ -7,9 +7,6 @@ issue 13 promises of suites 09-11:
    counts are equal afterwards (nothing left behind, nothing doubled);
 3. an impossible threshold (``--perf-threshold``) fails exactly the matching rows;
 4. a slowed host (``--sim-faults slow-storage:<host>:N``) fails the rows of its VMs.
-
-Suites 04-08 are written on other branches: until ``suites/test_04_cloudtower.py``
-exists no CloudTower is deployed in a suite run and these tests are skipped.
 """
 from __future__ import annotations
 
@@ -17,17 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_support import ROOT, run_suites, sim_status
+from e2e_support import run_suites, sim_status
 
 from voyager.plan.demo import build_demo_plan
 from voyager.steps import perf, workload
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not (ROOT / "suites" / "test_04_cloudtower.py").exists(),
-                       reason="suites/test_04_cloudtower.py 尚不存在（04-08 在其他分支上编写）：没有 CloudTower，"
-                              "09-11 无法端到端运行；合并后启用"),
-]
+pytestmark = pytest.mark.e2e
 ALL = ["suites/"]
 PERF = "suites/test_10_perf.py::test_perf["
 SPECS = workload.plan_test_vms(build_demo_plan())

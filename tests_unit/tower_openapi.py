@@ -5,9 +5,17 @@ as the simulator's tests use it (not a test module).
 * :func:`resolve` / :func:`openapi_to_jsonschema` — a schema with its ``$ref``\\ s resolved into a
   JSON-Schema document, ``nullable`` honoured also beside ``allOf``/``$ref`` (which
   ``openapi-schema-validator`` ignores there);
+* :func:`served_operations` — every ``/v2/api/<operation>`` the simulator's front-ends serve, read
+  from their routing maps (:func:`voyager.sim.web.server.frontend_classes`), never from a hand list;
 * :func:`generate_spec_types` — the text of ``lib/voyager/sim/tower/spec_types.py`` (the typed
-  ``where``/``orderBy`` tables the simulator checks list requests against). Regenerate with
-  ``python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py``.
+  ``where``/``orderBy`` tables and the request schemas the simulator checks requests against).
+  Regenerate with ``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py``
+  (the file is replaced once generated; a shell redirect would empty it before the simulator,
+  which the generator imports, reads it).
+
+``INFERRED`` holds the request and response schemas of the operations the simulator serves that
+the 4.6.0 spec does not have ([INF], listed in docs/architecture.md), written in the spec's own
+terms (``$ref`` to its components) so that they are checked exactly like the specified ones.
 """
 from __future__ import annotations
 
@@ -19,7 +27,8 @@ from typing import Any, Optional
 
 SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cloudtower-api-4.6.0-openapi.json"
 
-# The CloudTower entities whose lists the simulator serves (REST get-* and GraphQL).
+# The CloudTower entities whose lists the simulator serves through GraphQL (REST get-* and every
+# other where/orderBy input of a served request are added by :func:`where_entities`).
 ENTITIES = ("Organization", "Datacenter", "Cluster", "Task", "Host", "Vds", "Vlan", "Vm", "View", "Graph",
             "ZoneTopo", "RackTopo", "BrickTopo", "NodeTopo", "GlobalAlertRule", "AlertRule", "ClusterSettings")
 
@@ -34,6 +43,43 @@ FAMILIES = {  # where-input family code -> the suffixes of a field's filters
     "M": ("_every", "_none", "_some"),
 }
 _SCALARS = {"string": "String", "integer": "Int", "number": "Float", "boolean": "Boolean"}
+
+
+_REF = "#/components/schemas/"
+_NESTED_ID_NAME = {"type": "object", "required": ["id", "name"], "additionalProperties": False,
+                   "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
+_CLUSTER_IDS = {"type": "array", "items": {"type": "string"}}
+_MAINTENANCE = {"request": {"$ref": _REF + "EnterMaintenanceModeCheckParams"},
+                "response": {"type": "array", "items": {"$ref": _REF + "WithTask_Host_"}}}
+# [INF] operations the simulator serves that the 4.6.0 spec lacks (docs/architecture.md): entering
+# and leaving maintenance mode take the documented precheck's parameters and answer like every
+# host mutation; the cluster associations of step 07 are the simulator's own names.
+INFERRED: dict[str, dict[str, Any]] = {
+    "enter-maintenance-mode": _MAINTENANCE,
+    "exit-maintenance-mode": _MAINTENANCE,
+    "associate-obs-clusters": {
+        "request": {"type": "object", "required": ["application_id", "cluster_ids"],
+                    "properties": {"application_id": {"type": "string"}, "cluster_ids": _CLUSTER_IDS}},
+        "response": {"type": "object", "required": ["data"], "properties": {
+            "task_id": {"type": "string", "nullable": True},
+            "data": {"type": "object", "required": ["application_id", "clusters"], "additionalProperties": False,
+                     "properties": {"application_id": {"type": "string"},
+                                    "clusters": {"type": "array", "items": {"$ref": _REF + "NestedCluster"}}}}}}},
+    "associate-backup-service-clusters": {
+        "request": {"type": "object", "required": ["backup_service_id", "cluster_ids"],
+                    "properties": {"backup_service_id": {"type": "string"}, "cluster_ids": _CLUSTER_IDS}},
+        "response": {"type": "object", "required": ["data"], "properties": {
+            "task_id": {"type": "string", "nullable": True}, "data": {"$ref": _REF + "BackupService"}}}},
+    "get-obs-cluster-associations": {
+        "request": {"type": "object", "additionalProperties": False, "properties": {
+            "where": {"type": "object", "nullable": True}, "orderBy": {"type": "string", "nullable": True},
+            "first": {"type": "integer", "nullable": True}, "skip": {"type": "integer", "nullable": True}}},
+        "response": {"type": "array", "items": {
+            "type": "object", "required": ["id", "application", "cluster", "status"], "additionalProperties": False,
+            "properties": {"id": {"type": "string"}, "application": _NESTED_ID_NAME,
+                           "cluster": {"$ref": _REF + "NestedCluster"},
+                           "status": {"type": "string", "enum": ["ASSOCIATED", "ASSOCIATING", "FAILED"]}}}}},
+}
 
 
 def load_spec() -> Optional[dict[str, Any]]:
@@ -84,14 +130,33 @@ def operation(spec: dict[str, Any], op: str) -> dict[str, Any]:
     return spec["paths"][f"/{op}"]["post"]
 
 
-def request_schema(spec: dict[str, Any], op: str) -> Optional[dict[str, Any]]:
-    """The operation's request body schema; None for an operation that takes no body
-    (e.g. ``/get-ntp-service-url``)."""
+def in_spec(spec: dict[str, Any], op: str) -> bool:
+    return f"/{op}" in spec["paths"]
+
+
+MULTIPART = "multipart/form-data"
+
+
+def request_content(spec: dict[str, Any], op: str) -> Optional[str]:
+    """``application/json`` or ``multipart/form-data``; None when the operation takes no body."""
+    if not in_spec(spec, op):
+        return "application/json" if op in INFERRED else None
     body = operation(spec, op).get("requestBody")
-    return body and body["content"]["application/json"]["schema"]
+    return next(iter(body["content"])) if body else None
+
+
+def request_schema(spec: dict[str, Any], op: str) -> Optional[dict[str, Any]]:
+    """The operation's request body schema (JSON or multipart form); None for an operation that
+    takes no body (e.g. ``/get-ntp-service-url``). [INF] operations: their ``INFERRED`` schema."""
+    if not in_spec(spec, op):
+        return INFERRED[op]["request"] if op in INFERRED else None
+    body = operation(spec, op).get("requestBody")
+    return body and body["content"][request_content(spec, op)]["schema"]
 
 
 def response_schema(spec: dict[str, Any], op: str, status: int) -> Optional[dict[str, Any]]:
+    if not in_spec(spec, op):
+        return INFERRED[op]["response"] if status == 200 and op in INFERRED else None
     answer = operation(spec, op)["responses"].get(str(status))
     return answer and answer["content"]["application/json"]["schema"]
 
@@ -155,9 +220,29 @@ def order_fields(spec: dict[str, Any], entity: str) -> tuple[str, ...]:
 
 
 def served_operations() -> list[str]:
-    from voyager.sim.tower.rest import TowerRestFrontend
+    """Every CloudTower REST operation (``POST /v2/api/<operation>``) a simulator front-end routes,
+    read from the front-ends' routing maps (the catch-all 404 of unserved operations excluded)."""
+    from voyager.sim.web.server import frontend_classes
 
-    return sorted(r.rule.rsplit("/", 1)[-1] for r in TowerRestFrontend.url_map.iter_rules() if not r.arguments)
+    ops = {rule.rule[len("/v2/api/"):] for cls, kinds in frontend_classes() if "tower" in kinds
+           for rule in cls.url_map.iter_rules() if rule.rule.startswith("/v2/api/") and not rule.arguments}
+    return sorted(ops)
+
+
+def where_entities(schema: Any, found: Optional[set[str]] = None) -> set[str]:
+    """The entities of the ``<Entity>WhereInput`` / ``<Entity>OrderByInput`` a generated request
+    schema (:func:`request_body`) refers to."""
+    found = set() if found is None else found
+    if isinstance(schema, dict):
+        for key in ("x-where", "x-order-by"):
+            if key in schema:
+                found.add(schema[key])
+        for value in schema.values():
+            where_entities(value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            where_entities(value, found)
+    return found
 
 
 def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = ()) -> Any:
@@ -203,30 +288,50 @@ def _restore_refs(node: Any) -> Any:
     return node
 
 
+def served_requests(spec: dict[str, Any]) -> dict[str, Any]:
+    """``{operation: request JSON Schema}`` of every served operation that takes a body; a multipart
+    form's schema carries ``"x-content": "multipart/form-data"``."""
+    requests = {}
+    for op in served_operations():
+        schema = request_schema(spec, op)
+        if schema is None:
+            continue
+        body = request_body(spec, to_jsonschema_inline(schema))
+        if request_content(spec, op) == MULTIPART:
+            body = {**body, "x-content": MULTIPART}
+        requests[op] = body
+    return requests
+
+
 def generate_spec_types(spec: dict[str, Any]) -> str:
     enums: dict[str, tuple[str, ...]] = {}
-    where = {e: where_table(spec, e, enums) for e in ENTITIES}
-    order = {e: order_fields(spec, e) for e in ENTITIES}
-    requests = {op: request_body(spec, to_jsonschema_inline(request_schema(spec, op)))
-                for op in served_operations() if request_schema(spec, op) is not None}
+    requests = served_requests(spec)
+    entities = sorted(set(ENTITIES) | where_entities(requests))
+    where = {e: where_table(spec, e, enums) for e in entities}
+    order = {e: order_fields(spec, e) for e in entities}
+    inferred = tuple(op for op in served_operations() if not in_spec(spec, op))
     version = spec.get("info", {}).get("version", "?")
     fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
     return (
         f'"""Typed ``where`` / ``orderBy`` tables of the CloudTower entities the simulator lists, generated\n'
         f"from the official CloudTower {version} OpenAPI spec (``<Entity>WhereInput``, ``<Entity>OrderByInput``)\n"
-        f"by ``python tests_unit/tower_openapi.py > lib/voyager/sim/tower/spec_types.py``; a test keeps it\n"
+        f"by ``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py``; a test keeps it\n"
         f"equal to the spec. Do not edit by hand.\n\n"
         f"``WHERE[entity][field] = (type, family)``: type is ``String``/``Int``/``Float``/``Boolean``, an enum\n"
         f"of ``ENUMS`` or (family ``R``/``M``) the related entity; the family names the field's filters\n"
         f"(``FAMILIES``). ``ORDER_BY[entity]`` are the fields ``orderBy: <field>_ASC|_DESC`` takes.\n"
         f"``REQUESTS[operation]`` is the JSON Schema of each served REST operation's request body\n"
-        f"(``{{\"x-where\": entity}}`` / ``{{\"x-order-by\": entity}}`` stand for the where/orderBy inputs).\n"
+        f"(``{{\"x-where\": entity}}`` / ``{{\"x-order-by\": entity}}`` stand for the where/orderBy inputs;\n"
+        f"``\"x-content\": \"multipart/form-data\"`` marks a multipart form, its file parts as strings).\n"
+        f"``INFERRED`` are the served operations the spec does not have: their schemas are the\n"
+        f"simulator's inference ([INF], ``tests_unit/tower_openapi.py``).\n"
         f'"""\n\n'
         f"FAMILIES = {fmt(FAMILIES)}\n\n"
         f"ENUMS = {fmt(enums)}\n\n"
         f"WHERE = {fmt(where)}\n\n"
         f"ORDER_BY = {fmt(order)}\n\n"
-        f"REQUESTS = {fmt(requests)}\n"
+        f"REQUESTS = {fmt(requests)}\n\n"
+        f"INFERRED = {fmt(inferred)}\n"
     )
 
 
@@ -234,4 +339,11 @@ if __name__ == "__main__":
     loaded = load_spec()
     if loaded is None:
         sys.exit(f"{SPEC_PATH} not found")
-    sys.stdout.write(generate_spec_types(loaded))
+    text = generate_spec_types(loaded)  # imports the simulator, which imports spec_types: generate first
+    if len(sys.argv) > 1:  # the target file, replaced whole (a shell redirect would empty it first)
+        target = Path(sys.argv[1])
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    else:
+        sys.stdout.write(text)

@@ -14,7 +14,13 @@ exchange; the report and Allure show :meth:`Recorder.shown` — a wait's first
 :data:`SHOWN_FIRST_POLLS` and last :data:`SHOWN_LAST_POLLS` polls (the last one
 is the answer that ended the wait) and, between them, one :class:`PollGap`
 saying how many polls were left out and when they ran (a 20-minute deployment
-is read ~190 times: the delivery report shows five of them).
+is read ~240 times: the delivery report shows five of them).
+
+:class:`EvidenceLog` is a session's log file (``<state dir>/evidence/<name>``),
+written as the session goes: a step's exchanges are appended and flushed when
+the step ends, so a run that is killed leaves the evidence of every check it
+finished (a process kill loses nothing already written; a power cut may lose
+the last unflushed pages of this log, never a ledger entry, which is fsynced).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from voyager.redact import REDACTOR, Redactor
@@ -370,6 +377,16 @@ class Recorder:
         with self._lock:
             return self._dropped.get(step, 0)
 
+    def since(self, step: str, seen: int) -> tuple[list[Exchange], int, int]:
+        """What ``step`` recorded after its first ``seen`` exchanges: (those still kept,
+        how many of them were dropped already, how many the step recorded in all)."""
+        with self._lock:
+            queue = list(self._steps.get(step, ()))
+            total = len(queue) + self._dropped.get(step, 0)
+        new = max(0, total - seen)
+        kept = queue[len(queue) - min(new, len(queue)):] if new else []
+        return kept, new - len(kept), total
+
     def to_text(self, step: Optional[str] = None) -> str:
         """Human-readable record of a step (or of everything) for report attachments."""
         records = self.exchanges(step)
@@ -390,3 +407,40 @@ class Recorder:
 
 
 RECORDER = Recorder()
+
+
+class EvidenceLog:
+    """A session's evidence log, written as the session goes: ``## <step>`` then the
+    step's exchanges, appended by :meth:`write_step` (after each check) and, for what
+    was recorded since — outside any check, or by a thread after its check ended —
+    by :meth:`finish`. A step may thus have more than one section (readers join them)."""
+
+    def __init__(self, path: Path, recorder: Optional["Recorder"] = None):
+        self.path = Path(path)
+        self.recorder = recorder if recorder is not None else RECORDER
+        self._written: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def write_step(self, step: str) -> None:
+        """Append what ``step`` recorded and is not in the file yet (flushed)."""
+        with self._lock:
+            kept, dropped, total = self.recorder.since(step, self._written.get(step, 0))
+            if not kept and not dropped:
+                return
+            parts = [e.to_text() for e in kept]
+            if dropped:
+                parts.insert(0, f"（较早的 {dropped} 条记录已省略 / {dropped} older records dropped）")
+            text = f"## {step}\n\n" + "\n\n".join(parts) + "\n\n"
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+            self._written[step] = total
+
+    def finish(self) -> Optional[Path]:
+        """Append every step's remaining exchanges; the log's path, None when the
+        session recorded nothing."""
+        for step in self.recorder.steps():
+            self.write_step(step)
+        return self.path if self.path.exists() else None
+

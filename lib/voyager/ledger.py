@@ -1,6 +1,6 @@
 """Outcome ledger: which acceptance step passed, failed or was skipped, per plan.
 
-pytest-dependency only knows the current session and pytest's ``--lf`` forgets
+pytest-dependency only knows the current session and pytest's own ``--lf`` forgets
 skipped tests, so neither can say "rerun what failed and what it held back,
 trusting what already passed". The ledger can: it keeps the last outcome of
 every suite test, together with the names pytest-dependency knows the test by
@@ -9,10 +9,10 @@ in each scope. Every collected check is in the ledger from collection on
 that is killed or interrupted leaves the checks it never reached visibly open.
 The pytest plugin uses it to
 
-* select, on ``--lf``, every check that has not passed: failed, errored,
-  skipped because a prerequisite had not succeeded, and never run
-  (:meth:`Ledger.rerun_nodeids`); a plain skip (a final reason such as "no SVT
-  ISO provided") is not open;
+* select, on ``--lf`` (``voyager.rerun``), every check that has not passed:
+  failed, errored, skipped because a prerequisite had not succeeded, and never
+  run (:meth:`Ledger.rerun_nodeids`); a plain skip (a final reason such as "no
+  SVT ISO provided") is not open;
 * tell pytest-dependency that a prerequisite which is not part of this session
   passed in an earlier run (:meth:`Ledger.passed_dependency`).
 

@@ -178,6 +178,15 @@ class _Member(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         return self._fh.read(size)
 
+    def seekable(self) -> bool:
+        return True  # a member of an uncompressed tar: tarfile seeks within it
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
     def close(self) -> None:
         self._fh.close()
         self._tar.close()

@@ -16,9 +16,11 @@ options. For a suite run it
   are ordered);
 * registers every collected check in the ledger, so that ``--lf`` reruns every
   check that has not passed (failed, errored, skipped because of a prerequisite,
-  never run) by handing pytest the ledger's selection, and tells
-  pytest-dependency that prerequisites which passed in an earlier run are
-  satisfied; the session fails while any check in its scope is still open;
+  never run): the plugin owns ``--lf`` for a suite session and selects from the
+  ledger itself (``voyager.rerun``), and tells pytest-dependency that
+  prerequisites which passed in an earlier run are satisfied; the session fails
+  while any check in its scope is still open (``voyager.rerun``, which also
+  writes the ledger's end-of-session summary);
 * lets a ``dependency`` marker name a parametrized test without its parameter
   (``depends=["test_host_scanned"]`` = every ``test_host_scanned[...]``).
 
@@ -37,6 +39,7 @@ from typing import Any, Optional
 
 import pytest
 
+from voyager import rerun
 from voyager.run_context import RUN_KEY, get_run
 # the delivery report's options and its installation over pytest-html
 pytest_plugins = ["voyager.report.options"]
@@ -126,7 +129,7 @@ def safe_dirname(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- options
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("voyager", "smtx-voyager 部署与验收 (suites/)")
     group.addoption("--plan", dest="voyager_plan", metavar="PATH",
                     help="规划设计表 (.xlsx)。The planning workbook to deploy and accept.")
@@ -137,11 +140,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="S", help="模拟器时间倍率，0 = 立即完成（默认：模拟器的默认速度）。")
     group.addoption("--sim-faults", dest="voyager_sim_faults", default="", metavar="SPEC",
                     help="模拟器故障注入，KIND:TARGET:COUNT 逗号分隔，COUNT = 生效次数。"
-                         "KIND：fail-job（任务描述，如 NETWORK_CREATE_VDS、DEPLOY_CLUSTER）；"
+                         "KIND：fail-job（任务描述，如 NETWORK_CREATE_VDS、DEPLOY_CLUSTER；"
+                         "可加资源名，如 'fail-job:VM_UPDATE voyager-test-*:1'）；"
                          "http-500 / http-reset / slow（[方法 ]路径通配，如 'http-500:POST /api/v2/network/vds:1'，"
-                         "不写方法则所有方法）；drop-chunk（镜像名通配）；"
+                         "不写方法则所有方法；GraphQL 操作写成 /api#操作名，如 http-500:/api#createRootUser:1）；"
+                         "drop-chunk（镜像或安装包文件名通配）；"
                          "ssh-fail（SSH 命令通配，命令失败，如 ssh-fail:chpasswd*:1）；"
-                         "ssh-drop（SSH 命令通配，连接中断）。")
+                         "ssh-drop（SSH 命令通配，连接中断）；inspect-fail（巡检项名）；"
+                         "slow-storage（主机管理 IP 或名称：其上测试虚拟机的 fio 变慢）。"
+                         "运行结束时终端摘要列出每条规则的触发次数。")
     group.addoption("--sim-host", dest="voyager_sim_hosts", action="append", default=[],
                     metavar="IP:KEY=VALUE",
                     help="让一台模拟主机与规划不同（可重复）：IP:missing_nics=ens224[,ens192]"
@@ -158,6 +165,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--plan-changed", dest="voyager_plan_changed", default="refuse",
                     choices=("refuse", "accept"),
                     help="规划表自上次运行后有改动时：refuse（默认，停止并列出改动）或 accept（接受并继续）。")
+    rerun.add_options(parser, pluginmanager)
 
 
 # --------------------------------------------------------------------------- run context
@@ -178,8 +186,12 @@ class VoyagerRun:
         self.sim = None
         self.selected: set[str] = set()
         self.lock = None
-        self.lf_applied = False
+        self.lock_restored = False  # run.lock was deleted or replaced mid-run and locked again
+        self.lock_lost = False  # ... and another run holds it now: this run stopped
+        self.lf_applied = False  # --lf given: the ledger selects (voyager.rerun), not pytest's lfplugin
+        self.lf_selection: Optional[rerun.Selection] = None
         self.evidence_file: Optional[Path] = None
+        self._evidence_log = None
         self._scope = None
 
     # -- suite detection ---------------------------------------------------
@@ -301,11 +313,37 @@ class VoyagerRun:
         return d
 
     def deactivate(self) -> None:
-        """End of the session: the ledger's snapshot complete, the lock released."""
-        if self.ledger is not None:
+        """End of the session: the ledger's snapshot complete, the lock released
+        (the ledger is left alone when another run took the state dir)."""
+        if self.ledger is not None and not self.lock_lost:
             self.ledger.compact()
         if self.lock is not None:
             self.lock.release()
+
+    @property
+    def evidence_log(self):
+        """The session's evidence log (``voyager.evidence.EvidenceLog``), named after
+        the session's start as the ledger records it (``report.carryover``)."""
+        if self._evidence_log is None and self.state_dir is not None:
+            from voyager.evidence import EvidenceLog
+            from voyager.report.carryover import evidence_name
+
+            name = evidence_name(self.config) or f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
+            self._evidence_log = EvidenceLog(self.state_dir / "evidence" / name)
+        return self._evidence_log
+
+    def check_lock(self) -> None:
+        """Before each suite check: the state dir's lock file is still this run's
+        (``voyager.runlock``); locked again when it was deleted, and the session
+        stops when another run holds it now."""
+        from voyager.runlock import LockLost
+
+        try:
+            if not self.lock.check():
+                self.lock_restored = True
+        except LockLost as exc:
+            self.lock_lost = True
+            pytest.exit(str(exc), returncode=pytest.ExitCode.INTERRUPTED)
 
     def in_scope(self, nodeid: str) -> bool:
         """Is this check inside the session's arguments (``pytest suites/``: every
@@ -327,59 +365,8 @@ class VoyagerRun:
                            if marker is not None else {}))
         whole = not self.lf_applied and not any("::" in str(a) for a in self.config.args)
         modules = {item.nodeid.split("::", 1)[0] for item in items} if whole else ()
-        new = [nodeid for nodeid, _ in checks if nodeid not in self.ledger.entries]
-        self.ledger.register(checks, complete_modules=modules)
+        self.ledger.register(checks, complete_modules=modules)  # a check never seen is pending: open
         self.ledger.compact()
-        if self.lf_applied and new and getattr(self, "_lfplugin", None) is not None:
-            # --lf: a check never registered before (its module never ran) is open too
-            self._lfplugin.lastfailed.update({lastfailed_key(nodeid): True for nodeid in new})
-
-    # -- --lf ----------------------------------------------------------------
-    def apply_last_failed(self) -> None:
-        """Hand pytest's --lf the ledger's selection for this plan (failed tests
-        and the tests skipped because of them) instead of its own cache, which
-        forgets skipped tests and is not per plan."""
-        # default: ``-p no:cacheprovider`` removes the option with its plugin
-        if self.lf_applied or not self.config.getoption("lf", default=False):
-            return
-        lfplugin = self.config.pluginmanager.getplugin("lfplugin")
-        if lfplugin is None:
-            return
-        keep = {k: v for k, v in lfplugin.lastfailed.items()
-                if not self.is_suite_path(self.rootpath / str(k).split("::", 1)[0])}
-        keep.update({lastfailed_key(nodeid): True for nodeid in self.ledger.rerun_nodeids()})
-        # a suite module the ledger knows nothing of (never collected for this plan) is
-        # open as a whole: pytest collects it and selects every check in it
-        known = {nodeid.split("::", 1)[0] for nodeid in self.ledger.entries}
-        unknown = {m.relative_to(self.rootpath).as_posix() for m in self.suites_dir.glob("test_*.py")}
-        unknown = {rel for rel in unknown - known if self.in_scope(rel + "::x")}
-        lfplugin.lastfailed = OpenChecks(keep, unknown)
-        if hasattr(lfplugin, "_last_failed_paths"):
-            paths = lfplugin.get_last_failed_paths()
-            for rel in unknown:
-                module = self.rootpath / rel
-                paths.add(module)
-                paths.update(p for p in module.parents if p == self.rootpath or self.rootpath in p.parents)
-            lfplugin._last_failed_paths = paths
-        self._lfplugin = lfplugin
-        self.lf_applied = True
-
-
-class OpenChecks(dict):
-    """pytest's ``lastfailed`` map for a ``--lf`` suite run: the ledger's open checks,
-    and every check of a module the ledger has never seen (``in`` answers True for
-    any node id in those modules, so pytest's collection keeps them)."""
-
-    def __init__(self, entries: dict, open_modules: set[str]):
-        super().__init__(entries)
-        self.open_modules = set(open_modules)
-
-    def __contains__(self, key) -> bool:
-        module, sep, _ = str(key).partition("::")
-        return super().__contains__(key) or bool(sep and module in self.open_modules)
-
-    def pop(self, key, *default):
-        return super().pop(key, *(default or (None,)))
 
 
 def check_sim_setup(state_dir: Path, faults: str) -> None:
@@ -400,19 +387,10 @@ def check_sim_setup(state_dir: Path, faults: str) -> None:
         raise ValueError(f"{exc}（或把它移到别处，模拟器将从全新的环境开始）") from None
 
 
-def lastfailed_key(nodeid: str):
-    """The key type of pytest's ``lastfailed`` map: a plain node id string up to
-    pytest 9.1, a parsed ``NodeId`` from pytest 9.2 on."""
-    try:
-        from _pytest.nodeid import NodeId
-    except ImportError:
-        return nodeid
-    return NodeId.parse(nodeid)
-
-
 # --------------------------------------------------------------------------- hooks
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    rerun.refuse_lf_without_cache(config)  # -p no:cacheprovider --lf: Chinese, not argparse's English
     run = VoyagerRun(config)
     config.stash[RUN_KEY] = run
     config.addinivalue_line("markers", "voyager_optional: 可选步骤，不计入阶段完成的前提")
@@ -422,17 +400,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if run.args_target_suites():
         if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
             raise pytest.UsageError(XDIST_REFUSED)
+        # before the cacheprovider's (trylast) configure: its lfplugin must not select
+        run.lf_applied = rerun.take_over(config)
         run.activate()
         default_report_paths(config, run)
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # pytest's lfplugin is registered by its own pytest_configure, which runs
-    # after ours (tryfirst, for the report paths): hand it the ledger's
-    # selection here, before collection starts.
-    run = get_run(session.config)
-    if run.active:
-        run.apply_last_failed()
 
 
 def default_report_paths(config: pytest.Config, run: "VoyagerRun") -> None:
@@ -480,11 +451,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not suite_items:
         return
     run.activate()
-    run.apply_last_failed()  # late activation (suites reached through another path)
+    rerun.refuse_late_lf(config, run)  # suites reached through another path: pytest's lfplugin selected
     run.register_checks(suite_items)
     from voyager.dependencies import expand_parametrized_dependencies
 
     expand_parametrized_dependencies(suite_items, run.ledger)
+    if run.lf_applied:
+        run.lf_selection = rerun.select(config, items, suite_items, run.ledger)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    selection = get_run(config).lf_selection
+    return [selection.line()] if selection is not None else []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -500,7 +478,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem):
     """Every exchange a suite test makes (setup, call, teardown) is recorded as
-    evidence against its node id."""
+    evidence against its node id, and written to the session's evidence log when
+    the test ends (a killed run keeps the evidence of the checks it finished)."""
     run = get_run(item.config)
     if not run.active or not run.is_suite_path(Path(item.path)):
         yield
@@ -510,12 +489,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
 
     with RECORDER.step(item.nodeid), FACTS.step(item.nodeid):
         yield
+    if run.evidence_log is not None:
+        run.evidence_log.write_step(item.nodeid)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     run = get_run(item.config)
     if run.active and run.is_suite_path(Path(item.path)):
+        run.check_lock()
         from voyager.dependencies import satisfy_from_ledger
 
         satisfy_from_ledger(item, run.ledger, run.selected)
@@ -544,15 +526,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     run = get_run(session.config)
     if not run.active or run.state_dir is None:
         return
-    from voyager.report.carryover import evidence_name
-
-    run.evidence_file = write_evidence(run.state_dir, evidence_name(session.config))
+    run.evidence_file = run.evidence_log.finish()
+    if run.lock_lost:
+        return  # another run holds the state dir now: its ledger, not ours
     run.ledger.compact()
-    if (session.exitstatus == pytest.ExitCode.OK and not session.config.option.collectonly
-            and run.ledger.open_nodeids(run.in_scope)):
-        # every check that ran passed, but the suite is not done: a green summary
-        # must mean the cluster is as planned
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    rerun.exit_status(session, run)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -566,22 +544,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         gc.freeze()
 
 
-def write_evidence(state_dir: Path, name: Optional[str] = None) -> Optional[Path]:
-    """Every exchange of the session, step by step (redacted at capture), to
-    ``<state dir>/evidence/<name>`` (default ``<timestamp>.log``; the carry-over
-    plugin names it after the session's start, as recorded in the ledger)."""
-    from voyager.evidence import RECORDER
-    from voyager.fsutil import atomic_write
-
-    steps = RECORDER.steps()
-    if not steps:
-        return None
-    parts = [f"## {step}\n\n{RECORDER.to_text(step)}" for step in steps]
-    path = Path(state_dir) / "evidence" / (name or f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log")
-    atomic_write(path, "\n\n".join(parts) + "\n")
-    return path
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = get_run(config)
     if not run.active:
@@ -592,42 +554,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"voyager: 状态目录 {run.state_dir}" + (" · 模拟器模式" if run.options.sim else " · 真实环境"),
     ]
     if run.lf_applied:
-        lines.append(f"voyager: --lf 依据结果台账重跑 {len(run.ledger.rerun_nodeids())} 项"
-                     "（所有尚未通过的检查：失败、因前置失败跳过、尚未运行）")
+        lines.append("voyager: --lf 由结果台账选择要重跑的检查（所有尚未通过的：失败、因前置失败跳过、尚未运行）")
     return lines
 
 
-OPEN_LABELS = {"failed": "失败", "error": "错误", "dependency_skip": "因前置检查未通过而跳过",
-               "pending": "尚未运行"}
+def fault_lines(sim) -> list[str]:
+    """What the simulator's injected faults (``--sim-faults``) did in this session: one
+    line per rule, with how often it fired (a rule that never fired hit nothing)."""
+    rules = sim.faults.summary() if sim is not None else []
+    if not rules:
+        return []
+    return ["模拟器注入的故障（--sim-faults）："] + [
+        f"  {r['kind']}:{r['target']}:{r['count']} 已触发 {r['fired']} 次" for r in rules]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     run = get_run(config)
-    if not run.active or run.ledger is None:
-        return
-    ledger = run.ledger
-    counts = ledger.summary(run.in_scope)
-    total = sum(counts.values())
-    open_ids = ledger.open_nodeids(run.in_scope)
-    terminalreporter.write_sep("-", "voyager 结果台账")
-    line = (f"本次范围内共 {total} 项检查：已通过 {counts.get('passed', 0)} 项，"
-            f"按设计跳过 {counts.get('skipped', 0)} 项，仍未完成 {len(open_ids)} 项")
-    details = "，".join(f"{label} {counts[k]}" for k, label in OPEN_LABELS.items() if counts.get(k))
-    terminalreporter.write_line(line + (f"（{details}）" if details else "") + f" — {ledger.path}")
-    for nodeid, entry in ledger.entries.items():
-        if entry["outcome"] == "skipped" and not entry.get("dependency_skip") and run.in_scope(nodeid):
-            terminalreporter.write_line(f"  按设计跳过 {nodeid}：{entry.get('message') or '（未说明原因）'}")
-    if run.evidence_file is not None:
-        terminalreporter.write_line(f"接口与命令记录：{run.evidence_file}")
-    if open_ids:
-        shown = open_ids[:10]
-        for nodeid in shown:
-            entry = ledger.entries[nodeid]
-            label = OPEN_LABELS["dependency_skip" if entry.get("dependency_skip") else entry["outcome"]]
-            terminalreporter.write_line(f"  未完成（{label}） {nodeid}")
-        if len(open_ids) > len(shown):
-            terminalreporter.write_line(f"  …… 另有 {len(open_ids) - len(shown)} 项")
-        terminalreporter.write_line(
-            "修正问题后重新运行同一命令并加上 --lf：只重跑所有尚未通过的检查（失败、因前置失败跳过、尚未运行的）。")
-    else:
-        terminalreporter.write_line("全部检查均已通过（或按设计跳过）。")
+    if run.active and run.ledger is not None and not run.lock_lost:
+        rerun.write_summary(terminalreporter, run)
+    if run.active:
+        for line in fault_lines(run.sim):
+            terminalreporter.write_line(line)
+    if run.active and run.lock_restored:
+        terminalreporter.write_line(f"注意：本次运行中状态目录的锁文件 {run.state_dir / 'run.lock'} 被删除或替换过，"
+                                    "已重新加锁（不要删除运行中的锁文件）")

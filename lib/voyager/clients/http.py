@@ -139,8 +139,9 @@ class HttpClient:
             timeout = timeout.as_tuple()
         elif timeout is None:
             timeout = self.endpoints.timeouts.as_tuple()
-        if files is not None:
-            evidence_body: Any = _files_summary(files)
+        if files is not None:  # a multipart form: its fields as sent, each file by name and size
+            fields = dict(data) if isinstance(data, Mapping) else {}
+            evidence_body: Any = {**fields, **_files_summary(files)}
         else:
             evidence_body = json if json is not None else (_stream_summary(data) if is_stream(data) else data)
         started, t0 = time.time(), time.monotonic()

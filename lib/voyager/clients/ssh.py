@@ -9,6 +9,10 @@
   feeds ``user:password`` to ``chpasswd`` on stdin.
 * Every command is recorded as evidence (command, exit status, output — redacted;
   stdin only by size).
+* A command declared ``idempotent`` (a read: ``cat``, ``tail``) whose channel or
+  connection drops before its exit status arrives is run once more on a new
+  connection (:data:`IDEMPOTENT_RETRIES`), like an idempotent HTTP call; any other
+  command is never resent (the caller decides, from what it observes).
 """
 from __future__ import annotations
 
@@ -35,8 +39,18 @@ from voyager.redact import REDACTOR
 LOG = logging.getLogger(__name__)
 
 MAX_OUTPUT = 32 * 1024 * 1024  # bytes kept per stream
+IDEMPOTENT_RETRIES = 1  # an idempotent command is resent this often after a dropped channel
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]*$")
 _known_hosts_lock = threading.Lock()
+
+
+class _ChannelDropped(Exception):
+    """The channel or connection dropped before the command's exit status (wraps the
+    :class:`TransportError` the caller gets when the command is not resent)."""
+
+    def __init__(self, error: TransportError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def key_fingerprint(key: paramiko.PKey) -> str:
@@ -206,10 +220,23 @@ class SSHClient:
         self.close()
 
     # -- commands ----------------------------------------------------------------------------
-    def run(self, cmd: str, stdin: Any = None, timeout: float = 120.0) -> CommandResult:
+    def run(self, cmd: str, stdin: Any = None, timeout: float = 120.0, *, idempotent: bool = False) -> CommandResult:
         """Run ``cmd``; ``stdin`` (str, bytes or Secret) is written then closed.
         Returns the exit status and decoded output; a command running longer than
-        ``timeout`` seconds raises :class:`TransportError`."""
+        ``timeout`` seconds raises :class:`TransportError`. ``idempotent=True`` (a read)
+        resends the command on a new connection when the channel drops before its
+        exit status (a timeout is never resent)."""
+        __tracebackhide__ = True
+        for attempt in range(IDEMPOTENT_RETRIES + 1 if idempotent else 1):
+            try:
+                return self._run_once(cmd, stdin, timeout)
+            except _ChannelDropped as exc:
+                if attempt >= (IDEMPOTENT_RETRIES if idempotent else 0):
+                    raise exc.error from None
+                LOG.warning("%s：%s 的 SSH 通道断开，重新连接后再运行一次（只读命令）", self.target, exc.error)
+        raise AssertionError("unreachable")
+
+    def _run_once(self, cmd: str, stdin: Any, timeout: float) -> CommandResult:
         __tracebackhide__ = True
         self.connect()
         data = _stdin_bytes(stdin)
@@ -255,7 +282,7 @@ class SSHClient:
                                    f" (SSH channel failed)", target=self.target)
             RECORDER.record_ssh(target=self.target, command=shown, exit_status=None, elapsed=time.monotonic() - t0,
                                 stdin_bytes=len(data), error=str(error), started=started)
-            raise error from None
+            raise _ChannelDropped(error) from None
         finally:
             if chan is not None:
                 chan.close()
@@ -289,18 +316,19 @@ class SSHClient:
                 raise _CommandTimeout()
             select.select([chan], [], [], 0.1)
 
-    def sudo(self, cmd: str, stdin: Any = None, timeout: float = 120.0) -> CommandResult:
+    def sudo(self, cmd: str, stdin: Any = None, timeout: float = 120.0, *, idempotent: bool = False) -> CommandResult:
         """Run ``cmd`` (a single command) as root. ``sudo -S`` reads the login password
-        from stdin when sudo needs one (checked once with ``sudo -n true``)."""
+        from stdin when sudo needs one (checked once with ``sudo -n true``). ``idempotent``
+        as for :meth:`run`."""
         __tracebackhide__ = True
         if self.user == "root":
-            return self.run(cmd, stdin=stdin, timeout=timeout)
+            return self.run(cmd, stdin=stdin, timeout=timeout, idempotent=idempotent)
         if self._sudo_nopass is None:
-            self._sudo_nopass = self.run("sudo -n true", timeout=min(timeout, 30.0)).ok
+            self._sudo_nopass = self.run("sudo -n true", timeout=min(timeout, 30.0), idempotent=True).ok
         if self._sudo_nopass:
-            return self.run(f"sudo -n {cmd}", stdin=stdin, timeout=timeout)
+            return self.run(f"sudo -n {cmd}", stdin=stdin, timeout=timeout, idempotent=idempotent)
         feed = _RegisteredParts(self._password.reveal() + "\n" + _stdin_bytes(stdin).decode("utf-8", "replace"))
-        return self.run(f"sudo -S -p '' {cmd}", stdin=feed, timeout=timeout)
+        return self.run(f"sudo -S -p '' {cmd}", stdin=feed, timeout=timeout, idempotent=idempotent)
 
     def change_password(self, user: str, new: Secret, *, timeout: float = 60.0) -> CommandResult:
         """Set ``user``'s password with ``chpasswd`` (``user:password`` on stdin)."""

@@ -82,10 +82,10 @@ def pending(item: pytest.Item) -> list[Attachment]:
     return list(found)
 
 
-def attach_png(request_or_item: Any, name: str, path: Any) -> None:
-    """Attach a PNG file (a chart: no secret in it): copied to the run folder's
-    ``artifacts/``, shown as an image in the report (relative link) and attached
-    to Allure."""
+def attach_image(request_or_item: Any, name: str, path: Any) -> None:
+    """Attach an image file (a chart, ``.svg`` or ``.png``: no secret in it): copied to
+    the run folder's ``artifacts/``, shown as an image in the report (relative link)
+    and attached to Allure."""
     from pathlib import Path
 
     from voyager.report.layout import get_layout
@@ -99,7 +99,8 @@ def attach_png(request_or_item: Any, name: str, path: Any) -> None:
         import allure
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
         return
-    allure.attach(data, name=name, attachment_type=allure.attachment_type.PNG)
+    kind = allure.attachment_type.SVG if Path(path).suffix.lower() == ".svg" else allure.attachment_type.PNG
+    allure.attach(data, name=name, attachment_type=kind)
 
 
 def attach_file(request_or_item: Any, name: str, path: Any, text: str = "") -> None:

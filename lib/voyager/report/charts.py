@@ -1,11 +1,17 @@
-"""Performance charts for the delivery report (matplotlib, Agg backend, PNG).
+"""Performance charts for the delivery report (matplotlib, Agg backend, SVG).
 
 ``perf_charts(table, out_dir)`` draws, from :meth:`voyager.steps.perf.PerfResults.table`:
 
-* ``perf-iops.png`` — one panel per fio profile, a bar per VM plus the total (IOPS);
-* ``perf-bandwidth.png`` — the same for bandwidth (MiB/s);
-* ``perf-latency.png`` — one panel per profile, p50 / p99 / p99.9 latency (ms)
+* ``perf-iops.svg`` — one panel per fio profile, a bar per VM plus the total (IOPS);
+* ``perf-bandwidth.svg`` — the same for bandwidth (MiB/s);
+* ``perf-latency.svg`` — one panel per profile, p50 / p99 / p99.9 latency (ms)
   grouped per VM.
+
+The charts are SVG with their text kept as text (``svg.fonttype: none``): the
+browser or viewer that opens the report draws the Chinese titles and labels
+with its own fonts (the ``font-family`` list names the common CJK fonts, then
+``sans-serif``). A PNG would carry the fonts of the machine that ran the suite,
+and a delivery laptop or CI machine without a CJK font would print boxes.
 
 Each bar is labelled with the figure it draws, taken from the same table the
 report rows show (a test compares them with the kept fio JSON). Returns the
@@ -13,6 +19,7 @@ paths written.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +32,12 @@ from voyager.steps.perf import format_figure  # noqa: E402
 
 LATENCIES = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9"))
 TOTAL = "合计 total"
-# Chinese labels need a CJK font: the first one installed is used, DejaVu Sans for the rest
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei",
-             "Microsoft YaHei", "PingFang SC")
-
-
-def _font_families() -> list[str]:
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return [f for f in CJK_FONTS if f in installed][:1] + ["DejaVu Sans"]
+# the viewer's fonts draw the text: the CJK fonts of common desktops first, then DejaVu Sans
+# (what matplotlib measures the layout with when none of them is installed here)
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "WenQuanYi Micro Hei",
+             "SimHei")
+CHART_STYLE = {"svg.fonttype": "none", "font.family": ["sans-serif"],
+               "font.sans-serif": [*CJK_FONTS, "DejaVu Sans"]}
 
 
 def _profiles(table: dict[str, Any]) -> list[str]:
@@ -46,7 +49,8 @@ def _profiles(table: dict[str, Any]) -> list[str]:
 
 PANEL_W, PANEL_H = 6.0, 3.6  # inches per panel
 # margins in inches, fixed instead of fig.tight_layout() (which lays the figure out by drawing it
-# once more: half the time of a chart): room for the suptitle, the rotated VM names and a title
+# once more, half the time of a chart, and measures the text with this machine's fonts, not the
+# viewer's): room for the suptitle, the rotated VM names, the tick labels and a panel title
 TOP_IN, BOTTOM_IN, LEFT_IN, RIGHT_IN, ROW_GAP_IN, COL_GAP_IN = 0.55, 0.85, 0.95, 0.15, 1.15, 1.0
 
 
@@ -96,7 +100,7 @@ def _bars(table: dict[str, Any], metric: str, title: str, unit: str, path: Path)
         ax.set_title(profile, fontsize=9)
         ax.set_ylabel(unit, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)
     plt.close(fig)
     return path
 
@@ -120,7 +124,7 @@ def _latency(table: dict[str, Any], path: Path) -> Path:
         ax.set_ylabel("ms", fontsize=8)
         ax.legend(fontsize=7)
     fig.suptitle("完成延迟百分位 clat percentiles (ms)", fontsize=10)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)
     plt.close(fig)
     return path
 
@@ -128,9 +132,11 @@ def _latency(table: dict[str, Any], path: Path) -> Path:
 def perf_charts(table: dict[str, Any], out_dir: Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context({"font.family": _font_families()}):
+    with plt.rc_context(CHART_STYLE), warnings.catch_warnings():
+        # measuring CJK text with a font that lacks it warns; the viewer draws it, not matplotlib
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
         return [
-            _bars(table, "iops", "IOPS（每台虚拟机与合计 per VM and total）", "IOPS", out / "perf-iops.png"),
-            _bars(table, "bw_mib", "带宽（每台虚拟机与合计 per VM and total）", "MiB/s", out / "perf-bandwidth.png"),
-            _latency(table, out / "perf-latency.png"),
+            _bars(table, "iops", "IOPS（每台虚拟机与合计 per VM and total）", "IOPS", out / "perf-iops.svg"),
+            _bars(table, "bw_mib", "带宽（每台虚拟机与合计 per VM and total）", "MiB/s", out / "perf-bandwidth.svg"),
+            _latency(table, out / "perf-latency.svg"),
         ]

@@ -4,8 +4,10 @@ datacenter (文档描述!C17) and the cluster connected to CloudTower by its VIP
 CloudTower REST mutations are specified as arrays in, arrays out; the
 walkthrough (and captured clients) send one bare object and get one bare
 ``{data, task_id}``: the walkthrough's form is sent and both answers are read.
-A connection in flight (its cluster id and task id) is recorded in the run
-state section ``cloudtower`` before it is awaited.
+A connection in flight is recorded in the run state section ``cloudtower``
+before it is awaited: its cluster id (``cluster_id``) and, through
+``steps.jobs`` (CloudTower task form), its task (``connect_task``), which a
+rerun follows while it runs instead of connecting the cluster again.
 """
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from voyager.plan import cells
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps.cloudtower import SECTION, organization_name
+from voyager.steps import jobs
 from voyager.steps.config import StepError
-from voyager.waiters import WaitFailed, wait_cluster_connected, wait_tower_tasks
+from voyager.waiters import WaitFailed, wait_cluster_connected
 
 
 CONNECT_TIMEOUT = 1800.0
 CONNECTED = "CONNECTED"
+CONNECT_TASK = "connect_task"  # key of the connection's task in flight (steps.jobs record)
 
 
 def first_item(answer: Any) -> dict[str, Any]:
@@ -93,28 +97,41 @@ def ensure_connected(tower, plan: Plan, dc_id: str, run_state, *, timeout: float
     not again when CloudTower has it; its task followed and CONNECTED awaited."""
     vip = plan.cluster.vip
     cluster = find_cluster(tower, plan, run_state.get("cluster", "serial"))
-    task_id = run_state.get(SECTION, "connect_task")
-    if cluster is not None:
-        how = f"CloudTower 已关联集群 {cluster.get('name')}（{cluster.get('ip')}）"
-        if cluster.get("id") != run_state.get(SECTION, "cluster_id"):
-            task_id = None  # a task recorded for another connection attempt
-    else:
-        body = {"datacenter_id": dc_id, "password": plan.cluster.admin_password,
-                "username": plan.cluster.admin_user or cells.DEFAULT_ADMIN_USER, "ip": vip}
-        item = first_item(tower.rest("connect-cluster", body))
-        cluster, task_id = item.get("data") or {}, item.get("task_id")
-        if not cluster.get("id"):
-            raise StepError(f"connect-cluster 没有返回集群 id：{item!r}")
-        run_state.update(SECTION, {"cluster_id": cluster["id"], "connect_task": task_id})
-        how = f"已在 CloudTower 中关联集群 {vip}"
-    run_state.set(SECTION, "cluster_id", cluster["id"])
     try:
-        if task_id:
-            wait_tower_tasks(tower, [task_id], timeout=timeout)
-        cluster = wait_cluster_connected(tower, cluster["id"], timeout=timeout)
+        if cluster is not None:
+            how = f"CloudTower 已关联集群 {cluster.get('name')}（{cluster.get('ip')}）"
+            if cluster.get("id") == run_state.get(SECTION, "cluster_id"):
+                # this plan's connection, perhaps interrupted while its task ran: follow it
+                jobs.follow_recorded(jobs.TOWER_TASK, tower, run_state, CONNECT_TASK, section=SECTION,
+                                     timeout=timeout)
+            else:
+                jobs.forget(run_state, CONNECT_TASK, section=SECTION)  # a task of another connection attempt
+            cluster_id = cluster["id"]
+        else:
+            connected: dict[str, Any] = {}
+
+            def connect() -> Optional[str]:
+                body = {"datacenter_id": dc_id, "password": plan.cluster.admin_password,
+                        "username": plan.cluster.admin_user or cells.DEFAULT_ADMIN_USER, "ip": vip}
+                item = first_item(tower.rest("connect-cluster", body))
+                data = item.get("data") or {}
+                if not data.get("id"):
+                    raise StepError(f"connect-cluster 没有返回集群 id：{item!r}")
+                run_state.set(SECTION, "cluster_id", data["id"])  # before its task is recorded and awaited
+                connected.update(data)
+                return item.get("task_id")
+
+            ran = jobs.run(jobs.TOWER_TASK, tower, run_state, CONNECT_TASK, connect, section=SECTION,
+                           timeout=timeout)
+            cluster_id = connected.get("id") or run_state.get(SECTION, "cluster_id")
+            if not cluster_id:
+                raise StepError(f"关联集群 {vip} 的任务已结束，但运行状态中没有记录集群 id")
+            how = (f"跟踪上次记录的关联任务，已在 CloudTower 中关联集群 {vip}" if ran.followed
+                   else f"已在 CloudTower 中关联集群 {vip}")
+        run_state.set(SECTION, "cluster_id", cluster_id)
+        cluster = wait_cluster_connected(tower, cluster_id, timeout=timeout)
     except WaitFailed as exc:
         raise StepError(f"关联集群 {vip} 失败：{exc.reason}") from None
-    run_state.delete(SECTION, "connect_task")
     facts.record("集群 connect_state", CONNECTED, cluster.get("connect_state"))
     facts.record("集群地址（VIP）", vip, cluster.get("ip"), cell=cells.ref(cells.HOSTS, cells.HOST_VIP))
     dcs = [d.get("id") for d in cluster.get("datacenters") or []]

@@ -43,7 +43,10 @@ def remove_test_vms(tower, cluster_id: str, run_state, *, task_timeout: float = 
     assert not left, f"删除后 CloudTower 仍列出测试虚拟机：{'、'.join(v['name'] for v in left)}"
     for name, facts in run_state.section(STATE).items():  # the uploads stay recorded until removed
         uploads = (facts or {}).get("upload_tasks")
-        run_state.set(STATE, name, {"upload_tasks": uploads}) if uploads else run_state.delete(STATE, name)
+        if uploads:  # spent by the deleted VM's import: a VM made again uploads its disks again
+            run_state.set(STATE, name, {"upload_tasks": uploads, "uploads_spent": True})
+        else:
+            run_state.delete(STATE, name)
     return [v["name"] for v in vms]
 
 
@@ -64,7 +67,7 @@ def remove_test_uploads(tower, run_state, extra: tuple[str, ...] = ()) -> list[s
     left = tower.rest("get-upload-tasks", {"where": {"id_in": ids}}) or []
     assert not left, f"取消后 CloudTower 仍保留测试模板上传：{'、'.join(t['id'] for t in left)}"
     for name, facts in run_state.section(STATE).items():
-        rest = {k: v for k, v in (facts or {}).items() if k != "upload_tasks"}
+        rest = {k: v for k, v in (facts or {}).items() if k not in ("upload_tasks", "uploads_spent")}
         run_state.set(STATE, name, rest) if rest else run_state.delete(STATE, name)
     return list(removed or [])
 

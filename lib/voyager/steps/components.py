@@ -11,7 +11,9 @@ Sources, per call (docs/architecture.md lists the [INF] ones):
   backup chunks, multipart ``file`` + ``upload_task_id``), ``/get-upload-tasks``,
   ``/get-cloudtower-application-packages``, ``/deploy-cloudtower-application``,
   ``/get-cloudtower-applications``, ``/get-backup-services``, ``/get-vlans``,
-  ``/get-tasks``;
+  ``/get-tasks``, ``/uninstall-cloudtower-application`` (an application whose
+  installation failed is removed before it is deployed again: one application
+  per name stays);
 * inferred [INF], names in :class:`ComponentApi` (overridable with the
   environment variable ``VOYAGER_COMPONENT_API``, a JSON object of its fields):
   the Observability chunk/status/complete calls of ovm-operator, the chunk rule
@@ -40,6 +42,7 @@ from typing import Any, Callable, Optional
 from voyager.clients import ApiError, TransportError
 from voyager.plan import cells
 from voyager.plan.model import Plan
+from voyager.report import facts
 from voyager.steps.config import StepError
 from voyager.waiters import TransferProgress, wait_for, wait_tower_tasks
 
@@ -49,6 +52,7 @@ MIB = 1024 * 1024
 STATE = "components"
 OBS, BACKUP = "obs", "backup"
 FAILED_STATES = ("INSTALL_FAILED", "ERROR", "CONFIGURE_FAILED", "TERMINATE_FAILED", "UPGRADE_FAILED")
+INSTALL_FAILED = "INSTALL_FAILED"  # an installation that never ran: removed before deploying again
 CREATE_UPLOAD_TASK = ("mutation createUploadTask($data: UploadTaskCreateInput!) {\n  createUploadTask(data: $data) "
                       "{\n    id\n    current_chunk\n    chunk_size\n    __typename\n  }\n}\n")
 
@@ -228,7 +232,7 @@ def ensure_backup_package(tower, media, run_state, api: ComponentApi = Component
     else:
         how = f"已续传备份安装包 {media.describe()}（从第 {task['current_chunk']} 块继续）"
     if task.get("status") != "SUCCESSED":
-        task = _send_backup_chunks(tower, media, task)
+        task = _send_backup_chunks(tower, media, task, api)
     if task.get("status") != "SUCCESSED":
         raise StepError(f"备份安装包上传任务 {task.get('id')} 没有完成：状态 {task.get('status')}")
     package = find_package(tower, api.backup_package_name, media.name)
@@ -238,19 +242,34 @@ def ensure_backup_package(tower, media, run_state, api: ComponentApi = Component
     return package, how
 
 
-def _send_backup_chunks(tower, media, task: dict[str, Any]) -> dict[str, Any]:
+def _send_backup_chunks(tower, media, task: dict[str, Any], api: ComponentApi = ComponentApi()) -> dict[str, Any]:
     chunk_size = int(task["chunk_size"])
     chunk = int(task.get("current_chunk") or 1)
     progress = TransferProgress(f"上传备份安装包 {media.name}", media.size)
     progress.update((chunk - 1) * chunk_size)
+    failures = 0
     with open(media.path, "rb") as fh:
         while (chunk - 1) * chunk_size < media.size:
             fh.seek((chunk - 1) * chunk_size)
             data = fh.read(chunk_size)
-            answer = tower.call("POST", "/v2/api/upload-cloudtower-application-package",
-                                data={"upload_task_id": task["id"], "name": media.name, "size": str(media.size),
-                                      "size_unit": "B"},
-                                files={"file": (media.name, data, "application/octet-stream")})
+            try:
+                answer = tower.call("POST", "/v2/api/upload-cloudtower-application-package",
+                                    data={"upload_task_id": task["id"], "name": media.name, "size": str(media.size),
+                                          "size_unit": "B"},
+                                    files={"file": (media.name, data, "application/octet-stream")})
+            except (ApiError, TransportError) as exc:
+                # a lost chunk (5xx, reset): ask the upload task where it stands and go on from there
+                if isinstance(exc, ApiError) and exc.status is not None and exc.status < 500:
+                    raise
+                failures += 1
+                if failures >= api.chunk_attempts:
+                    raise StepError(f"备份安装包第 {chunk} 块连续 {failures} 次上传失败：{exc}；"
+                                    "重跑会从已上传的位置继续") from exc
+                current = _upload_task(tower, task["id"]) or {}
+                LOG.warning("备份安装包分块上传失败（%s），从上传任务记录的第 %s 块继续", exc, current.get("current_chunk"))
+                chunk = int(current.get("current_chunk") or chunk)
+                continue
+            failures = 0
             task = _first(answer) or {}
             if int(task.get("current_chunk") or 0) != chunk + 1:
                 raise StepError(f"第 {chunk} 块上传后上传任务的 current_chunk 为 {task.get('current_chunk')}，"
@@ -318,12 +337,31 @@ def ensure_application(tower, key: str, label: str, name: str, package: dict[str
     if app is not None:
         how = f"CloudTower 中已有{label}应用 {name}（状态 {app.get('state')}）"
     else:
+        removed = remove_failed_installations(tower, label, name, api)
         app = tower.rest("deploy-cloudtower-application", {"name": name, "targetPackage": package["id"],
                                                             "vmSpec": spec})
-        how = f"已部署{label}应用 {name}"
+        how = f"已部署{label}应用 {name}" + (f"（先卸载了安装失败的 {len(removed)} 个同名应用）" if removed else "")
     run_state.merge(STATE, key, {"app_id": app["id"]})
     app = wait_application(tower, app["id"], f"{label}应用 {name}", timeout=api.deploy_timeout)
     return app, how
+
+
+def remove_failed_installations(tower, label: str, name: str, api: ComponentApi = ComponentApi()) -> list[str]:
+    """Uninstall the applications named ``name`` whose installation failed (``INSTALL_FAILED``:
+    never ran, nothing of them is in use) and wait until CloudTower no longer lists them, so that
+    a new deployment leaves one application of that name. Returns their ids."""
+    def failed() -> list[str]:
+        apps = _list(tower.rest("get-cloudtower-applications", {"where": {"name": name}}))
+        return [a["id"] for a in apps if a.get("state") in (INSTALL_FAILED, "TERMINATING")]
+
+    ids = failed()
+    if not ids:
+        return []
+    tower.rest("uninstall-cloudtower-application", {"where": {"id_in": ids}})
+    facts.note(f"卸载安装失败的{label}应用 {name}（{'、'.join(ids)}）后重新部署")
+    wait_for(f"卸载安装失败的{label}应用 {name}", failed, lambda left: not left, api.deploy_timeout,
+             interval=2.0, max_interval=15.0, progress=lambda left: f"还有 {len(left)} 个", retry_on=_transient)
+    return ids
 
 
 def wait_application(tower, app_id: str, describe: str, *, timeout: float = 3600.0, **kwargs: Any) -> dict[str, Any]:

@@ -164,8 +164,14 @@ NO_WRITE_BACK = "模拟演练不改动工程师的规划表（或规划不来自
 def write_back_checked(plan_path, key: str, value: str, read: Callable[[Plan], Any]) -> tuple[str, Any]:
     """Write ``value`` to the write-back cell ``key`` (``cells.WRITE_BACK``) unless
     it is there already, and read it back (``read(plan)``). Returns (what was
-    done, the value read back); a different read-back raises StepError."""
+    done, the value read back); a different read-back raises StepError. Without a
+    workbook to write to (``plan_path`` None: a rehearsal of the engineer's plan)
+    nothing is written: the report notes it (``NO_WRITE_BACK``), (the note, None)."""
     cell = cells.ref(*cells.WRITE_BACK[key])
+    if plan_path is None:
+        note = NO_WRITE_BACK.format(cell=cell)
+        facts.note(note)
+        return note, None
     if read(read_plan(plan_path)) == value:
         facts.record(f"规划表 {cell}（读取）", value, value, cell=cell)
         return f"规划表 {cell} 已是序列号 {value}", value
@@ -178,7 +184,8 @@ def write_back_checked(plan_path, key: str, value: str, read: Callable[[Plan], A
 
 
 def write_back_serial(plan_path, serial: str) -> str:
-    """Write the cluster serial to 主机规划!E19 and read it back."""
+    """Write the cluster serial to 主机规划!E19 and read it back (not without a
+    workbook: ``write_back_checked``)."""
     return write_back_checked(plan_path, "cluster_serial", serial, lambda p: p.cluster.serial)[0]
 
 

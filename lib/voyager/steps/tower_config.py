@@ -217,7 +217,9 @@ def graph_body(name: str, title: str, metric: str, cluster_id: str, view_id: str
     elif name == "Host":
         body["connect_id"] = list(host_ids)
     else:
-        body.update(metric_type="TOPK", metric_count=str(TOPK), connect_id=[])
+        # GraphCreationParams.metric_count is an int32 (OpenAPI 4.6.0); SmartX's init script sends
+        # the string "5", which CloudTower also takes, but the spec's type is what we send
+        body.update(metric_type="TOPK", metric_count=TOPK, connect_id=[])
     return body
 
 

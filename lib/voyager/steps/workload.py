@@ -21,6 +21,11 @@ the import task are recorded in the run state (``test_vms.<name>``) before
 waiting for the task (``/get-tasks``). Its address is then set the way step 04
 sets the CloudTower VM's: through fisheye ``PUT /api/v2/vms/{uuid}`` once the
 guest agent runs.
+
+Uploads are spent by the import they are handed to (CloudTower makes the VM's
+volumes of them): when no VM is found but the run state shows that an import
+was started with the recorded uploads (its task failed, or step 11 deleted the
+VM: ``uploads_spent``), those uploads are cancelled and the disks uploaded again.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from voyager.clients import ApiError, TransportError
 from voyager.ovf import Ova
 from voyager.plan import cells
 from voyager.plan.model import BusinessVlan, Host, Plan
@@ -41,6 +47,7 @@ LOG = logging.getLogger("voyager.steps.workload")
 
 VM_PREFIX = "voyager-test-"
 STATE = "test_vms"
+EXISTING = "已存在，未重复创建"  # VmFacts.how of a VM found by name
 UPLOAD_CHUNK = 4 * 1024 * 1024  # [INF] CloudTower's upload chunk for /upload-elf-file
 
 
@@ -147,29 +154,49 @@ def _upload_state(run_state, name: str) -> dict[str, Any]:
     return dict(run_state.get(STATE, name) or {})
 
 
+CHUNK_ATTEMPTS = 3  # a chunk refused (5xx) or cut off is sent again from where CloudTower stands, twice
+
+
 def upload_disk(tower, cluster_id: str, ova: Ova, file_name: str, size: int, run_state, vm_name: str,
                 slot: int) -> str:
-    """Upload one disk file of the template (resuming a recorded upload); returns its upload task id."""
+    """Upload one disk file of the template (resuming a recorded upload); returns its upload task id.
+    A chunk CloudTower refuses (5xx) or whose answer is lost is sent again from the task's
+    ``current_chunk`` (at most :data:`CHUNK_ATTEMPTS` times in a row)."""
     recorded = (_upload_state(run_state, vm_name).get("upload_tasks") or {}).get(str(slot))
     task = None
     if recorded:
-        tasks = tower.rest("get-upload-tasks", {"where": {"id": recorded}}) or []
-        task = tasks[0] if tasks and tasks[0].get("status") in ("UPLOADING", "SUCCESSED") else None
+        task = _upload_task(tower, recorded)
+        task = task if task and task.get("status") in ("UPLOADING", "SUCCESSED") else None
         if task and task["status"] == "SUCCESSED":
             return task["id"]
     chunk = int(task["chunk_size"]) if task else UPLOAD_CHUNK
     index = int(task["current_chunk"]) if task else 0
+    failures = 0
     with ova.open(file_name) as fh:
-        for _ in range(index):  # resume: skip the chunks CloudTower already has
-            fh.read(chunk)
         while index * chunk < size:
+            fh.seek(index * chunk)  # resume: from the chunk CloudTower expects next
             data = fh.read(chunk)
             form = {"cluster_id": cluster_id, "name": file_name, "size": str(size), "size_unit": "B"}
             if task:
                 form["upload_task_id"] = task["id"]
-            task = tower.call("POST", "/v2/api/upload-elf-file", data=form,
-                              files={"file": (file_name, data, "application/octet-stream")})
-            if index == 0 and not recorded:
+            try:
+                task = tower.call("POST", "/v2/api/upload-elf-file", data=form,
+                                  files={"file": (file_name, data, "application/octet-stream")})
+            except (ApiError, TransportError) as exc:
+                if isinstance(exc, ApiError) and exc.status is not None and exc.status < 500:
+                    raise
+                failures += 1
+                if failures >= CHUNK_ATTEMPTS:
+                    raise AssertionError(f"{vm_name} 上传模板磁盘 {file_name} 的第 {index + 1} 块连续 {failures} 次"
+                                         f"失败：{exc}；重跑会从已上传的位置继续") from None
+                current = _upload_task(tower, task["id"]) if task else None
+                LOG.warning("%s 上传 %s 第 %d 块失败（%s），从 CloudTower 记录的位置重发", vm_name, file_name,
+                            index + 1, exc)
+                index = int(current["current_chunk"]) if current else 0
+                task = current
+                continue
+            failures = 0
+            if not recorded:
                 run_state.merge(STATE, vm_name, {"upload_tasks": {**(_upload_state(run_state, vm_name).get(
                     "upload_tasks") or {}), str(slot): task["id"]}})
                 recorded = task["id"]
@@ -181,6 +208,22 @@ def upload_disk(tower, cluster_id: str, ova: Ova, file_name: str, size: int, run
     return task["id"]
 
 
+def _upload_task(tower, task_id: str) -> Optional[dict[str, Any]]:
+    tasks = tower.rest("get-upload-tasks", {"where": {"id": task_id}}) or []
+    return tasks[0] if tasks else None
+
+
+def drop_spent_uploads(tower, run_state, name: str) -> list[str]:
+    """Cancel the uploads recorded for VM ``name`` that an import already used (no VM was
+    left of it, or it was deleted) and forget them; returns the ids cancelled."""
+    ids = list((_upload_state(run_state, name).get("upload_tasks") or {}).values())
+    present = [t["id"] for t in tower.rest("get-upload-tasks", {"where": {"id_in": ids}}) or []] if ids else []
+    if present:
+        tower.rest("cancel-upload-task", {"where": {"id_in": present}})
+    run_state.delete(STATE, name)
+    return present
+
+
 def import_params(spec: TestVm, cluster_id: str, host_id: str, vlan_id: str, parsed: dict[str, Any],
                   uploads: list[str], vm_cfg: dict[str, Any]) -> dict[str, Any]:
     params = {"name": spec.name, "cluster_id": cluster_id, "host_id": host_id, "upload_tasks": uploads,
@@ -190,7 +233,8 @@ def import_params(spec: TestVm, cluster_id: str, host_id: str, vlan_id: str, par
     if vm_cfg.get("vcpu"):
         params.update({"vcpu": int(vm_cfg["vcpu"]), "cpu_sockets": int(vm_cfg["vcpu"]), "cpu_cores": 1})
     if vm_cfg.get("memory_mib"):
-        params.update({"memory": int(vm_cfg["memory_mib"]) * 2 ** 20, "memory_unit": "BYTE"})
+        # VmImportParams.memory_unit is a ByteUnit: B, KB, MB, GB, TB, PB (OpenAPI 4.6.0)
+        params.update({"memory": int(vm_cfg["memory_mib"]) * 2 ** 20, "memory_unit": "B"})
     return params
 
 
@@ -220,7 +264,10 @@ def ensure_test_vm(tower, cluster_id: str, spec: TestVm, template: Path, run_sta
         if task:
             wait_tower_tasks(tower, [task], timeout=task_timeout)
             vm = find_vm(tower, cluster_id, spec.name) or vm
-        return VmFacts(spec.name, vm["id"], vm["local_id"], "已存在，未重复创建", (vm.get("host") or {}).get("management_ip"))
+        return VmFacts(spec.name, vm["id"], vm["local_id"], EXISTING, (vm.get("host") or {}).get("management_ip"))
+    if recorded.get("import_task") or recorded.get("uploads_spent"):
+        spent = drop_spent_uploads(tower, run_state, spec.name)
+        LOG.info("%s：上次导入用掉的上传（%s）已取消，重新上传模板", spec.name, "、".join(spent) or "已不存在")
     ova = Ova(template)
     hosts = tower_hosts(tower, cluster_id)
     host = hosts.get(spec.host.mgmt_ip)
@@ -229,7 +276,8 @@ def ensure_test_vm(tower, cluster_id: str, spec: TestVm, template: Path, run_sta
     vlan = tower_vlan(tower, spec.vlan.name)
     uploads = [upload_disk(tower, cluster_id, ova, name, size, run_state, spec.name, k)
                for k, (name, size) in enumerate(ova.disk_files())]
-    parsed = tower.call("POST", "/v2/api/parse-ovf", data={"cluster_id": cluster_id},
+    # parse-ovf reads the descriptor and creates nothing: safe to resend (idempotent)
+    parsed = tower.call("POST", "/v2/api/parse-ovf", data={"cluster_id": cluster_id}, idempotent=True,
                         files={"file": (ova.descriptor_name, ova.descriptor_bytes, "application/xml")})
     answer = tower.rest("import-vm", [import_params(spec, cluster_id, host["id"], vlan["id"], parsed, uploads,
                                                     vm_cfg or {})])

@@ -41,7 +41,14 @@ failure was injected. A failed deployment answers ``deploy_status`` with
 HTTP targets are a path glob (starting with ``/`` or a glob character),
 optionally preceded by a method and one space: ``http-500:POST
 /api/v2/network/vds:1`` fails the first VDS creation and no GET on that path;
-without a method every method matches. SSH targets are matched against every
+without a method every method matches. Every GraphQL operation goes to one path
+(CloudTower's ``/api``), so a JSON request that names its ``operationName`` is
+also matched as ``<path>#<operationName>``: ``http-500:/api#createRootUser:1``
+fails the first ``createRootUser`` and no other operation, while ``/api`` alone
+still matches them all. A job's description is matched as it is and, for a job
+on a named resource, as ``<description> <resource name>``:
+``fail-job:VM_UPDATE voyager-test-*:1`` fails the first NIC change of a test
+VM and spares the CloudTower VM's. SSH targets are matched against every
 simple command the simulated shell runs, outer ones first: ``sudo -n
 chpasswd`` is tried as ``sudo -n chpasswd`` and then, when sudo runs it, as
 ``chpasswd`` (so ``ssh-fail:chpasswd*:1`` fails one password change whether or
@@ -178,22 +185,36 @@ class Faults:
 
     def take(self, kind: str, value: str) -> bool:
         """Consume one hit of the first live rule of ``kind`` matching ``value``."""
-        return self._take_first((kind,), value, None) is not None
+        return self._take_first((kind,), (value,), None) is not None
 
-    def take_http(self, path: str, method: Optional[str] = None) -> str | None:
-        """The HTTP fault kind to apply to a ``method`` request for ``path`` (consumed), or None."""
+    def take_job(self, description: str, name: Optional[str] = None) -> bool:
+        """Consume one ``fail-job`` hit for a job ``description`` on the resource ``name``
+        (matched as the description, and as ``"<description> <name>"``)."""
+        values = (description, f"{description} {name}") if name else (description,)
+        return self._take_first(("fail-job",), values, None) is not None
+
+    @property
+    def wants_operation(self) -> bool:
+        """True when some HTTP rule names a GraphQL operation (``<path>#<operationName>``):
+        only then does the server read a request's operation name."""
+        return any(r.kind in HTTP_KINDS and "#" in r.pattern for r in self.rules)
+
+    def take_http(self, path: str, method: Optional[str] = None, operation: Optional[str] = None) -> str | None:
+        """The HTTP fault kind to apply to a ``method`` request for ``path`` (consumed), or None;
+        ``operation`` is the GraphQL ``operationName`` the request names, if any."""
         if path.startswith("/__sim__/"):
             return None
-        return self._take_first(HTTP_KINDS, path, method.upper() if method else None)
+        values = (path, f"{path}#{operation}") if operation else (path,)
+        return self._take_first(HTTP_KINDS, values, method.upper() if method else None)
 
     def take_ssh(self, command: str) -> str | None:
         """The SSH fault kind (``ssh-fail`` / ``ssh-drop``) to apply to ``command`` (consumed), or None."""
-        return self._take_first(SSH_KINDS, command, None)
+        return self._take_first(SSH_KINDS, (command,), None)
 
-    def _take_first(self, kinds: tuple[str, ...], value: str, method: Optional[str]) -> str | None:
+    def _take_first(self, kinds: tuple[str, ...], values: tuple[str, ...], method: Optional[str]) -> str | None:
         with self._lock:
             for rule in self.rules:
-                if rule.kind in kinds and rule.remaining > 0 and rule.matches(value, method):
+                if rule.kind in kinds and rule.remaining > 0 and any(rule.matches(v, method) for v in values):
                     rule.fired += 1
                     return rule.kind
         return None

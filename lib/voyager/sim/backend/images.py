@@ -15,6 +15,16 @@ server does, each chunk is written where it belongs:
 * the image's md5 is the md5 of the whole file: a hash worker per upload reads
   the accepted chunks back in order (1 MiB at a time) while later chunks are
   still arriving, so only the tail is left to hash when the last chunk lands.
+* without a state file nothing has to outlive the process, and nothing reads an
+  image's bytes after its md5 (images are referenced by path): a chunk within
+  :data:`MEMORY_WINDOW` chunks of the hash worker's position is then received
+  into one of a few reused buffers and hashed from there, never written to
+  the data file. Parallel streams sending chunks roughly in order (as clients
+  do) are absorbed by the window; a chunk far ahead of the hash position, or
+  arriving while every buffer is taken, goes to its offset in the data file
+  as above. This saves the page-cache write and read-back of every such
+  chunk (on this project's VMs, first-touch page-cache writes cost more CPU
+  than the md5), and bounds memory to ``MEMORY_WINDOW × chunk_size``.
 
 The data files live next to the state file (``<state file>.uploads/``) when
 the simulator has one, so an unfinished upload survives a restart (a killed
@@ -54,12 +64,13 @@ CHUNK_SIZE = 8 * 1024 * 1024
 HASH_READ = 1024 * 1024
 TEMP_PREFIX = "voyager-sim-uploads-"  # + "<pid>-": a test session finds its own leftovers
 DIGEST_TIMEOUT = 600.0  # seconds the last chunk waits for the hash worker
+MEMORY_WINDOW = 6  # chunks an upload without a state file may hold in memory (6 × 8 MiB)
 
 
 class _Volume:
     """The data file and hash worker of one upload in progress."""
 
-    def __init__(self, upload: dict[str, Any], path: Path, *, create: bool) -> None:
+    def __init__(self, upload: dict[str, Any], path: Path, *, create: bool, memory_window: int = 0) -> None:
         self.path = path
         self.size = upload["size"]
         self.chunk_size = upload["chunk_size"]
@@ -69,6 +80,11 @@ class _Volume:
                 fh.truncate(self.size)  # sparse: no block is allocated before a chunk lands
         self.ready = set(upload["received"])
         self.cond = threading.Condition()
+        self.memory_window = memory_window
+        self._buffers = 0  # buffers allocated so far (at most memory_window)
+        self._free: list[bytearray] = []
+        self.in_memory: dict[int, bytearray] = {}  # chunks streaming into, or accepted in, a buffer
+        self.accepted_in_memory: set[int] = set()  # ready chunks whose accepted copy is their buffer
         self.hashed = 0  # chunks hashed, in order
         self.md5 = hashlib.md5()
         self.closed = False
@@ -80,9 +96,11 @@ class _Volume:
     def offset(self, chunk_num: int) -> int:
         return chunk_num * self.chunk_size
 
-    def mark_ready(self, chunk_num: int) -> None:
+    def mark_ready(self, chunk_num: int, *, in_memory: bool = False) -> None:
         with self.cond:
             self.ready.add(chunk_num)
+            if in_memory:
+                self.accepted_in_memory.add(chunk_num)
             self.cond.notify_all()
 
     def _hash_loop(self) -> None:
@@ -95,17 +113,24 @@ class _Volume:
                         if self.closed or self.hashed >= self.chunks:
                             return
                         index = self.hashed
+                        buffer = self.in_memory.get(index) if index in self.accepted_in_memory else None
                     start = self.offset(index)
                     left = min(self.chunk_size, self.size - start)
-                    fh.seek(start)
-                    while left > 0:
-                        block = fh.read(min(HASH_READ, left))
-                        if not block:
-                            raise OSError(f"data file ended at chunk {index}")
-                        self.md5.update(block)
-                        left -= len(block)
+                    if buffer is not None:
+                        self.md5.update(memoryview(buffer)[:left])  # hashlib releases the GIL
+                    else:
+                        fh.seek(start)
+                        while left > 0:
+                            block = fh.read(min(HASH_READ, left))
+                            if not block:
+                                raise OSError(f"data file ended at chunk {index}")
+                            self.md5.update(block)
+                            left -= len(block)
                     with self.cond:
                         self.hashed = index + 1
+                        if buffer is not None:
+                            self.accepted_in_memory.discard(index)
+                            self._release(index)
                         self.cond.notify_all()
         except OSError as exc:
             with self.cond:
@@ -121,9 +146,39 @@ class _Volume:
                                status=500)
             return self.md5.hexdigest()
 
+    def take_buffer(self, chunk_num: int) -> Optional[bytearray]:
+        """A buffer for a chunk about to stream in, when it is in the memory window
+        and one is free (call with ``cond`` held); ``None``: write it to the file."""
+        if (self.closed or not self.hashed <= chunk_num < self.hashed + self.memory_window
+                or chunk_num in self.in_memory):
+            return None
+        if self._free:
+            buffer = self._free.pop()
+        elif self._buffers < self.memory_window:
+            buffer = bytearray(self.chunk_size)
+            self._buffers += 1
+        else:
+            return None
+        self.in_memory[chunk_num] = buffer
+        return buffer
+
+    def _release(self, chunk_num: int) -> None:
+        """Give a chunk's buffer back (``cond`` held): hashed, or the chunk was refused."""
+        buffer = self.in_memory.pop(chunk_num, None)
+        if buffer is not None and not self.closed:
+            self._free.append(buffer)
+
+    def release(self, chunk_num: int) -> None:
+        with self.cond:
+            if chunk_num not in self.accepted_in_memory:  # an accepted buffer is kept until hashed
+                self._release(chunk_num)
+
     def close(self) -> None:
         with self.cond:
             self.closed = True
+            self.in_memory.clear()
+            self.accepted_in_memory.clear()
+            self._free.clear()
             self.cond.notify_all()
         if self.thread is not threading.current_thread():
             self.thread.join(timeout=10)
@@ -131,19 +186,26 @@ class _Volume:
 
 class _ChunkSink:
     """File-like target of the multipart parser: writes the chunk at its offset
-    (never past the chunk's end) or, for a chunk already accepted, only counts."""
+    (or into its memory buffer; never past the chunk's end) or, for a chunk
+    already accepted, only counts."""
 
-    def __init__(self, volume: _Volume, chunk_num: int, expected: int, *, discard: bool) -> None:
+    def __init__(self, volume: _Volume, chunk_num: int, expected: int, *, discard: bool,
+                 buffer: Optional[bytearray] = None) -> None:
         self.size = 0
         self.expected = expected
-        self.fh = None if discard else open(volume.path, "r+b", buffering=0)
+        self.buffer = memoryview(buffer) if buffer is not None else None
+        self.fh = None if discard or buffer is not None else open(volume.path, "r+b", buffering=0)
         if self.fh is not None:
             self.fh.seek(volume.offset(chunk_num))
 
     def write(self, data: bytes) -> int:
         room = self.expected - self.size
-        if self.fh is not None and room > 0:
-            self.fh.write(data if len(data) <= room else memoryview(data)[:room])
+        if room > 0:
+            piece = data if len(data) <= room else memoryview(data)[:room]
+            if self.buffer is not None:
+                self.buffer[self.size:self.size + len(piece)] = piece
+            elif self.fh is not None:
+                self.fh.write(piece)
         self.size += len(data)
         return len(data)
 
@@ -182,7 +244,8 @@ class ChunkReceiver:
             return _Discard()
         with self.volume.cond:
             discard = self.chunk_num in self.volume.ready
-        self.sink = _ChunkSink(self.volume, self.chunk_num, self.expected_size(), discard=discard)
+            buffer = None if discard else self.volume.take_buffer(self.chunk_num)
+        self.sink = _ChunkSink(self.volume, self.chunk_num, self.expected_size(), discard=discard, buffer=buffer)
         return self.sink
 
     def expected_size(self) -> int:
@@ -194,17 +257,23 @@ class ChunkReceiver:
     def abort(self) -> None:
         if self.sink is not None:
             self.sink.close()
+            if self.sink.buffer is not None:
+                self.volume.release(self.chunk_num)
 
     def finish(self, file_part_present: bool) -> dict[str, Any]:
-        self.abort()
-        if self.sink is None or not file_part_present or self.extra_parts:
-            raise form_error("file", "exactly one multipart file field named 'file' is required")
-        expected = self.expected_size()
-        if self.sink.size != expected:
-            raise SimError("UPLOAD_CHUNK_SIZE_MISMATCH",
-                           f"chunk {self.chunk_num} has {self.sink.size} bytes, expected {expected}",
-                           detail={"file": [f"expected {expected} bytes"]})
-        return self.store.commit_chunk(self)
+        if self.sink is not None:
+            self.sink.close()
+        try:
+            if self.sink is None or not file_part_present or self.extra_parts:
+                raise form_error("file", "exactly one multipart file field named 'file' is required")
+            expected = self.expected_size()
+            if self.sink.size != expected:
+                raise SimError("UPLOAD_CHUNK_SIZE_MISMATCH",
+                               f"chunk {self.chunk_num} has {self.sink.size} bytes, expected {expected}",
+                               detail={"file": [f"expected {expected} bytes"]})
+            return self.store.commit_chunk(self)
+        finally:
+            self.abort()  # a refused chunk gives its buffer back; an accepted one keeps it until hashed
 
 
 class ImageStore:
@@ -234,6 +303,11 @@ class ImageStore:
                 self._dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
                 self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._dir), True)
         return self._dir
+
+    def _memory_window(self) -> int:
+        """Chunks an upload may hold in memory: none when a state file must be able
+        to resume the upload after a restart (its chunks must all be on disk)."""
+        return 0 if self._persistent_dir() is not None else MEMORY_WINDOW
 
     def _data_path(self, image_uuid: str) -> Path:
         return self.data_dir() / f"{image_uuid}.part"
@@ -286,7 +360,8 @@ class ImageStore:
             "description": description, "kind": kind, "chunk_size": CHUNK_SIZE, "chunks": chunks,
             "image_path": path, "received": [], "created": self.world.clock.now(),
         }
-        self._volumes[image_uuid] = _Volume(upload, self._data_path(image_uuid), create=True)
+        self._volumes[image_uuid] = _Volume(upload, self._data_path(image_uuid), create=True,
+                                            memory_window=self._memory_window())
         self.uploads[image_uuid] = upload
         return self.volume_view(upload)
 
@@ -339,7 +414,7 @@ class ImageStore:
             self.chunks_accepted += 1
             if rx.chunk_num not in upload["received"]:
                 upload["received"].append(rx.chunk_num)
-                rx.volume.mark_ready(rx.chunk_num)
+                rx.volume.mark_ready(rx.chunk_num, in_memory=rx.sink.buffer is not None)
             done = len(upload["received"]) >= upload["chunks"]
             if not done:
                 self.world.changed()

@@ -37,6 +37,15 @@ DURATIONS: dict[str, tuple[float, float]] = {
 DEFAULT_DURATION = (1, 5)
 
 
+def _resource_name(resources: dict) -> Optional[str]:
+    """The name of a job's (first) resource: a VDS's ``name``, a VM's ``vm_name``."""
+    first = next(iter(resources.values()), None) if resources else None
+    if not isinstance(first, dict):
+        return None
+    name = first.get("name") or first.get("vm_name")
+    return str(name) if name else None
+
+
 class JobTable:
     def __init__(self, world) -> None:
         self.world = world
@@ -62,7 +71,7 @@ class JobTable:
             "resources": resources,
             "effect": effect,
             "args": args,
-            "fail": self.world.faults.take("fail-job", description),
+            "fail": self.world.faults.take_job(description, _resource_name(resources)),
             "error": None,
             "event": event,
         }

@@ -196,13 +196,24 @@ class VmTable:
             self.world.machine_files.pop(ip, None)
             self.ping_sessions = [p for p in self.ping_sessions if p["src"] != ip]
 
-    def add_imported(self, body: dict[str, Any], guest_accounts: Optional[dict[str, str]], at: float) -> dict[str, Any]:
-        """An imported test VM (CloudTower ``/import-vm``): created stopped, profile ``linux``."""
-        vm = self.build(body, profile="linux")
+    def add_imported(self, body: dict[str, Any], guest_accounts: Optional[dict[str, str]], at: float, *,
+                     profile: str = "linux") -> dict[str, Any]:
+        """A test VM CloudTower made (``/import-vm``, ``/create-vm``): created stopped, profile
+        ``linux`` (an installed guest) or ``plain`` (blank disks). A NIC of ``body`` may carry
+        ``ip_address``/``subnet_mask``/``gateway``: configured by the guest agent, so the address
+        answers once the agent runs (like ``update_job``'s)."""
+        vm = self.build(body, profile=profile)
         vm.pop("wanted_status")
         vm.update({"create_time": int(at), "imported": True, "guest_accounts": dict(guest_accounts or {}),
                    "migrations": []})
+        for nic, wanted in zip(vm["nics"], body.get("nics") or []):
+            if wanted.get("ip_address"):
+                nic.update({"ip_address": wanted["ip_address"], "subnet_mask": wanted.get("subnet_mask"),
+                            "gateway": wanted.get("gateway") or ""})
         self.vms[vm["uuid"]] = vm
+        ip = self.ip_of(vm)
+        if ip and vm["guest_accounts"]:
+            self.world.accounts[ip] = dict(vm["guest_accounts"])
         return vm
 
     def start_now(self, vm_uuid: str, at: float) -> None:

@@ -12,7 +12,14 @@ Documented by the CloudTower 4.6.0 OpenAPI spec and modelled here:
   the application's ``state`` is ``INSTALLING`` (``entityAsyncStatus:
   CREATING``) → ``RUNNING``, or ``INSTALL_FAILED`` with a
   ``fail-job:DEPLOY_CLOUDTOWER_APPLICATION:N`` fault. A duplicate name is
-  refused ("already exists").
+  refused ("already exists"); a failed installation keeps its name until it is
+  uninstalled, but does not block a new deployment of that name.
+* ``/v2/api/uninstall-cloudtower-application`` ``{where}``
+  (``UninstallCloudTowerApplicationParams``) → ``[CloudTowerApplication]``, the
+  applications selected, now ``TERMINATING``. [INF] A task
+  ``UNINSTALL_CLOUDTOWER_APPLICATION`` runs the removal: when it succeeds the
+  application (its backup service and associations with it) is gone from the
+  listings; when it fails the application is ``TERMINATE_FAILED``.
 * ``/v2/api/get-cloudtower-applications`` (``CloudTowerApplication``) and
   ``/v2/api/get-backup-services`` (``BackupService``): deploying a package named
   ``iomesh-backup`` (the walkthrough's backup ``package_name``) creates its
@@ -36,7 +43,9 @@ keeps their names configurable, ``voyager.steps.components.ComponentApi``):
   ``network_status``) once the task succeeded.
 
 Both refuse an application that is not RUNNING and a cluster already
-associated ("already exists"). The backend is ``tower.applications``; the REST
+associated ("already exists"). [INF] There is one association per application
+(or backup service) and cluster: associating a cluster again after its
+association FAILED retries that association (a new task), it adds no second one. The backend is ``tower.applications``; the REST
 front-end and the rendering are in :mod:`voyager.sim.tower.component_rest`.
 """
 from __future__ import annotations
@@ -48,9 +57,11 @@ from voyager.sim.tower.common import FAILED, SUCCESSED, TowerError, cuid, requir
 
 BACKUP_PACKAGE = "iomesh-backup"
 DEPLOY_TASK = "DEPLOY_CLOUDTOWER_APPLICATION"
+UNINSTALL_TASK = "UNINSTALL_CLOUDTOWER_APPLICATION"  # [INF] the removal task's key
 OBS_TASK = "ASSOCIATE_OBS_CLUSTER"
 BACKUP_TASK = "ASSOCIATE_BACKUP_CLUSTER"
 RUNNING, INSTALLING, INSTALL_FAILED = "RUNNING", "INSTALLING", "INSTALL_FAILED"
+TERMINATING, TERMINATE_FAILED = "TERMINATING", "TERMINATE_FAILED"
 
 
 class Applications:
@@ -61,22 +72,48 @@ class Applications:
         self.apps: list[dict[str, Any]] = []
         self.backup_services: list[dict[str, Any]] = []
         self.links: list[dict[str, Any]] = []  # {id, kind: obs|backup, owner_id, cluster_id, task_id}
+        tower.finishers[UNINSTALL_TASK] = self._uninstalled
 
     # -- deployment ---------------------------------------------------------------------------
     def app(self, app_id: Any) -> Optional[dict[str, Any]]:
         return next((a for a in self.apps if a["id"] == app_id), None)
 
     def state(self, app: dict[str, Any]) -> str:
+        if app.get("uninstall_task_id"):
+            removal = self.tower.task(app["uninstall_task_id"])
+            return TERMINATE_FAILED if removal and removal["status"] == FAILED else TERMINATING
         task = self.tower.task(app["task_id"])
         status = task["status"] if task else SUCCESSED
         return RUNNING if status == SUCCESSED else INSTALL_FAILED if status == FAILED else INSTALLING
+
+    # -- removal ----------------------------------------------------------------------------------
+    def uninstall(self, apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Start removing ``apps`` (records); one removal task each (not again while one runs)."""
+        for app in apps:
+            if self.state(app) == TERMINATING:
+                continue
+            task = self.tower.create_task(UNINSTALL_TASK, f"Uninstall application {app['name']}",
+                                          cluster_id=app["cluster_id"], resource_type="CloudTowerApplication",
+                                          resource_id=app["id"], resource_mutation="uninstallCloudTowerApplication")
+            app["uninstall_task_id"] = task["id"]
+        self.tower.changed()
+        return apps
+
+    def _uninstalled(self, task: dict[str, Any]) -> None:
+        app = self.app(task["resource_id"])
+        if app is None or task["status"] != SUCCESSED:
+            return
+        services = {b["id"] for b in self.backup_services if b["app_id"] == app["id"]}
+        self.apps.remove(app)
+        self.backup_services = [b for b in self.backup_services if b["id"] not in services]
+        self.links = [link for link in self.links if link["owner_id"] not in services | {app["id"]}]
 
     def _used_ips(self) -> set[str]:
         info = self.tower.cluster_info() or {}
         used = set(self.tower.cluster_addresses(info)) if info else set()
         if self.tower.world.tower_ip:
             used.add(self.tower.world.tower_ip)
-        return used | {a["ip"] for a in self.apps if self.state(a) != INSTALL_FAILED}
+        return used | {a["ip"] for a in self.apps if self.state(a) not in (INSTALL_FAILED, TERMINATING)}
 
     def deploy(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -92,7 +129,7 @@ class Applications:
         instances = spec.get("instances") or ([spec["template"]] if isinstance(spec.get("template"), dict) else [])
         if not isinstance(instances, list) or not instances or not all(isinstance(i, dict) for i in instances):
             raise TowerError("vmSpec.instances must list at least one ApplicationVmSpec", code="VALIDATION")
-        if any(a["name"] == name for a in self.apps if self.state(a) != INSTALL_FAILED):
+        if any(a["name"] == name for a in self.apps if self.state(a) not in (INSTALL_FAILED, TERMINATING)):
             raise TowerError(f"CloudTowerApplication with name {name} already exists", code="APPLICATION_DUPLICATE")
         instance = instances[0]
         cluster = self.tower.connected_cluster(instance.get("cluster"))
@@ -163,8 +200,13 @@ class Applications:
                                           f"Associate cluster {cluster_id} with {app['name']}",
                                           cluster_id=cluster["id"], resource_type="Cluster", resource_id=cluster_id,
                                           resource_mutation="associateCluster")
-            self.links.append({"id": cuid(), "kind": kind, "owner_id": owner_id, "cluster_id": cluster_id,
-                               "task_id": task["id"]})
+            failed = next((link for link in self.links if link["kind"] == kind and link["owner_id"] == owner_id
+                           and link["cluster_id"] == cluster_id), None)
+            if failed is not None:  # the association that FAILED is retried
+                failed["task_id"] = task["id"]
+            else:
+                self.links.append({"id": cuid(), "kind": kind, "owner_id": owner_id, "cluster_id": cluster_id,
+                                   "task_id": task["id"]})
             task_id = task_id or task["id"]
         self.tower.changed()
         return task_id

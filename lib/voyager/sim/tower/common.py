@@ -42,3 +42,13 @@ def require_str(data: dict[str, Any], field: str, *, allow_empty: bool = False) 
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise TowerError(f'"{field}" is required and must be a non-empty string', code="VALIDATION")
     return value
+
+
+BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4, "PB": 1024 ** 5}  # ByteUnit
+
+
+def to_bytes(size: Any, unit: Any, what: str) -> int:
+    """A size in a ``ByteUnit`` (``B`` when absent [INF]) as bytes; a positive integer is required."""
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise TowerError(f"{what} must be a positive integer", code="VALIDATION")
+    return size * BYTE_UNITS[unit or "B"]

@@ -3,7 +3,8 @@
 
 OpenAPI 4.6.0: ``/upload-cloudtower-application-package``, ``/get-upload-tasks``,
 ``/get-cloudtower-application-packages``, ``/deploy-cloudtower-application``,
-``/get-cloudtower-applications``, ``/get-backup-services``. Inferred [INF]:
+``/get-cloudtower-applications``, ``/get-backup-services``,
+``/uninstall-cloudtower-application``. Inferred [INF]:
 ``/associate-obs-clusters``, ``/get-obs-cluster-associations``,
 ``/associate-backup-service-clusters``. Same plumbing as
 :mod:`voyager.sim.tower.rest` (auth, errors, ``where`` checked against
@@ -11,17 +12,14 @@ OpenAPI 4.6.0: ``/upload-cloudtower-application-package``, ``/get-upload-tasks``
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any, Callable
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from voyager.sim.fisheye.base import drain
-from voyager.sim.web.frontend import json_response
-from voyager.sim.tower.applications import INSTALLING, RUNNING, Applications
+from voyager.sim.tower.applications import INSTALLING, RUNNING, TERMINATING, Applications
 from voyager.sim.tower.models import TowerError
-from voyager.sim.tower.rest import REQUEST_ID_HEADER, TowerRestFrontend, error_body
+from voyager.sim.tower.rest import TowerRestFrontend
 from voyager.sim.tower.views import TowerView
 
 
@@ -46,7 +44,8 @@ class ComponentView:
         state = self.apps.state(app)
         package = self.tower.packages.package(app["package_id"]) or {"id": app["package_id"], "name": ""}
         return {
-            "entityAsyncStatus": "CREATING" if state == INSTALLING else None, "id": app["id"],
+            "entityAsyncStatus": "CREATING" if state == INSTALLING else "DELETING" if state == TERMINATING else None,
+            "id": app["id"],
             "instanceStatuses": {app["vm_name"]: {"vmIps": [app["ip"]], "message": "RUNNING"}}
             if state == RUNNING else {},
             "name": app["name"], "package": {"id": package["id"], "name": package["name"]},
@@ -100,39 +99,20 @@ class PackageRestFrontend(TowerRestFrontend):
     url_map = _rules("upload-cloudtower-application-package", "get-upload-tasks",
                      "get-cloudtower-application-packages")
 
-    def _multipart(self, request: Request, fn: Callable[[Request], Any]) -> Response:
-        """Like ``_call`` for a multipart request (its body is not JSON)."""
-        headers = {REQUEST_ID_HEADER: str(uuid.uuid4())}
-        with self.world.lock:
-            try:
-                if self.tower.authenticate(request.headers.get("Authorization")) is None:
-                    drain(request)
-                    raise TowerError("Unauthorized: missing or invalid token", status=401, code="UNAUTHORIZED")
-                result, status = fn(request), 200
-            except TowerError as exc:
-                drain(request)
-                result, status = error_body(request.path, exc), exc.status
-        return json_response(result, status, headers)
-
     def op_upload_cloudtower_application_package(self, request: Request, machine) -> Response:
-        def run(req: Request) -> list[dict[str, Any]]:
-            if req.mimetype != "multipart/form-data":
-                raise TowerError("the body must be multipart/form-data (file, upload_task_id)", code="VALIDATION")
-            upload = req.files.get("file")
-            task_id = req.form.get("upload_task_id")
-            if upload is None:
-                raise TowerError('"file" is required', code="VALIDATION")
+        def run(_: Any) -> list[dict[str, Any]]:
+            task_id = request.form.get("upload_task_id")
             if not task_id:
                 raise TowerError('"upload_task_id" is required (create the task with createUploadTask first)',
                                  code="VALIDATION")
-            length = len(upload.read())
+            length = len(request.files["file"].read())
             packages = self.tower.packages
             if self.world.faults.take("drop-chunk", packages.upload_task(task_id)["args"]["name"]):
                 raise TowerError("simulated failure of this chunk (drop-chunk fault)", status=500,
                                  code="UPLOAD_FAILED")
             return [packages.render_task(packages.upload_task_chunk(task_id, length))]
 
-        return self._multipart(request, run)
+        return self._call(request, run, multipart=True)
 
     def op_get_upload_tasks(self, request: Request, machine) -> Response:
         """One CloudTower, one list: application package uploads (step 07) and VM
@@ -153,7 +133,8 @@ class PackageRestFrontend(TowerRestFrontend):
 
 class ApplicationRestFrontend(TowerRestFrontend):
     url_map = _rules("deploy-cloudtower-application", "get-cloudtower-applications", "get-backup-services",
-                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters")
+                     "associate-obs-clusters", "get-obs-cluster-associations", "associate-backup-service-clusters",
+                     "uninstall-cloudtower-application")
 
     def _rendered_list(self, request: Request, op: str, render: Callable[[ComponentView], list]) -> Response:
         def run(body: Any) -> list[dict[str, Any]]:
@@ -166,6 +147,19 @@ class ApplicationRestFrontend(TowerRestFrontend):
         def run(body: Any) -> dict[str, Any]:
             self.tower.advance()
             return ComponentView(self.tower).app(self.tower.applications.deploy(body))
+
+        return self._call(request, run)
+
+    def op_uninstall_cloudtower_application(self, request: Request, machine) -> Response:
+        def run(body: Any) -> list[dict[str, Any]]:
+            self.tower.advance()
+            if not isinstance(body, dict) or not isinstance(body.get("where"), dict):
+                raise TowerError('"where" (CloudTowerApplicationWhereInput) is required', code="VALIDATION")
+            view = ComponentView(self.tower)
+            chosen = {a["id"] for a in self._list("get-cloudtower-applications", {"where": body["where"]},
+                                                  [view.app(a) for a in view.apps.apps])}
+            removed = self.tower.applications.uninstall([a for a in view.apps.apps if a["id"] in chosen])
+            return [ComponentView(self.tower).app(a) for a in removed]
 
         return self._call(request, run)
 

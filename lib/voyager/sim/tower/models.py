@@ -64,6 +64,9 @@ TASK_DURATIONS: dict[str, tuple[float, float]] = {
     "ASSOCIATE_OBS_CLUSTER": (1.0, 10.0),
     "ASSOCIATE_BACKUP_CLUSTER": (1.0, 10.0),
     "IMPORT_VM": (1.0, 30.0),
+    "IMPORT_VM_VOLUME": (1.0, 20.0),
+    "CREATE_VM": (1.0, 15.0),
+    "DELETE_VM_VOLUME": (1.0, 5.0),
     "MIGRATE_VM": (1.0, 20.0),
     "DELETE_VM": (1.0, 5.0),
     "ENTER_MAINTENANCE_MODE_PRECHECK": (1.0, 10.0),
@@ -102,6 +105,10 @@ class TowerBackend:
         from voyager.sim.tower.vms import TowerWorkloads  # imports this module's helpers
 
         self.workloads = TowerWorkloads(self)
+
+        from voyager.sim.tower.volumes import TowerVolumes  # imports this module's helpers
+
+        self.volumes = TowerVolumes(self)
 
     # -- plumbing ----------------------------------------------------------------
     @property
@@ -413,6 +420,7 @@ class TowerBackend:
             "topo": self.topo.to_state(), "inspector": self.inspector.to_state(),
             "packages": self.packages.to_state(), "applications": self.applications.to_state(),
             "workloads": self.workloads.to_state(),
+            "volumes": self.volumes.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -432,6 +440,7 @@ class TowerBackend:
         self.packages.load_state(state.get("packages") or {})
         self.applications.load_state(state.get("applications") or {})
         self.workloads.load_state(state.get("workloads") or {})
+        self.volumes.load_state(state.get("volumes") or {})
 
     def status_counts(self) -> dict[str, int]:
         return {

@@ -60,6 +60,18 @@ def _rules() -> list[Rule]:
     return [Rule(f"/v2/api/{op}", methods=["POST"], endpoint="op_" + op.replace("-", "_")) for op in ops]
 
 
+def multipart_form(request: Request) -> dict[str, str]:
+    """A ``multipart/form-data`` request as its request schema sees it: the form fields, and
+    each file part as a string (its file name; the spec types file parts ``string``/``binary``)."""
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        drain(request)
+        raise TowerError("the request body must be multipart/form-data", code="VALIDATION")
+    form = dict(request.form.items())
+    for name, upload in request.files.items():
+        form[name] = upload.filename or name
+    return form
+
+
 def error_body(path: str, exc: TowerError) -> dict[str, Any]:
     body: dict[str, Any] = {"message": exc.message, "status": exc.status, "path": path}
     if exc.code:
@@ -77,9 +89,10 @@ class TowerRestFrontend(Frontend):
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, request: Request, fn: Callable[[Any], Any], *, auth: bool = True,
-              parse: Callable[[], Any] | None = None) -> Response:
-        """Authenticate, parse the body (JSON unless ``parse`` reads it: multipart
-        operations), run ``fn(body)`` and render its answer or its TowerError."""
+              multipart: bool = False) -> Response:
+        """Authenticate, parse the body (JSON, or with ``multipart`` the form of
+        :func:`multipart_form`), check it against the operation's request schema, run
+        ``fn(body)`` and render its answer or its TowerError."""
         headers = {REQUEST_ID_HEADER: str(uuid.uuid4())}
         with self.world.lock:
             try:
@@ -87,7 +100,7 @@ class TowerRestFrontend(Frontend):
                     drain(request)
                     raise TowerError("Unauthorized: missing or invalid token", status=401, code="UNAUTHORIZED")
                 try:
-                    body = parse() if parse is not None else self.json_body(request, default={})
+                    body = multipart_form(request) if multipart else self.json_body(request, default={})
                 except BadJson as exc:
                     raise TowerError(f"request body is not valid JSON ({exc})", code="INVALID_JSON") from None
                 check_request(request.path.rsplit("/", 1)[-1], body)

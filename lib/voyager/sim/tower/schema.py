@@ -76,9 +76,6 @@ FIELDS: dict[str, frozenset[str]] = {
         "entityAsyncStatus gateway_ip gateway_subnetmask id labels local_id mode_type name network_ids "
         "qos_burst qos_max_bandwidth qos_min_bandwidth qos_priority subnetmask type vds vlan_id vm_nics"
     ),
-    "get-upload-tasks": _fields(
-        "args chunk_size current_chunk finished_at id resource_type size started_at status updatedAt"
-    ),
     "get-vms": _fields(
         "backup_plans bios_uuid clock_offset cloud_init_supported cluster cpu cpu_model cpu_usage deleted_at "
         "description dns_servers entityAsyncStatus entity_filter_results firmware folder gpu_devices "
@@ -92,6 +89,11 @@ FIELDS: dict[str, frozenset[str]] = {
     ),
     "get-upload-tasks": _fields(
         "args chunk_size current_chunk finished_at id resource_type size started_at status updatedAt"
+    ),
+    "get-vm-volumes": _fields(
+        "cluster description elf_storage_policy entityAsyncStatus guest_size_usage guest_used_size id labels "
+        "local_created_at local_id lun mounting name path sharing size type unique_logical_size unique_size "
+        "used_size used_size_usage vm_disks"
     ),
     "get-cloudtower-application-packages": _fields(
         "applications architecture containers id images name scosVersion version"

@@ -7,6 +7,12 @@
 A violation is a 400 ``VALIDATION`` error whose message names the field, before any rule of
 the backend runs (a real CloudTower validates the input first, whatever the data).
 
+Every operation the simulator serves is checked: those of the spec against the spec's schema,
+the few the spec lacks ([INF], ``spec_types.INFERRED``) against the simulator's inferred one.
+A multipart operation (``/upload-elf-file``, ``/parse-ovf``, ``/upload-cloudtower-application-package``)
+is checked as its form: the fields as strings, each file part as a string
+(:func:`voyager.sim.tower.rest.multipart_form`), so a missing ``file`` is a 400 naming it.
+
 A mutation's body is specified as an array; the captured clients' bare object is checked
 as one item of it. One leniency of the real server is kept: ``create-graph`` takes a digit
 string as ``metric_count`` (the walkthrough's init script sends ``"5"``).

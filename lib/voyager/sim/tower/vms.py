@@ -8,14 +8,18 @@ Backend (``tower.workloads``, persisted with CloudTower's state):
   -> ``UploadTask``. [INF] Chunks are ``CHUNK_SIZE`` bytes (the last one
   shorter); ``current_chunk`` counts the chunks received, so a resumed upload
   sends chunk ``current_chunk`` next; ``SUCCESSED`` once ``size`` bytes
-  arrived. ``drop-chunk:<name glob>:N`` refuses N chunks (500).
+  arrived. ``drop-chunk:<name glob>:N`` refuses N chunks (500); a refused first
+  chunk leaves no task (the request that would have created it failed as a whole).
+  An invalid first chunk (400) leaves none either.
 * ``/parse-ovf`` (multipart ``file`` = the OVF descriptor, ``cluster_id``) ->
   ``ParsedOVF`` (:mod:`voyager.ovf`).
-* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]``: the VM exists at
-  once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
+* ``/import-vm [VmImportParams]`` -> ``[{task_id, data: Vm}]`` (the VM as imported,
+  also when its task fails at once): the VM exists at once (``STOPPED``; on the ``host_id`` given, NICs on the VLANs'
   ``connect_vlan_id``), its disks made from the ``upload_tasks`` (each used
   once), its guest accounts read from its first disk image
-  (:mod:`voyager.sim.ssh.workload`). When the ``IMPORT_VM`` task succeeds it starts
+  (:mod:`voyager.sim.ssh.workload`). ``vcpu`` / ``memory`` (in ``memory_unit``, a
+  ``ByteUnit``; ``B`` when absent [INF]) override the OVF's. A NIC's ``ip_address`` is
+  configured once the guest agent runs [INF]. When the ``IMPORT_VM`` task succeeds it starts
   (``status: RUNNING``); a failed import leaves no VM.
 * ``/migrate-vm {where, data: {host_id}}`` -> ``[{task_id, data}]``: a running VM
   moves to another host when ``MIGRATE_VM`` ends (``node_ip`` changes then); it
@@ -39,8 +43,9 @@ from werkzeug.wrappers import Request
 
 from voyager.ovf import OvfError, parse_descriptor
 from voyager.sim.ssh import workload
+from voyager.sim.backend.cluster import is_ipv4
 from voyager.sim.backend.errors import SimError
-from voyager.sim.tower.common import SUCCESSED, TowerError, cuid, iso
+from voyager.sim.tower.common import SUCCESSED, TowerError, cuid, iso, to_bytes
 from voyager.sim.tower.rest import TowerRestFrontend
 from voyager.sim.tower.schema import FIELDS
 from voyager.sim.tower.views import TowerView
@@ -73,7 +78,8 @@ class TowerWorkloads:
     def _cluster(self, cluster_id: Any) -> dict[str, Any]:
         return self.tower.connected_cluster(cluster_id)
 
-    def _host(self, host_id: Any):
+    def host(self, host_id: Any):
+        """The simulated host of tower host id ``host_id`` in the deployed cluster (404 otherwise)."""
         local = self.local_id("host", host_id)
         host = self.world.host_by_uuid(local) if local else None
         if host is None or self.world.cluster is None or host.mgmt_ip not in self.world.cluster.host_ips:
@@ -108,15 +114,17 @@ class TowerWorkloads:
                     "received": 0, "status": "UPLOADING", "resource_type": VOLUME_TYPES.get(ext, "VM_VOLUME_RAW"),
                     "cluster_id": form["cluster_id"], "started_at": now, "finished_at": None, "updated_at": now,
                     "guest_accounts": workload.guest_account_from_image(data), "consumed_by": None}
-            self.uploads.append(task)
         last = task["received"] + len(data) >= task["size"]
         if not data or (len(data) != task["chunk_size"] and not last) or task["received"] + len(data) > task["size"]:
             raise TowerError(f"chunk {task['current_chunk']} of {task['name']} must be {task['chunk_size']} bytes "
                              f"(the last one {task['size'] - task['received']})", code="INVALID_CHUNK")
         if self.world.faults.take("drop-chunk", task["name"]):
             self.tower.changed()
+            # the first chunk creates the task: when it is not stored, no task is left either
             raise TowerError(f"simulated failure storing chunk {task['current_chunk']} (drop-chunk fault)",
                              status=500, code="UPLOAD_FAILED")
+        if not task_id:
+            self.uploads.append(task)
         task["received"] += len(data)
         task["current_chunk"] += 1
         task["updated_at"] = self.tower.clock.now()
@@ -152,6 +160,7 @@ class TowerWorkloads:
             raise TowerError(f"invalid OVF: {exc}", code="INVALID_OVF") from None
 
     def import_vm(self, params: Any) -> tuple[dict[str, Any], str]:
+        """``(the Vm as listed, the IMPORT_VM task id)``."""
         if not isinstance(params, dict):
             raise TowerError("each VmImportParams must be an object", code="VALIDATION")
         for key in ("name", "cluster_id", "upload_tasks", "parsed_ovf"):
@@ -171,15 +180,11 @@ class TowerWorkloads:
         if len(disks) != len(uploads):
             raise TowerError(f"parsed_ovf has {len(disks)} disks but {len(uploads)} upload_tasks were given",
                              code="VALIDATION")
-        nics = []
-        for nic in params.get("vm_nics") or []:
-            local = self.local_id("vlan", nic.get("connect_vlan_id"))
-            if local is None or self.world.network.vlan(local) is None:
-                raise TowerError(f"Vlan {nic.get('connect_vlan_id')} not found", status=404, code="VLAN_NOT_FOUND")
-            nics.append({"vlan_uuid": local, "model": (nic.get("model") or "VIRTIO").lower()})
-        host = self._host(params["host_id"]) if params.get("host_id") else None
+        nics = self.vm_nics(params.get("vm_nics"))
+        host = self.host(params["host_id"]) if params.get("host_id") else None
         vcpu = int(params.get("vcpu") or parsed.get("vcpu") or 1)
-        memory = int(params.get("memory") or parsed.get("memory") or 0)
+        memory = (to_bytes(params["memory"], params.get("memory_unit"), "memory") if params.get("memory")
+                  else int(parsed.get("memory") or 0))
         cpu = parsed.get("cpu") or {"sockets": vcpu, "cores": 1}
         body = {"vm_name": params["name"], "description": params.get("description") or parsed.get("description") or "",
                 "vcpu": vcpu, "memory": memory,
@@ -194,6 +199,7 @@ class TowerWorkloads:
         except SimError as exc:
             raise TowerError(f"{exc.msg}: {exc.detail}", code="VALIDATION") from None
         vm_id = self.tower.tower_id("vm", vm["uuid"])
+        rendered = self.rendered_vm(vm["uuid"])
         for task in uploads:
             task["consumed_by"] = vm_id
         start = (params.get("status") or "RUNNING") == "RUNNING"
@@ -201,7 +207,31 @@ class TowerWorkloads:
                                       resource_type="Vm", resource_id=vm_id, resource_mutation="importVm",
                                       args={"vm_local_id": vm["uuid"], "start": start})
         self.tower.changed()
-        return vm, task["id"]
+        return rendered, task["id"]
+
+    def rendered_vm(self, vm_local_id: str) -> dict[str, Any]:
+        """The ``Vm`` as listed now. Taken before the VM's task is created: reading the cluster
+        ticks the world, and at speed 0 that would already end (and, with a fault, undo) the task."""
+        return next(v for v in TowerView(self.tower).vms() if v["local_id"] == vm_local_id)
+
+    def vm_nics(self, nics: Any) -> list[dict[str, Any]]:
+        """``VmImportNicParams`` / ``VmNicParams`` as the VM table takes NICs: each on the VLAN
+        ``connect_vlan_id``; an ``ip_address`` given here is configured by the guest agent once it
+        runs [INF] (as a later ``PUT /api/v2/vms/{uuid}`` would)."""
+        out = []
+        for nic in nics or []:
+            local = self.local_id("vlan", nic.get("connect_vlan_id"))
+            if local is None or self.world.network.vlan(local) is None:
+                raise TowerError(f"Vlan {nic.get('connect_vlan_id')} not found", status=404, code="VLAN_NOT_FOUND")
+            if nic.get("ip_address") and not nic.get("subnet_mask"):
+                raise TowerError("vm_nics: subnet_mask is required with ip_address", code="VALIDATION")
+            for key in ("ip_address", "subnet_mask", "gateway"):
+                if nic.get(key) and not is_ipv4(nic[key]):
+                    raise TowerError(f"vm_nics: {key} {nic[key]!r} is not an IPv4 address", code="VALIDATION")
+            out.append({"vlan_uuid": local, "model": (nic.get("model") or "VIRTIO").lower(),
+                        "ip_address": nic.get("ip_address") or None, "subnet_mask": nic.get("subnet_mask") or None,
+                        "gateway": nic.get("gateway") or ""})
+        return out
 
     # -- migration and deletion ----------------------------------------------------------------------
     def select_vms(self, where: Any) -> list[dict[str, Any]]:
@@ -210,7 +240,7 @@ class TowerWorkloads:
     def migrate(self, body: Any) -> list[tuple[dict[str, Any], str]]:
         if not isinstance(body, dict) or not isinstance(body.get("where"), dict):
             raise TowerError("VmMigrateParams needs where", code="VALIDATION")
-        target = self._host((body.get("data") or {}).get("host_id"))
+        target = self.host((body.get("data") or {}).get("host_id"))
         out = []
         for view in self.select_vms(body["where"]):
             vm = self.world.vms.get(view["local_id"])
@@ -341,12 +371,8 @@ class TowerWorkloads:
 
 
 def _form(request: Request) -> tuple[dict[str, str], bytes]:
-    if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise TowerError("the request must be multipart/form-data", code="VALIDATION")
-    upload = request.files.get("file")
-    if upload is None:
-        raise TowerError('"file" is required', code="VALIDATION")
-    return {k: v for k, v in request.form.items()}, upload.read()
+    """The form fields and the ``file`` part's bytes (the request schema, checked first, requires it)."""
+    return {k: v for k, v in request.form.items()}, request.files["file"].read()
 
 
 class TowerVmsFrontend(TowerRestFrontend):
@@ -364,19 +390,18 @@ class TowerVmsFrontend(TowerRestFrontend):
             form, data = _form(request)
             return self.workloads.render_upload(self.workloads.upload_chunk(form, data))
 
-        return self._call(request, run, parse=lambda: None)
+        return self._call(request, run, multipart=True)
 
     def op_parse_ovf(self, request, machine):
         def run(_: Any) -> dict[str, Any]:
             form, data = _form(request)
             return self.workloads.parse_ovf(form, data)
 
-        return self._call(request, run, parse=lambda: None)
+        return self._call(request, run, multipart=True)
 
     def op_import_vm(self, request, machine):
         def one(params: Any) -> dict[str, Any]:
-            vm, task_id = self.workloads.import_vm(params)
-            view = next(v for v in TowerView(self.tower).vms() if v["local_id"] == vm["uuid"])
+            view, task_id = self.workloads.import_vm(params)
             return {"task_id": task_id, "data": view}
 
         return self._call(request, lambda body: self._mirror(body, one))

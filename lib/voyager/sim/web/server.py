@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 import socket
 import struct
@@ -33,7 +34,7 @@ CORE_FRONTENDS = ("voyager.sim.fisheye.deployment", "voyager.sim.fisheye.core", 
                   "voyager.sim.fisheye.images")
 TOWER_FRONTENDS = ("voyager.sim.tower.rest", "voyager.sim.tower.graphql_api", "voyager.sim.tower.inspector_api",
                    "voyager.sim.tower.packages", "voyager.sim.tower.component_rest",
-                   "voyager.sim.tower.vms")
+                   "voyager.sim.tower.vms", "voyager.sim.tower.volumes")
 # tried after every other front-end of their kind (catch-alls such as the 404 for an
 # operation the simulator does not serve): module -> attribute listing the classes
 FALLBACK_FRONTENDS = (("voyager.sim.tower.rest", "NOT_SERVED"),)
@@ -48,9 +49,10 @@ def _module_frontends(module) -> list[type]:
             if issubclass(obj, Frontend) and obj is not Frontend and obj.__module__ == module.__name__]
 
 
-def load_frontends(world) -> dict[str, list[Frontend]]:
-    """Instantiate every front-end once and index it by machine kind."""
-    registry: dict[str, list[Frontend]] = {}
+def frontend_classes() -> list[tuple[type, tuple[str, ...]]]:
+    """Every front-end class, in dispatch order, with the machine kinds it serves
+    (the fall-backs last). Also what the fidelity tests read the served operations from."""
+    classes: list[tuple[type, tuple[str, ...]]] = []
     for name in CORE_FRONTENDS + TOWER_FRONTENDS:
         try:
             module = importlib.import_module(name)
@@ -59,15 +61,20 @@ def load_frontends(world) -> dict[str, list[Frontend]]:
                 continue
             raise
         for cls in _module_frontends(module):
-            instance = cls(world)
-            kinds = cls.kinds or (("tower",) if name in TOWER_FRONTENDS else ())
-            for kind in kinds:
-                registry.setdefault(kind, []).append(instance)
+            classes.append((cls, tuple(cls.kinds or (("tower",) if name in TOWER_FRONTENDS else ()))))
     for name, attribute in FALLBACK_FRONTENDS:
         for cls in getattr(importlib.import_module(name), attribute):
-            instance = cls(world)
-            for kind in cls.kinds:
-                registry.setdefault(kind, []).append(instance)
+            classes.append((cls, tuple(cls.kinds)))
+    return classes
+
+
+def load_frontends(world) -> dict[str, list[Frontend]]:
+    """Instantiate every front-end once and index it by machine kind."""
+    registry: dict[str, list[Frontend]] = {}
+    for cls, kinds in frontend_classes():
+        instance = cls(world)
+        for kind in kinds:
+            registry.setdefault(kind, []).append(instance)
     return registry
 
 
@@ -130,7 +137,8 @@ class SimApp:
             drain(request)
             return json_response({"message": f"nothing answers on {ip}:{port} (simulated connection refused)"},
                                  502, {UNREACHABLE_HEADER: "1"})
-        fault = self.world.faults.take_http(request.path, request.method)
+        operation = graphql_operation(request) if self.world.faults.wants_operation else None
+        fault = self.world.faults.take_http(request.path, request.method, operation)
         if fault == "http-reset":
             self._reset(request)
         if fault == "slow" and self.stopping.wait(self.slow_seconds()):
@@ -174,6 +182,19 @@ class SimApp:
         if request.path == "/api":
             return json_response({"data": None, "errors": [{"message": msg}]}, 500)
         return json_response({"code": 13, "message": msg, "details": []}, 500)
+
+
+def graphql_operation(request: Request) -> Optional[str]:
+    """The ``operationName`` a JSON POST names (GraphQL), or None. The body stays
+    readable: werkzeug caches it for the front-end."""
+    if request.method != "POST" or request.mimetype != "application/json":
+        return None
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    name = body.get("operationName") if isinstance(body, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 __all__ = ["Listener", "SimApp", "UNREACHABLE_HEADER", "load_frontends", "split_host"]
