@@ -77,7 +77,7 @@ def triggered_now() -> dict:
 def test_deploy_triggered(fisheye_anon, deploy_host, payload, run_state, triggered_now):
     """部署已触发：POST /api/v2/deployment/cluster 返回 SUCCEEDED；集群已部署或正在部署时不重复触发。"""
     run_state.set("cluster", "deploy_host", deploy_host)  # recorded before the deployment starts
-    done = deploy.trigger(fisheye_anon, deploy_host, payload)
+    done = deploy.trigger(fisheye_anon, deploy_host, payload, run_state)
     triggered_now["yes"] = done.startswith(deploy.TRIGGERED)
     facts.record(f"部署请求（经由第一台规划主机 {deploy_host}）", "已被接受，或集群已部署/正在部署（不重复触发）",
                  done, cell=cells.ref(cells.HOSTS, "I3"), ok=True)  # trigger() raises when refused
@@ -90,9 +90,9 @@ def test_deploy_finished(fisheye_anon, deploy_host, payload, run_state, triggere
     重跑时部署仍在进行则继续跟踪，上次部署失败或未开始则重新触发。"""
     run_state.set("cluster", "deploy_host", deploy_host)
     if triggered_now.get("yes"):  # started a moment ago: its outcome is this check's verdict
-        verify = deploy.follow(fisheye_anon, deploy_host)
+        verify = deploy.follow(fisheye_anon, deploy_host, run_state=run_state)
     else:
-        verify, how = deploy.ensure_deployed(fisheye_anon, deploy_host, payload)
+        verify, how = deploy.ensure_deployed(fisheye_anon, deploy_host, payload, run_state=run_state)
         facts.note(how)
         LOG.info(how)
     facts.record(f"{deploy_host} 的 deploy_verify.is_deployed", True, verify.get("is_deployed"))

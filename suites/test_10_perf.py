@@ -11,6 +11,7 @@ fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢�
 from __future__ import annotations
 
 import contextvars
+import importlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,6 @@ import pytest
 from fixtures.workload import ReadyVms, planned
 from voyager.report import facts
 from voyager.report.attach import attach_image, attach_json
-from voyager.report.charts import perf_charts
 from voyager.steps import perf, reliability, workload
 
 LOG = logging.getLogger("voyager.suite.perf")
@@ -60,9 +60,11 @@ class FioRuns:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("在 %d 台测试虚拟机中同时运行 fio（约 %d 秒）：%s", len(self.specs), self.job.seconds,
                  self.job.command())
-        with ThreadPoolExecutor(max_workers=max(1, len(self.specs))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(self.specs)) + 1) as pool:
             # each VM's SSH exchanges are recorded as evidence of the check that started the run
             futures = {spec.name: pool.submit(contextvars.copy_context().run, self._one, spec) for spec in self.specs}
+            # the chart library (matplotlib, ~1 s to import) loads while fio runs, not after
+            pool.submit(importlib.import_module, "voyager.report.charts")
         for name, future in futures.items():
             if future.exception() is not None:
                 self.errors[name] = str(future.exception())
@@ -105,6 +107,8 @@ def test_perf_report(request, fio_runs, artifacts_dir):
     if not fio_runs.results.figures:
         pytest.fail(f"没有任何测试虚拟机得到 fio 结果：{fio_runs.errors}", pytrace=False)
     table = fio_runs.results.table()
+    from voyager.report.charts import perf_charts  # loaded during the fio run (FioRuns.run)
+
     charts = perf_charts(table, artifacts_dir / "charts")
     for path in charts:
         attach_image(request, path.stem, path)

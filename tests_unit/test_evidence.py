@@ -151,6 +151,49 @@ def test_an_unknown_sensitive_value_open_at_the_edge_is_masked():
         assert "TTT" not in e.response_body and MASK in e.response_body, e.response_body
 
 
+def test_the_report_shows_a_wait_s_first_and_last_polls_the_log_keeps_every_one():
+    """一次等待轮询 10 次：报告（shown）只显示前 2 次和后 3 次（最后一次是结束等待的答案），中间 5 次合并为一行说明；
+    等待之外的记录全部保留；证据日志（to_text）保留全部记录。"""
+    rec, _ = _recorder()
+    with rec.step("s"):
+        rec.record_http(method="POST", url="http://127.10.20.11/start", status=200, elapsed=0.1)
+        for attempt in range(1, 11):
+            with rec.poll(7, attempt):
+                rec.record_http(method="GET", url=f"http://127.10.20.11/job?n={attempt}", status=200, elapsed=0.01,
+                                started=1000.0 + attempt)
+        rec.record_http(method="GET", url="http://127.10.20.11/after", status=200, elapsed=0.1)
+        with rec.poll(8, 1):  # a short wait: nothing left out
+            rec.record_http(method="GET", url="http://127.10.20.11/quick", status=200, elapsed=0.1)
+    shown = rec.shown("s")
+    urls = [getattr(e, "url", None) for e in shown]
+    assert urls == ["http://127.10.20.11/start", "http://127.10.20.11/job?n=1", "http://127.10.20.11/job?n=2", None,
+                    "http://127.10.20.11/job?n=8", "http://127.10.20.11/job?n=9", "http://127.10.20.11/job?n=10",
+                    "http://127.10.20.11/after", "http://127.10.20.11/quick"]
+    gap = shown[3]
+    assert (gap.polls, gap.exchanges, gap.first, gap.last) == (5, 5, 1003.0, 1007.01)
+    assert "省略了等待中间的 5 次轮询" in gap.summary() and "evidence/*.log" in gap.summary()
+    assert all(f"job?n={n}" in rec.to_text("s") for n in range(1, 11))
+    assert rec.exchanges("s")[1].poll == (7, 1) and rec.exchanges("s")[0].poll is None
+
+
+def test_a_wait_marks_its_probes_exchanges_as_its_polls():
+    """wait_for 的每次查询所产生的记录都标明属于哪次等待的第几次轮询。"""
+    from voyager.evidence import RECORDER
+    from voyager.waiters import wait_for
+
+    states = iter(["a", "b", "c"])
+
+    def probe():
+        RECORDER.record_http(method="GET", url="http://127.10.20.11/poll", status=200, elapsed=0.0)
+        return next(states)
+
+    with RECORDER.step("evidence-test-wait"):
+        wait_for("x", probe, lambda s: s == "c", 10, sleep=lambda s: None)
+    marks = [e.poll for e in RECORDER.exchanges("evidence-test-wait")]
+    RECORDER.clear("evidence-test-wait")
+    assert [m[1] for m in marks] == [1, 2, 3] and len({m[0] for m in marks}) == 1
+
+
 def test_the_evidence_log_is_written_step_by_step_and_the_rest_at_the_end(tmp_path):
     rec, _ = _recorder(max_per_step=3)
     log = EvidenceLog(tmp_path / "evidence" / "run.log", rec)

@@ -135,3 +135,27 @@ def test_stop_closes_kept_connections():
     finally:
         conn.close()
         sim.stop()
+
+
+def test_stop_does_not_wait_out_a_poll_interval():
+    """HTTP 监听停止时不等待轮询间隔（自唤醒管道）：保持着连接启动/停止 10 次共用时小于 0.1 秒（旧实现每次平均约 25 毫秒）。"""
+    import time
+
+    from voyager.sim.web.listener import Listener
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    spent = 0.0
+    for _ in range(10):
+        listener = Listener("127.0.0.1", 0, app).start()
+        conn = http.client.HTTPConnection("127.0.0.1", listener.port, timeout=5)
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"ok"  # a kept-alive connection is open
+        t0 = time.monotonic()
+        listener.stop()
+        spent += time.monotonic() - t0
+        conn.close()
+        assert not listener.thread.is_alive()
+    assert spent < 0.1

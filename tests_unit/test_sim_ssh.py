@@ -366,3 +366,22 @@ def test_ssh_front_end_stops_at_once(plan):
         stopping += time.monotonic() - t0
         assert len(listeners) == len(ips) and not any(listener.thread.is_alive() for listener in listeners)
     assert stopping < 0.5
+
+
+def test_ssh_stop_wakes_a_connection_still_in_its_handshake(plan):
+    """有连接停在 SSH 握手中（客户端尚未发送版本串）时停止 SSH 前端：不等待 paramiko 的 0.1 秒轮询，5 次共用时小于 0.25 秒。"""
+    ip = plan.hosts[0].mgmt_ip
+    world = World(plan, clock=Clock(0), host_overrides={ip: {"deployed": True}})
+    stopping = 0.0
+    for _ in range(5):
+        frontend = sim_ssh.SSHFrontend(world)
+        ports = frontend.start([ip])
+        with socket.create_connection(("127.0.0.1", ports[ip]), timeout=3):
+            deadline = time.monotonic() + 3
+            while not frontend._transports and time.monotonic() < deadline:
+                time.sleep(0.005)  # the server side has taken the connection into a handshake
+            assert frontend._transports
+            t0 = time.monotonic()
+            frontend.stop()
+            stopping += time.monotonic() - t0
+    assert stopping < 0.25

@@ -103,3 +103,26 @@ def test_unreadable_state_file_is_reported(tmp_path):
     (tmp_path / STATE_FILE).write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="运行状态文件无法读取"):
         open_state(tmp_path, build_demo_plan())
+
+
+def test_a_change_that_changes_nothing_writes_nothing(tmp_path):
+    """写入与现有值相同的事实（set/update/merge 相同的值、delete 不存在的键）不重写运行状态文件；
+    值真正改变时才写（1 与 True 是不同的值）。"""
+    from voyager.plan.demo import build_demo_plan
+    from voyager.state import open_state
+
+    state = open_state(tmp_path, build_demo_plan())
+    state.set("cluster", "deploy_host", "127.10.20.11")
+    state.merge("hosts", "127.10.20.11", {"deployed": True})
+    path = tmp_path / "run-state.json"
+    path.write_text(path.read_text(encoding="utf-8") + " ", encoding="utf-8")  # a marker a rewrite would drop
+    state.set("cluster", "deploy_host", "127.10.20.11")
+    state.update("cluster", {"deploy_host": "127.10.20.11"})
+    state.merge("hosts", "127.10.20.11", {"deployed": True})
+    state.delete("cluster", "no-such-key")
+    state.delete("no-such-section")
+    assert path.read_text(encoding="utf-8").endswith(" ")
+    state.set("cluster", "flag", 1)
+    state.set("cluster", "flag", True)
+    assert not path.read_text(encoding="utf-8").endswith(" ")
+    assert open_state(tmp_path, build_demo_plan()).get("cluster", "flag") is True

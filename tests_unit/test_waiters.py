@@ -15,6 +15,7 @@ from voyager.sim.backend.deployer import FAIL_AT, STAGES
 from voyager.sim.backend.jobs import DURATIONS as JOB_DURATIONS
 from voyager.sim.testing import deployed
 from voyager.sim.walkthrough import Walk
+from voyager.pacing import SHARE
 from voyager.waiters import (
     MIN_SLEEP,
     Pacer,
@@ -82,11 +83,12 @@ def test_done_immediately_does_not_sleep():
 
 
 def test_interval_grows_toward_the_ceiling():
+    """间隔随操作已进行的时间增长（share × 已用时间），从 interval 到 max_interval 为止；不会睡过截止时间。"""
     t = FakeTime()
     with pytest.raises(WaitTimeout):
-        wait_for("x", lambda: "no", lambda s: False, 100, interval=1, max_interval=8, backoff=2,
+        wait_for("x", lambda: "no", lambda s: False, 100, interval=1, max_interval=8, share=1,
                  clock=t.clock, sleep=t.sleep)
-    assert t.sleeps[:5] == [1, 2, 4, 8, 8]
+    assert t.sleeps[:6] == [1, 1, 2, 4, 8, 8]
     assert max(t.sleeps) == 8
     assert sum(t.sleeps) == pytest.approx(100)  # never sleeps past the deadline
 
@@ -418,7 +420,7 @@ def test_failed_job_says_how_long_it_really_waited():
     pending = {"state": "pending", "description": "UPDATE_VIP"}
     failed = {"state": "failed", "description": "UPDATE_VIP", "error_msg": "VIP in use"}
     with pytest.raises(WaitFailed) as exc:
-        wait_job(FakeFisheyeCalls(sequence(*[pending] * 6, failed)), "j1", clock=t.clock, sleep=t.sleep)
+        wait_job(FakeFisheyeCalls(sequence(*[pending] * 6, failed)), "j1", interval=1, clock=t.clock, sleep=t.sleep)
     assert exc.value.elapsed == pytest.approx(sum(t.sleeps)) and exc.value.elapsed > 5
     assert f"已等待 {format_duration(sum(t.sleeps))}" in str(exc.value) and "VIP in use" in str(exc.value)
 
@@ -431,7 +433,7 @@ def test_failed_deployment_names_the_last_stage_the_reason_and_the_true_elapsed_
     fe = FakeFisheyeCalls(status=sequence(*[RUNNING] * 3, failed), verify=sequence({"is_deployed": False}),
                           clock=t, read_cost=0.5)
     with pytest.raises(WaitFailed) as exc:
-        wait_deploy(fe, "127.10.20.11", clock=t.clock, sleep=t.sleep)
+        wait_deploy(fe, "127.10.20.11", interval=5, clock=t.clock, sleep=t.sleep)
     msg = str(exc.value)
     assert "最后看到的阶段：阶段 5/9（55%） deploy_zbs" in msg and "zbs-chunkd did not become ready" in msg
     assert exc.value.elapsed == pytest.approx(t.now - 1000.0) and exc.value.elapsed > 10
@@ -449,9 +451,9 @@ def test_intervals_scale_with_the_configured_time_scale(pacing):
     pacing(time_scale=0.04)
     t = FakeTime()
     with pytest.raises(WaitTimeout):
-        wait_for("x", lambda: "no", lambda s: False, 1, interval=1, max_interval=8, backoff=2,
+        wait_for("x", lambda: "no", lambda s: False, 1, interval=1, max_interval=8, share=1,
                  clock=t.clock, sleep=t.sleep)
-    assert t.sleeps[:5] == pytest.approx([0.04, 0.08, 0.16, 0.32, 0.32])
+    assert t.sleeps[:6] == pytest.approx([0.04, 0.04, 0.08, 0.16, 0.32, 0.32])
     pacing(time_scale=0)
     t = FakeTime()
     with pytest.raises(WaitTimeout):
@@ -466,24 +468,21 @@ def test_intervals_scale_with_the_configured_time_scale(pacing):
         pacing(time_scale=-1)
 
 
-def test_pacer_polls_at_the_base_interval_when_progress_moves_and_near_the_end():
-    pacer = Pacer(1, 8, 2)
-    assert [pacer.next_sleep(0) for _ in range(4)] == [1, 2, 4, 8]
-    pacer.observe(0, 0.1)
-    pacer.observe(10, 0.2)  # progress moved: look again soon
-    assert pacer.next_sleep(10) == 1
-    near = Pacer(1, 8, 2)
-    near.observe(0, 0.9)
-    assert [near.next_sleep(0) for _ in range(3)] == [1, 1, 1]
+def test_pacer_ignores_a_predicted_end_that_has_passed():
+    """预测的结束时刻已过而操作未结束时，只按规则（share × 已用时间）轮询，不在最短间隔上连续轮询。"""
+    pacer = Pacer(1, 30, share=0.1)
+    pacer.observe(0, 0.0)
+    pacer.observe(50, 0.5)  # predicts the end at t = 100
+    assert pacer.next_sleep(95) == pytest.approx(5)
+    assert pacer.next_sleep(101) == pytest.approx(10.1)  # the prediction passed: the rule alone
 
 
 def test_pacer_never_sleeps_past_the_predicted_end():
     """按接口报告的进度估计结束时刻：不会因盲目退避而睡过结束时刻。"""
-    pacer = Pacer(1, 30, 2)
+    pacer = Pacer(1, 30, share=1)
     pacer.observe(0, 0.0)
     pacer.observe(50, 0.5)  # 1 % per second: ends at t = 100
-    for _ in range(4):
-        pacer.next_sleep(50)  # let the backoff grow to the ceiling
+    assert pacer.rule(95) == 30  # the rule alone would sleep past the end
     assert pacer.next_sleep(95) == pytest.approx(5)  # not 30
     assert pacer.next_sleep(99.5) == 1  # never below the base interval
 
@@ -500,14 +499,14 @@ def stage_timeline(stages):
     return status, sum(d for _, d in stages)
 
 
-def test_wait_deploy_notices_the_end_within_its_base_interval():
-    """部署最后阶段按基础间隔（5 秒）轮询，结束后 5 秒内发现，而不是退避到 10 秒。"""
+def test_wait_deploy_notices_the_end_within_the_share_of_its_duration():
+    """部署（1200 秒）结束后不晚于其时长的 share（0.5%，6 秒）发现；查询次数少于每 5 秒一次。"""
     t = FakeTime()
     status, total = stage_timeline(STAGES)
     fe = FakeFisheyeCalls(status=lambda: status(t.now - 1000.0), verify=lambda: {"is_deployed": True})
     wait_deploy(fe, "127.10.20.11", clock=t.clock, sleep=t.sleep)
     lag = (t.now - 1000.0) - total
-    assert 0 <= lag <= 5.0
+    assert 0 <= lag <= SHARE * total + 1e-9
     assert fe.paths.count("/api/v2/deployment/host/deploy_status") < total / 5  # fewer polls than every 5 s
 
 

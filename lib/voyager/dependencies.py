@@ -49,6 +49,7 @@ def expand_parametrized_dependencies(items: Iterable[pytest.Item], ledger: Ledge
         known += [(nodeid, e["names"]) for nodeid, e in ledger.entries.items()
                   if e.get("names") and nodeid not in collected]
 
+    visible: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (scope, container) -> (nodeid, name)
     for item in items:
         marker = item.get_closest_marker("dependency")
         if marker is None or not marker.kwargs.get("depends"):
@@ -56,8 +57,11 @@ def expand_parametrized_dependencies(items: Iterable[pytest.Item], ledger: Ledge
         scope = marker.kwargs.get("scope", "module")
         expanded: list[str] = []
         changed = False
+        key = (scope, scope_container(item.nodeid, scope))
+        if key not in visible:  # the same for every item of a module (class, package): computed once
+            visible[key] = [(n, names.get(scope, "")) for n, names in known if _within(n, item.nodeid, scope)]
+        in_scope = visible[key]
         for dep in marker.kwargs["depends"]:
-            in_scope = [(n, names.get(scope, "")) for n, names in known if _within(n, item.nodeid, scope)]
             if any(name == dep for _, name in in_scope):
                 expanded.append(dep)
                 continue

@@ -7,6 +7,15 @@ belong to the current step, set with ``with RECORDER.step("name"):`` (a
 contextvar, so threads and nested steps behave). The report attaches
 :meth:`Recorder.to_text` of a step.
 
+Polls: ``voyager.waiters.wait_for`` runs each probe inside
+``with RECORDER.poll(wait, attempt):``, so every exchange knows the wait and the
+poll it belongs to (:attr:`Exchange.poll`). The evidence log keeps every
+exchange; the report and Allure show :meth:`Recorder.shown` — a wait's first
+:data:`SHOWN_FIRST_POLLS` and last :data:`SHOWN_LAST_POLLS` polls (the last one
+is the answer that ended the wait) and, between them, one :class:`PollGap`
+saying how many polls were left out and when they ran (a 20-minute deployment
+is read ~240 times: the delivery report shows five of them).
+
 :class:`EvidenceLog` is a session's log file (``<state dir>/evidence/<name>``),
 written as the session goes: a step's exchanges are appended and flushed when
 the step ends, so a run that is killed leaves the evidence of every check it
@@ -36,7 +45,12 @@ _BINARY_TYPES = (
     "image/", "audio/", "video/", "application/gzip",
 )
 
+SHOWN_FIRST_POLLS = 2  # polls of a wait the report shows from its start ...
+SHOWN_LAST_POLLS = 3  # ... and from its end
+
 _current_step: contextvars.ContextVar[str] = contextvars.ContextVar("voyager_step", default=NO_STEP)
+_current_poll: contextvars.ContextVar[Optional[tuple[int, int]]] = contextvars.ContextVar("voyager_poll",
+                                                                                          default=None)
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class Exchange:
     response_headers: dict[str, Any] = field(default_factory=dict)
     response_body: str = ""
     error: Optional[str] = None
+    poll: Optional[tuple[int, int]] = None  # (wait, attempt) when recorded by a wait's probe
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +93,24 @@ class Exchange:
             label = "输出 (output)" if self.kind == "ssh" else "响应 (response)"
             lines.append(f"  {label}: " + _indent(self.response_body))
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PollGap:
+    """Where :meth:`Recorder.shown` left out polls of one wait: how many polls and
+    exchanges, and the time span they covered."""
+
+    step: str
+    polls: int
+    exchanges: int
+    first: float  # epoch seconds of the first left-out exchange
+    last: float  # end of the last one
+
+    def summary(self) -> str:
+        fmt = "%H:%M:%S"
+        return (f"…… 省略了等待中间的 {self.polls} 次轮询（{self.exchanges} 条记录，"
+                f"{time.strftime(fmt, time.localtime(self.first))}–{time.strftime(fmt, time.localtime(self.last))}，"
+                f"完整记录见状态目录 evidence/*.log） / {self.polls} polls left out ……")
 
 
 def _dump(obj: Any) -> str:
@@ -231,6 +264,15 @@ class Recorder:
     def current_step() -> str:
         return _current_step.get()
 
+    @contextlib.contextmanager
+    def poll(self, wait: int, attempt: int) -> Iterator[None]:
+        """Mark what is recorded inside the block as poll ``attempt`` of wait ``wait``."""
+        token = _current_poll.set((int(wait), int(attempt)))
+        try:
+            yield
+        finally:
+            _current_poll.reset(token)
+
     # -- capture -----------------------------------------------------------------
     def record(self, exchange: Exchange) -> Exchange:
         with self._lock:
@@ -262,6 +304,7 @@ class Recorder:
             response_headers=r.redact_obj(dict(response_headers or {})),
             response_body=format_body(response_body, response_content_type, max_body=self.max_body, redactor=r),
             error=r.redact(error) if error else None,
+            poll=_current_poll.get(),
         ))
 
     def record_ssh(self, *, target: str, command: str, exit_status: Optional[int], elapsed: float,
@@ -289,6 +332,7 @@ class Recorder:
             request_body=format_body(request, "text/plain", max_body=self.max_body, redactor=r),
             response_body=format_body(output, "text/plain", max_body=self.max_body, redactor=r),
             error=r.redact(error) if error else None,
+            poll=_current_poll.get(),
         ))
 
     # -- reading -------------------------------------------------------------------
@@ -302,6 +346,32 @@ class Recorder:
             if step is not None:
                 return list(self._steps.get(step, ()))
             return [e for queue in self._steps.values() for e in queue]
+
+    def shown(self, step: str, *, first: int = SHOWN_FIRST_POLLS,
+              last: int = SHOWN_LAST_POLLS) -> list["Exchange | PollGap"]:
+        """The records of ``step`` as the report shows them: of each wait, the exchanges
+        of its first ``first`` and last ``last`` polls, one :class:`PollGap` in place of
+        the others; every exchange that is not a poll."""
+        records = self.exchanges(step)
+        polls: dict[int, list[int]] = {}
+        for e in records:
+            if e.poll is not None and e.poll[1] not in polls.setdefault(e.poll[0], []):
+                polls[e.poll[0]].append(e.poll[1])
+        hidden = {(wait, attempt) for wait, attempts in polls.items()
+                  for attempt in attempts[first:len(attempts) - last] if len(attempts) > first + last}
+        out: list[Exchange | PollGap] = []
+        gap: list[Exchange] = []
+        for e in records + [None]:
+            if e is not None and e.poll in hidden:
+                gap.append(e)
+                continue
+            if gap:
+                out.append(PollGap(step, len({g.poll for g in gap}), len(gap), gap[0].time,
+                                   gap[-1].time + gap[-1].elapsed))
+                gap = []
+            if e is not None:
+                out.append(e)
+        return out
 
     def dropped(self, step: str) -> int:
         with self._lock:

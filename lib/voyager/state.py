@@ -97,8 +97,9 @@ def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 class RunState:
     """Facts of one run, grouped in sections: ``state.set("hosts", ip, {...})``.
 
-    Every mutation is saved atomically at once; ``save()`` may also be called
-    after each step. Thread-safe (the host scan runs in parallel)."""
+    Every mutation is saved atomically at once (one that changes nothing writes
+    nothing); ``save()`` may also be called after each step. Thread-safe (the host
+    scan runs in parallel)."""
 
     def __init__(self, path: Path, fingerprint: str, fields: dict[str, Any],
                  secret_paths: list[str], facts: Optional[dict[str, Any]] = None,
@@ -128,17 +129,24 @@ class RunState:
 
     # -- writing -----------------------------------------------------------
     def set(self, section: str, key: str, value: Any) -> None:
-        """Store ``value`` (JSON-serialisable, no secret) under ``section.key`` and save."""
+        """Store ``value`` (JSON-serialisable, no secret) under ``section.key`` and save
+        (no write when the value is already there)."""
         self._check(f"{section}.{key}", value)
         with self._lock:
-            self.facts.setdefault(section, {})[key] = copy.deepcopy(value)
+            sec = self.facts.setdefault(section, {})
+            if key in sec and _same(sec[key], value):
+                return
+            sec[key] = copy.deepcopy(value)
             self.save()
 
     def update(self, section: str, values: dict[str, Any]) -> None:
         for k, v in values.items():
             self._check(f"{section}.{k}", v)
         with self._lock:
-            self.facts.setdefault(section, {}).update(copy.deepcopy(values))
+            sec = self.facts.setdefault(section, {})
+            if all(k in sec and _same(sec[k], v) for k, v in values.items()):
+                return
+            sec.update(copy.deepcopy(values))
             self.save()
 
     def merge(self, section: str, key: str, values: dict[str, Any]) -> None:
@@ -147,15 +155,21 @@ class RunState:
             self._check(f"{section}.{key}.{k}", v)
         with self._lock:
             target = self.facts.setdefault(section, {}).setdefault(key, {})
+            if all(k in target and _same(target[k], v) for k, v in values.items()):
+                return
             target.update(copy.deepcopy(values))
             self.save()
 
     def delete(self, section: str, key: Optional[str] = None) -> None:
         with self._lock:
             if key is None:
+                if section not in self.facts:
+                    return
                 self.facts.pop(section, None)
-            elif isinstance(self.facts.get(section), dict):
+            elif isinstance(self.facts.get(section), dict) and key in self.facts[section]:
                 self.facts[section].pop(key, None)
+            else:
+                return
             self.save()
 
     def save(self) -> None:
@@ -191,6 +205,11 @@ class RunState:
         for redactor in (self._redactor, REDACTOR):
             if redactor.redact(text) != text:
                 raise SecretInStateError(f"运行状态不保存密码或令牌{('：' + where) if where else ''}")
+
+
+def _same(stored: Any, value: Any) -> bool:
+    """The same JSON value (``1`` is not ``True``, ``1`` is not ``1.0``)."""
+    return json.dumps(stored, sort_keys=True) == json.dumps(value, sort_keys=True)
 
 
 def _walk(path: str, value: Any):

@@ -13,18 +13,15 @@
   reads that established the failure), the last state seen (the ``progress``
   text of the last good state, e.g. ``阶段 4/9 …``) and, for a timeout, how many
   transient errors were ridden out (``期间 N 次临时错误``).
-* **Pacing.** ``interval``/``max_interval`` are *API seconds*: the time the
-  awaited operation takes on a real system. They are multiplied by the
-  process-wide time scale (:func:`configure`; 1.0 = real time, the simulator's
-  speed in ``--sim`` runs) so a rehearsal polls as often, relative to each
-  operation, as a real run does; a sleep is never shorter than
-  :data:`MIN_SLEEP` wall seconds (no busy loop, even at speed 0). The interval
-  starts at ``interval`` and grows (x ``backoff``) toward ``max_interval``; when
-  ``fraction(state)`` (the share of the operation done, as the API reports it:
-  deploy stage x/y, a task's ``progress``) moves, it falls back to ``interval``,
-  a wait never sleeps past the end that the observed rate of progress predicts,
-  and near the end (``fraction >= NEAR_END``) it polls at ``interval``.
-  ``timeout`` is wall seconds and is not scaled.
+* **Pacing** is :mod:`voyager.pacing`'s one rule: the next poll comes after
+  ``clamp(share × age, floor, cap)``, ``age`` counted from the operation's own
+  start (``started``: an epoch timestamp or a function of the state reading it
+  from the API's answer; else the wait's start), so an operation of duration
+  ``D`` is noticed at most ``share × D`` late. ``interval``/``max_interval`` are
+  the floor and cap in *API seconds* (scaled by the process-wide time scale,
+  the simulator's speed in ``--sim`` runs; never below ``MIN_SLEEP`` wall);
+  ``fraction(state)`` (the share done as the API reports it) places one poll at
+  the end the observed rate predicts. ``timeout`` is wall seconds, not scaled.
 
 Progress is logged (logger ``voyager.wait``) at a steady cadence, so pytest's
 live log shows long waits moving. Messages are Chinese first and redacted.
@@ -32,46 +29,29 @@ live log shows long waits moving. Messages are Chinese first and redacted.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
+from voyager.evidence import RECORDER
+from voyager.pacing import MIN_SLEEP, PACING, SHARE, Pacer, configure, epoch_of  # noqa: F401 - re-exported
 from voyager.redact import REDACTOR, RedactedError
 
 LOG = logging.getLogger("voyager.wait")
 
-DEFAULT_INTERVAL = 1.0
-DEFAULT_MAX_INTERVAL = 15.0
-DEFAULT_BACKOFF = 1.5
+DEFAULT_INTERVAL = 1.0  # API seconds: the floor of the pause between two polls
+DEFAULT_MAX_INTERVAL = 15.0  # API seconds: its cap
 DEFAULT_REPORT_EVERY = 15.0
-MIN_SLEEP = 0.02  # wall seconds: the shortest pause between two polls
-NEAR_END = 0.85  # fraction done from which a wait stops backing off
 
 _NOTHING = object()
+_WAITS = itertools.count(1)  # ids of waits, for the evidence's poll marks
 
-
-@dataclass
-class Pacing:
-    """Process-wide pacing of every wait (see :func:`configure`)."""
-
-    time_scale: float = 1.0
-
-
-PACING = Pacing()
-
-
-def configure(*, time_scale: Optional[float] = None) -> None:
-    """Set the process-wide time scale of every wait's poll intervals:
-    wall seconds per API second. ``None`` (or 1.0) is real time; a ``--sim`` run
-    sets the simulator's speed (0 = operations are instant: polls are then
-    :data:`MIN_SLEEP` apart)."""
-    scale = 1.0 if time_scale is None else float(time_scale)
-    if scale < 0:
-        raise ValueError("time_scale must be >= 0")
-    PACING.time_scale = scale
+# when the awaited operation began: epoch seconds, or a function of a state returning them (or None)
+Started = Union[None, float, Callable[[Any], Optional[float]]]
 
 
 class WaitError(RedactedError):
@@ -171,59 +151,15 @@ def _transient_predicate(retry_on: Any) -> Callable[[BaseException], bool]:
     raise TypeError("retry_on must be exception types or a predicate")
 
 
-class Pacer:
-    """The pauses of one wait (see the module docstring, "Pacing").
-
-    Works in wall seconds: ``interval``/``max_interval`` arrive already scaled.
-    ``observe(now, fraction)`` is told the share done after each poll;
-    ``next_sleep(now)`` is the pause before the next one."""
-
-    def __init__(self, interval: float, max_interval: float, backoff: float, *, floor: float = MIN_SLEEP):
-        self.base = max(floor, interval)
-        self.ceiling = max(self.base, max_interval)
-        self.backoff = max(1.0, backoff)
-        self.delay = self.base
-        self.samples: list[tuple[float, float]] = []  # (first time seen, fraction) per new value
-
-    def observe(self, now: float, fraction: Optional[float]) -> None:
-        if fraction is None:
-            return
-        value = min(1.0, max(0.0, float(fraction)))
-        if self.samples and value <= self.samples[-1][1]:
-            return
-        if self.samples:
-            self.delay = self.base  # the operation moved on: look again soon
-        self.samples.append((now, value))
-
-    def eta(self, now: float) -> Optional[float]:
-        """Seconds until the end the observed rate of progress predicts (None: unknown)."""
-        if len(self.samples) < 2:
-            return None
-        (t0, f0), (t1, f1) = self.samples[0], self.samples[-1]
-        if t1 <= t0 or f1 <= f0:
-            return None
-        return t1 + (1.0 - f1) * (t1 - t0) / (f1 - f0) - now
-
-    def next_sleep(self, now: float) -> float:
-        sleep = self.delay
-        if self.samples and self.samples[-1][1] >= NEAR_END:
-            sleep = self.base
-        eta = self.eta(now)
-        if eta is not None:
-            sleep = min(sleep, max(eta, self.base))
-        self.delay = min(self.delay * self.backoff, self.ceiling)
-        return sleep
-
-
 def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], bool], timeout: float,
              interval: float = DEFAULT_INTERVAL, max_interval: float = DEFAULT_MAX_INTERVAL,
              progress: Optional[Callable[[Any], Optional[str]]] = None,
              failed: Optional[Callable[[Any], Any]] = None, *,
              fraction: Optional[Callable[[Any], Optional[float]]] = None,
-             backoff: float = DEFAULT_BACKOFF, report_every: float = DEFAULT_REPORT_EVERY,
+             started: Started = None, share: float = SHARE, report_every: float = DEFAULT_REPORT_EVERY,
              retry_on: Any = None, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep, logger: logging.Logger = LOG,
-             announce: bool = True) -> Any:
+             sleep: Callable[[float], None] = time.sleep, epoch: Optional[Callable[[], float]] = None,
+             logger: logging.Logger = LOG, announce: bool = True) -> Any:
     """Poll until ``until(state)``; return the final state.
 
     ``failed(state)`` returning something truthy ends the wait with
@@ -231,7 +167,12 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
     ``progress(state)`` returns the text logged every ``report_every`` seconds
     and shown as the last state in error messages (default: the state itself).
     ``fraction(state)`` is the share of the operation done (0..1, None when
-    unknown) used for pacing. Exceptions from ``probe`` matching ``retry_on``
+    unknown) used for pacing. ``started`` is when the awaited operation began,
+    in epoch seconds (``epoch``'s clock: ``time.time``, or an injected ``clock``):
+    a number, or a function of a state returning one or None (e.g. a job's
+    ``ctime``); the pause before the next poll is :mod:`voyager.pacing`'s
+    ``clamp(share × age, interval, max_interval)`` (API seconds, scaled).
+    Exceptions from ``probe`` matching ``retry_on``
     (exception types or a predicate; default :func:`is_transient`, ``()`` for
     none) are transient: they are counted and polling goes on.
     ``announce=False`` logs the start and the end at DEBUG (short reads that
@@ -239,8 +180,17 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
     transient = _transient_predicate(is_transient if retry_on is None else retry_on)
     start = clock()
     deadline = start + float(timeout)
-    scale = PACING.time_scale
-    pacer = Pacer(max(0.0, float(interval)) * scale, max(0.0, float(max_interval)) * scale, backoff)
+    pacer = Pacer.scaled(interval, max_interval, share=share, origin=start)
+    now_epoch = epoch or (time.time if clock is time.monotonic else clock)
+
+    def began(state: Any) -> None:
+        """Tell the pacer the operation's own start (epoch) as a reading of our clock."""
+        at = started(state) if callable(started) else started
+        if isinstance(at, (int, float)) and not isinstance(at, bool):
+            pacer.started(clock() - (now_epoch() - float(at)))
+
+    if not callable(started):
+        began(None)
     last: Any = _NOTHING
     last_error: Optional[ProbeError] = None
     errors = 0
@@ -252,11 +202,13 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
         text = progress(state) if progress is not None and state is not _NOTHING else None
         return REDACTOR.redact(text) if text else describe_state(state)
 
+    wait_id = next(_WAITS)
     logger.log(level, "开始等待：%s（最长 %s）", describe, format_duration(timeout))
     while True:
         attempts += 1
         try:
-            state = probe()
+            with RECORDER.poll(wait_id, attempts):  # the report shows a wait's first and last polls
+                state = probe()
         except Exception as exc:  # noqa: BLE001 - filtered right below
             if not transient(exc):
                 raise
@@ -274,8 +226,11 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
                 return state
             last = current = state
         now = clock()
-        if fraction is not None and not isinstance(current, ProbeError):
-            pacer.observe(now, fraction(current))
+        if not isinstance(current, ProbeError):
+            if callable(started):
+                began(current)
+            if fraction is not None:
+                pacer.observe(now, fraction(current))
         if last_report is None or now - last_report >= report_every:
             last_report = now
             logger.info("等待中：%s — %s（已等待 %s）", describe,
@@ -435,11 +390,11 @@ def job_fraction(job: dict[str, Any]) -> Optional[float]:
     return sum(shares) / len(shares) if shares else None
 
 
-def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: float = 0.5,
-             max_interval: float = 3.0, **kwargs: Any) -> dict[str, Any]:
+def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: float = 0.25,
+             max_interval: float = 5.0, **kwargs: Any) -> dict[str, Any]:
     """Wait for a fisheye job (``pending → processing → done | failed``); returns
     the job. ``failed`` ends the wait with the job's own reason
-    (:func:`job_failure_reason`)."""
+    (:func:`job_failure_reason`). Paced from the job's ``ctime``."""
     def progress(job: dict[str, Any]) -> str:
         share = job_fraction(job)
         return f"{job.get('description') or '-'} 状态 {job.get('state')}" + \
@@ -449,7 +404,7 @@ def wait_job(fisheye: Any, job_id: str, *, timeout: float = 1800.0, interval: fl
         f"作业 {job_id}", lambda: fisheye.job(job_id), lambda job: job.get("state") == "done",
         timeout, interval=interval, max_interval=max_interval, progress=progress, fraction=job_fraction,
         failed=lambda job: job_failure_reason(job) if job.get("state") in FAILED_STATES else None,
-        **kwargs,
+        **{"started": lambda job: epoch_of(job.get("ctime")), **kwargs},
     )
 
 
@@ -471,14 +426,15 @@ def read_deploy_status(fisheye: Any, host_ip: str) -> dict[str, Any]:
 
 
 def wait_deploy(fisheye: Any, host_ip: str, *, timeout: float = 7200.0, interval: float = 5.0,
-                max_interval: float = 10.0, verify_service: str = "fisheye", **kwargs: Any) -> dict[str, Any]:
+                max_interval: float = 30.0, verify_service: str = "fisheye", **kwargs: Any) -> dict[str, Any]:
     """Wait for the cluster deployment started through ``host_ip`` and return
     ``deploy_verify``'s data. Polls ``deploy_status`` while ``state == running``;
     once it says otherwise (an error answer, or a final state) reads
     ``deploy_verify`` in the same poll: ``is_deployed`` ends the wait, its absence
     is the terminal failure (:class:`WaitFailed` naming the last stage seen and
     the reason ``deploy_status`` gave). 5xx answers and resets of either read are
-    transient."""
+    transient. ``started`` (epoch) is the trigger's time when the caller knows it
+    (the API gives none): the pacing counts the deployment's age from it."""
     seen: dict[str, Any] = {}  # the last status of the running deployment
 
     def probe() -> dict[str, Any]:
@@ -524,7 +480,7 @@ def wait_deploy(fisheye: Any, host_ip: str, *, timeout: float = 7200.0, interval
     return done["verify"]
 
 
-def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, interval: float = 2.0,
+def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, interval: float = 1.0,
               max_interval: float = 10.0, describe: Optional[str] = None, **kwargs: Any) -> bool:
     """Wait until TCP ``port`` of planned address ``ip`` accepts connections."""
     return wait_for(describe or f"{ip}:{port} 端口可连接", lambda: endpoints.tcp_open(ip, port), bool,
@@ -532,9 +488,10 @@ def wait_port(endpoints: Any, ip: str, port: int, *, timeout: float = 600.0, int
                     progress=lambda is_open: "端口已开放" if is_open else "端口未开放", **kwargs)
 
 
-def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0, interval: float = 2.0,
-                     max_interval: float = 15.0, **kwargs: Any) -> list[dict[str, Any]]:
-    """Wait until every CloudTower task in ``ids`` is SUCCESSED (FAILED ends the wait)."""
+def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0, interval: float = 0.25,
+                     max_interval: float = 5.0, **kwargs: Any) -> list[dict[str, Any]]:
+    """Wait until every CloudTower task in ``ids`` is SUCCESSED (FAILED ends the wait);
+    paced from the earliest ``local_created_at`` of the tasks and by their ``progress``."""
     wanted = [i for i in ids if i]
     if not wanted:
         return []
@@ -564,11 +521,17 @@ def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0,
         finished = sum(1 for t in tasks if t.get("status") == "SUCCESSED")
         return f"任务 {finished}/{len(wanted)} 完成，平均进度 {fraction(tasks) * 100:.0f}%"
 
+    def started(tasks: list[dict[str, Any]]) -> Optional[float]:
+        times = [epoch_of(t.get("local_created_at")) for t in tasks if t.get("id") in wanted]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
     return wait_for(f"CloudTower 任务 {', '.join(wanted)} 完成", probe, done, timeout, interval=interval,
-                    max_interval=max_interval, progress=progress, failed=failed, fraction=fraction, **kwargs)
+                    max_interval=max_interval, progress=progress, failed=failed, fraction=fraction,
+                    **{"started": started, **kwargs})
 
 
-def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800.0, interval: float = 2.0,
+def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800.0, interval: float = 0.5,
                            max_interval: float = 15.0, **kwargs: Any) -> dict[str, Any]:
     """Wait until the CloudTower cluster's ``connect_state`` is CONNECTED."""
     def probe() -> dict[str, Any]:
@@ -587,23 +550,26 @@ def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800
                     **kwargs)
 
 
-def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, interval: float = 5.0,
+def wait_vm_guest_agent(fisheye: Any, vm_uuid: str, *, timeout: float = 3600.0, interval: float = 1.0,
                         max_interval: float = 20.0, **kwargs: Any) -> dict[str, Any]:
-    """Wait until the VM's guest agent (SVT vmtools) reports ``ga_state == Running``."""
+    """Wait until the VM's guest agent (SVT vmtools) reports ``ga_state == Running``;
+    paced from the VM's ``last_start_time`` (its boot, or its OS install from the ISO)."""
     def ga_state(vm: dict[str, Any]) -> Any:
         return (vm.get("guest_info") or {}).get("ga_state")
 
     return wait_for(f"虚拟机 {vm_uuid} 的 guest agent 运行", lambda: fisheye.vm(vm_uuid),
                     lambda vm: ga_state(vm) == "Running", timeout, interval=interval, max_interval=max_interval,
                     progress=lambda vm: f"status={vm.get('status')} ga_state={ga_state(vm)} "
-                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}", **kwargs)
+                                        f"os={(vm.get('guest_info') or {}).get('os_version') or '-'}",
+                    **{"started": lambda vm: epoch_of(vm.get("last_start_time")), **kwargs})
 
 
 def wait_installer_log(ssh: Any, path: str, marker: str, *, timeout: float = 3600.0, interval: float = 5.0,
                        max_interval: float = 30.0, failure_markers: Iterable[str] = (), lines: int = 200,
                        sudo: bool = False, **kwargs: Any) -> str:
     """Wait until ``marker`` shows in the last ``lines`` lines of the log at ``path``
-    (read over SSH); a ``failure_markers`` line ends the wait. Returns the tail."""
+    (read over SSH); a ``failure_markers`` line ends the wait. Returns the tail.
+    ``started`` (epoch): when the installer was started, if the caller knows it."""
     failures = [m for m in failure_markers if m]
     command = f"tail -n {int(lines)} {shlex.quote(path)}"
 

@@ -149,13 +149,19 @@ def details(summary: str, body_html: str, cls: str = "") -> str:
 
 def evidence_block(exchanges: Sequence[Any], dropped: int = 0) -> str:
     """Every request/response and SSH command of the check (already redacted at
-    capture): one collapsible block, one collapsible entry per exchange."""
+    capture): one collapsible block, one collapsible entry per exchange. Polls a
+    wait repeated are left out but its first and last ones
+    (``voyager.evidence.Recorder.shown``): a ``PollGap`` item (no ``to_text``)
+    says how many, in one line."""
     if not exchanges:
         return ""
-    items = [details(e.summary(), f"<pre>{esc(e.to_text())}</pre>", "exchange") for e in exchanges]
+    items = [details(e.summary(), f"<pre>{esc(e.to_text())}</pre>", "exchange") if hasattr(e, "to_text")
+             else f'<p class="elided">{esc(e.summary())}</p>' for e in exchanges]
     if dropped:
         items.insert(0, f"<p>{esc(t('evidence.dropped', n=dropped))}</p>")
-    return details(t("evidence.summary", n=len(exchanges)), "".join(items), "evidence")
+    count = sum(1 for e in exchanges if hasattr(e, "to_text")) + sum(getattr(e, "exchanges", 0) for e in exchanges
+                                                                     if not hasattr(e, "to_text"))
+    return details(t("evidence.summary", n=count), "".join(items), "evidence")
 
 
 def attachment_block(name: str, text: str, link: Optional[str] = None) -> str:

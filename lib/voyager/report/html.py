@@ -181,7 +181,7 @@ class HtmlReportPlugin:
         parts.append(check.facts_table(facts, skipped=skipped))
         parts += [check.image_block(a.name, a.link) if a.image else check.attachment_block(a.name, a.text, a.link)
                   for a in pending(item)]
-        parts.append(check.evidence_block(RECORDER.exchanges(item.nodeid), RECORDER.dropped(item.nodeid)))
+        parts.append(check.evidence_block(RECORDER.shown(item.nodeid), RECORDER.dropped(item.nodeid)))
         FACTS.clear(item.nodeid)
         return extras.html("".join(parts))
 

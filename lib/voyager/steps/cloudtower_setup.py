@@ -24,7 +24,7 @@ from voyager.report import facts
 from voyager.steps.cloudtower import (ENCODED_ROOT_PASSWORD, ROOT_PASSWORD, ROOT_USER, SECTION, organization_name,
                                       tower_cell, tower_ip)
 from voyager.steps.config import StepError, write_back_checked
-from voyager.waiters import WaitError, wait_installer_log, wait_port
+from voyager.waiters import WaitError, epoch_of, wait_installer_log, wait_port
 
 
 INSTALL_TIMEOUT = 3600.0
@@ -107,13 +107,14 @@ def install(ssh, endpoints, plan: Plan, run_state, *, timeout: float = INSTALL_T
                 raise StepError(f"CloudTower 安装命令 {command.split(' >>')[0]} 失败（退出码 {result.exit_status}）：\n"
                                 f"{REDACTOR.redact((result.stdout + result.stderr)[-2000:])}")
         runs = int(run_state.get(SECTION, "installer_runs") or 0) + 1
-        run_state.update(SECTION, {"installer_started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        run_state.update(SECTION, {"installer_started": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                                    "installer_runs": runs})
         how = "已运行 CloudTower 安装程序" + (f"（第 {runs} 次）" if runs > 1 else "")
     try:
-        # one `tail` over SSH at most every 10 s: the end of a ~20 min install is seen promptly
+        # one `tail` over SSH at most every 30 s, paced from the installer's start (run state)
         wait_installer_log(ssh, INSTALL_LOG, SUCCESS_MARKER, failure_markers=FAILURE_MARKERS, sudo=True,
-                           lines=TAIL_LINES, timeout=timeout, interval=2.0, max_interval=10.0)
+                           lines=TAIL_LINES, timeout=timeout, interval=5.0, max_interval=30.0,
+                           started=epoch_of(run_state.get(SECTION, "installer_started")))
     except WaitError as exc:
         raise _installer_failed(ssh, getattr(exc, "reason", None) or str(exc)) from None
     facts.record("安装日志", SUCCESS_MARKER, SUCCESS_MARKER)
@@ -124,7 +125,7 @@ def wait_https(endpoints, plan: Plan, *, retries: int = PORT_RETRIES, interval: 
     """443 answers (walkthrough: retry three times, 10 s apart, then fail)."""
     ip = tower_ip(plan)
     wait_port(endpoints, ip, 443, timeout=retries * interval, interval=interval, max_interval=interval,
-              backoff=1.0, describe=f"CloudTower {ip} 的 443 端口应答")
+              describe=f"CloudTower {ip} 的 443 端口应答")
     facts.record("CloudTower 443 端口", "应答", "应答")
     return f"CloudTower {ip} 的 443 端口已应答"
 

@@ -376,7 +376,7 @@ def wait_application(tower, app_id: str, describe: str, *, timeout: float = 3600
         return "应用不存在" if "id" not in app else None
 
     return wait_for(f"{describe} 部署完成（RUNNING）", probe, lambda a: a.get("state") == "RUNNING", timeout,
-                    interval=kwargs.pop("interval", 2.0), max_interval=kwargs.pop("max_interval", 15.0),
+                    interval=kwargs.pop("interval", 0.5), max_interval=kwargs.pop("max_interval", 15.0),
                     progress=lambda a: f"state={a.get('state')} entityAsyncStatus={a.get('entityAsyncStatus')}",
                     failed=failed, retry_on=_transient, **kwargs)
 

@@ -26,6 +26,7 @@ like ``api-samples/deploy-cluster-payload-*.jsonc``:
 from __future__ import annotations
 
 import ipaddress
+import time
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -281,23 +282,31 @@ def deploy_status(fisheye_anon, host_ip: str) -> dict[str, Any]:
 TRIGGERED = "已触发集群部署"
 
 
-def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any]) -> str:
+STARTED = "deploy_started"  # run state cluster.<STARTED>: epoch seconds of the accepted trigger (pacing)
+
+
+def trigger(fisheye_anon, host_ip: str, payload: dict[str, Any], run_state=None) -> str:
     """Start the deployment through ``host_ip`` unless the cluster is deployed
     already or a deployment is running; returns what was done (Chinese; starts
-    with :data:`TRIGGERED` when this call started it)."""
+    with :data:`TRIGGERED` when this call started it). The moment the trigger was
+    accepted goes to the run state (``cluster.deploy_started``): the API reports
+    no start time, and the wait counts the deployment's age from it."""
     if deploy_verify(fisheye_anon).get("is_deployed"):
         return "deploy_verify 显示集群已部署，不再触发部署"
     status = deploy_status(fisheye_anon, host_ip)
     if status.get("state") == "running":
         return f"部署正在进行（阶段 {status.get('current_stage')}/{status.get('total_stages')}），不重复触发"
+    sent = time.time()
     answer = fisheye_anon.deployment("POST", "/api/v2/deployment/cluster", json=payload) or {}
     msg = answer.get("msg") if isinstance(answer, dict) else answer
     if msg != DEPLOY_ACCEPTED:
         raise AssertionError(f"部署请求未被接受：{msg!r}")
+    if run_state is not None:
+        run_state.set("cluster", STARTED, round(sent, 3))
     return f"{TRIGGERED}（经由主机 {host_ip}）"
 
 
-def ensure_deployed(fisheye_anon, host_ip: str, payload: dict[str, Any], *,
+def ensure_deployed(fisheye_anon, host_ip: str, payload: dict[str, Any], *, run_state=None,
                     timeout: float = 7200.0) -> tuple[dict[str, Any], str]:
     """The cluster deployed, whatever an earlier run left: already deployed →
     nothing to do; a deployment running → followed; none running (the last one
@@ -306,13 +315,16 @@ def ensure_deployed(fisheye_anon, host_ip: str, payload: dict[str, Any], *,
     verify = deploy_verify(fisheye_anon)
     if verify.get("is_deployed"):
         return verify, "deploy_verify 显示集群已部署"
-    note = trigger(fisheye_anon, host_ip, payload)
-    return follow(fisheye_anon, host_ip, timeout=timeout), note
+    note = trigger(fisheye_anon, host_ip, payload, run_state)
+    return follow(fisheye_anon, host_ip, run_state=run_state, timeout=timeout), note
 
 
-def follow(fisheye_anon, host_ip: str, *, timeout: float = 7200.0) -> dict[str, Any]:
+def follow(fisheye_anon, host_ip: str, *, run_state=None, timeout: float = 7200.0) -> dict[str, Any]:
     """Follow ``deploy_status`` stage by stage (``voyager.waiters.wait_deploy``)
     until the deployment ends; returns ``deploy_verify``. Transient errors while
     following are ridden out; a failed deployment raises ``WaitFailed`` naming the
-    last stage seen, the reason and the time really waited."""
-    return wait_deploy(fisheye_anon, host_ip, timeout=timeout)
+    last stage seen, the reason and the time really waited. Paced from the
+    trigger's time the run state recorded, if any."""
+    started = run_state.get("cluster", STARTED) if run_state is not None else None
+    return wait_deploy(fisheye_anon, host_ip, timeout=timeout,
+                       started=started if isinstance(started, (int, float)) else None)

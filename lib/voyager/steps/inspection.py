@@ -35,7 +35,7 @@ from voyager.clients.inspector import InspectorClient
 from voyager.steps.config import StepError
 from voyager.steps.inspection_items import (EXPORT_ITEMS, GRAPH_DURATION_MONTHS, INSPECTOR_VERSION, JOB_ITEMS,
                                             NAMES, chinese_name)
-from voyager.waiters import wait_for
+from voyager.waiters import epoch_of, wait_for
 
 LOG = logging.getLogger("voyager.inspection")
 
@@ -129,8 +129,13 @@ def wait_job(inspector: InspectorClient, job_id: str, *, timeout: float = JOB_TI
         pct = job.get("progress")
         return f"状态 {job.get('status')}" + (f"，进度 {float(pct) * 100:.0f}%" if isinstance(pct, (int, float)) else "")
 
-    return wait_for(f"巡检任务 {job_id} 完成", probe, done, timeout, interval=kwargs.pop("interval", 2.0),
-                    max_interval=kwargs.pop("max_interval", 15.0), progress=progress,
+    def fraction(job: dict[str, Any]) -> Optional[float]:
+        pct = job.get("progress")
+        return float(pct) if isinstance(pct, (int, float)) and not isinstance(pct, bool) else None
+
+    kwargs.setdefault("started", lambda job: epoch_of(job.get("create_time")))
+    return wait_for(f"巡检任务 {job_id} 完成", probe, done, timeout, interval=kwargs.pop("interval", 0.5),
+                    max_interval=kwargs.pop("max_interval", 15.0), progress=progress, fraction=fraction,
                     failed=lambda job: f"任务状态 {job.get('status')}" if job.get("status") in JOB_FAILED else None,
                     retry_on=_transient, **kwargs)
 
@@ -247,12 +252,14 @@ def item_results(job: dict[str, Any], local_id: str, document) -> tuple[Optional
 
 def record_open(run_state, item: str, verdict: Optional[str]) -> None:
     """Keep the run state's list of items that did not pass (what makes a new session inspect again)."""
-    open_items = set(run_state.get(STATE, "open") or [])
+    before = sorted(run_state.get(STATE, "open") or [])
+    open_items = set(before)
     if verdict == FAIL:
         open_items.add(item)
     else:
         open_items.discard(item)
-    run_state.update(STATE, {"open": sorted(open_items)})
+    if sorted(open_items) != before:  # one write per change, not one per item
+        run_state.update(STATE, {"open": sorted(open_items)})
 
 
 def run_inspection(inspector: InspectorClient, local_id: str, run_state, session: str, dest_dir: Path, *,

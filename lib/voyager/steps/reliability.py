@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -53,14 +54,16 @@ def start_background_ping(client, target: str, *, interval: float, seconds: floa
     return PING_LOG
 
 
-def read_ping_log(client, path: str, *, interval: float, seconds: float) -> tuple[PingResult, str]:
-    """Wait until the background ping wrote its statistics; its figures and text."""
+def read_ping_log(client, path: str, *, interval: float, seconds: float,
+                  started: Optional[float] = None) -> tuple[PingResult, str]:
+    """Wait until the background ping wrote its statistics; its figures and text.
+    ``started`` (epoch): when the ping was started (the wait is paced from it)."""
     def probe() -> str:
         result = client.run(f"cat {shlex.quote(path)}", timeout=60)
         return result.stdout if result.exit_status == 0 else ""
 
     text = wait_for(f"后台 ping 结束（{path}）", probe, lambda t: "packets transmitted" in t, seconds + 120,
-                    interval=2.0, max_interval=10.0,
+                    interval=1.0, max_interval=10.0, started=started,
                     progress=lambda t: f"已收到 {t.count('icmp_seq=')} 个应答")
     return parse_ping(text, interval), text
 
@@ -85,7 +88,7 @@ def pick_target(hosts: dict[str, dict[str, Any]], current_ip: Optional[str], avo
     return next((h for h in others if h["management_ip"] not in avoid), others[0])
 
 
-IN_FLIGHT = ("migrate_task", "migrate_from", "migrate_to", "ping_log", "migrate_known_tasks")
+IN_FLIGHT = ("migrate_task", "migrate_from", "migrate_to", "ping_log", "migrate_known_tasks", "ping_started")
 
 
 def vm_tasks(tower, vm_id: str) -> list[dict[str, Any]]:
@@ -134,6 +137,7 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
     if recorded is not None:
         task_id, current, to_ip = recorded["migrate_task"], recorded["migrate_from"], recorded["migrate_to"]
         path = recorded["ping_log"] or PING_LOG
+        pinged = recorded.get("ping_started")
         LOG.info("跟踪上次运行记录的迁移：%s 从 %s 迁移到 %s（CloudTower 任务 %s），不再发起新的迁移", vm_name,
                  current, to_ip, task_id)
     else:
@@ -142,8 +146,10 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
             host_by_node_ip(hosts, vm.get("node_ip")) or {}).get("management_ip")
         target = pick_target(hosts, current, avoid)
         to_ip = target["management_ip"]
+        pinged = time.time()
         path = start_background_ping(pinger, vm_ip, interval=interval, seconds=seconds)
         run_state.merge(STATE, vm_name, {"migrate_from": current, "migrate_to": to_ip, "ping_log": path,
+                                         "ping_started": pinged,
                                          "migrate_known_tasks": [t.get("id") for t in vm_tasks(tower, vm["id"])]})
         answer = tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
         item = answer[0] if isinstance(answer, list) else answer
@@ -151,7 +157,7 @@ def migrate_while_pinging(tower, cluster_id: str, vm_name: str, pinger, vm_ip: s
         run_state.merge(STATE, vm_name, {"migrate_task": task_id})
         LOG.info("%s 从 %s 迁移到 %s（CloudTower 任务 %s）", vm_name, current, to_ip, task_id)
     wait_tower_tasks(tower, [task_id], timeout=task_timeout)
-    ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds)
+    ping, text = read_ping_log(pinger, path, interval=interval, seconds=seconds, started=pinged)
     after = find_vm(tower, cluster_id, vm_name) or {}
     now = (after.get("host") or {}).get("management_ip")
     forget_migration(run_state, vm_name)  # the outcome is known: a later run migrates again

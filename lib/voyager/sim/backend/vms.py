@@ -158,6 +158,9 @@ class VmTable:
         vm["status"] = RUNNING
         vm["boot_started"] = at
         vm["last_start_time"] = int(at)
+        if vm["profile"] != "plain":  # the guest agent comes up after the OS install or the boot
+            self.world.timeline.add("VM_BOOT", BOOT if vm["os_installed"] else OS_INSTALL, ident=vm["uuid"],
+                                    start=at, name=vm["vm_name"])
 
     def power_job(self, vm_uuid: str, action: str) -> str:
         vm = self.get(vm_uuid)

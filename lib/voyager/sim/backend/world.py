@@ -71,6 +71,7 @@ from voyager.sim.backend.installer import Installer
 from voyager.sim.backend.jobs import JobTable
 from voyager.sim.backend.network import Network
 from voyager.sim.backend.passwords import hash_password, verify_password
+from voyager.sim.backend.timeline import Timeline
 from voyager.sim.backend.vms import VmTable
 
 log = logging.getLogger("voyager.sim")
@@ -123,6 +124,7 @@ class World:
         """Every component in its initial (nothing deployed) state."""
         self.hosts: dict[str, SimHost] = build_hosts(self.plan, self._host_overrides)
         self.cluster: Optional[ClusterState] = None
+        self.timeline = Timeline(self)
         self.jobs = JobTable(self)
         self.network = Network(self)
         self.images = ImageStore(self)
@@ -161,6 +163,7 @@ class World:
         self.images.load_state(state.get("images") or {})
         self.vms.load_state(state.get("vms") or {})
         self.installer.load_state(state.get("installer") or {})
+        self.timeline.load_state(state.get("timeline"))
         for ip, users in (state.get("accounts") or {}).items():
             self.accounts.setdefault(ip, {}).update(users)
         self.machine_files = {ip: dict(f) for ip, f in (state.get("files") or {}).items()}
@@ -194,6 +197,7 @@ class World:
             "images": self.images.to_state(),
             "vms": self.vms.to_state(),
             "installer": self.installer.to_state(),
+            "timeline": self.timeline.to_state(),
             "accounts": self.accounts,
             "files": self.machine_files,
             "tower": self.tower.to_state() if self.tower is not None and hasattr(self.tower, "to_state") else None,
@@ -218,6 +222,22 @@ class World:
                 moved = bool(self.tower.tick()) or moved
             if moved:
                 self.changed()
+
+    def warm_up(self) -> None:
+        """Let the CloudTower backend load what its front-ends need later
+        (``TowerBackend.warm_up``), in a daemon thread: called when a deployment
+        starts, so the loading overlaps the deployment (a rehearsal's CPU is idle then)."""
+        warm = getattr(self.tower, "warm_up", None)
+        if warm is None:
+            return
+
+        def run() -> None:
+            try:
+                warm()
+            except Exception:  # noqa: BLE001 - a warm-up only saves time; the first request loads it anyway
+                log.debug("simulator warm-up failed", exc_info=True)
+
+        threading.Thread(target=run, name="voyager-sim-warm-up", daemon=True).start()
 
     def close(self) -> None:
         self.images.close()

@@ -94,6 +94,7 @@ class DeploymentFrontend(SmartxFrontend):
         validate_payload_types(body)
         with self.world.lock:
             msg = self.world.deployer.start(machine.host, body)
+            self.world.warm_up()
             self.world.changed()
         return ok({"msg": msg})
 

@@ -338,6 +338,10 @@ class SSHFrontend:
             transports, threads = list(self._transports), list(self._threads)
         for transport in transports:
             transport.close()
+            # a connection still in its handshake waits on this event in 0.1 s steps: wake it now
+            event = getattr(transport, "completion_event", None)
+            if event is not None:
+                event.set()
         for thread in threads:
             thread.join(timeout=2)
         self._listeners.clear()

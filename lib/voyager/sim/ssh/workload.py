@@ -290,6 +290,8 @@ def fio_program(proc: Proc, args: list[str]) -> int:
         slow = world.faults.take("slow-storage", host.mgmt_ip) or world.faults.take("slow-storage", host.hostname)
     ramp, runtime = int(glob.get("ramp_time", 0)), int(glob.get("runtime", 0) or 60)
     seconds = (ramp + runtime) * len(jobs)
+    with world.lock:
+        world.timeline.add("GUEST_FIO", seconds, ident=proc.session.ip)
     if proc.background:
         with world.lock:
             world.vms.add_fio_session({"src": proc.session.ip, "started": world.clock.now(), "seconds": seconds,
@@ -433,13 +435,16 @@ def ping_program(proc: Proc, args: list[str]) -> int:
     world, src_ip = proc.session.world, proc.session.ip
     started = world.clock.now()
     head = f"PING {opts['target']} ({opts['target']}) 56(84) bytes of data.\n"
+    real = max(0, opts["count"] - 1) * opts["interval"]
+    with world.lock:
+        world.timeline.add("GUEST_PING", real, ident=src_ip, start=started, background=proc.background)
     if proc.background:
         with world.lock:
             world.vms.add_ping_session({"src": src_ip, "started": started, **opts, "frozen": None, "head": head,
                                         "output": proc.stdout_path})
         proc.write(head)
         return 0
-    duration = world.clock.wall(max(0, opts["count"] - 1) * opts["interval"])
+    duration = world.clock.wall(real)
     if duration > 0:
         time.sleep(min(duration, 600.0))
     with world.lock:

@@ -344,6 +344,17 @@ class TowerBackend:
     def task(self, task_id: Any) -> Optional[dict[str, Any]]:
         return next((t for t in self.tasks if t["id"] == task_id), None)
 
+    def warm_up(self) -> None:
+        """Load what CloudTower's front-ends need later (the GraphQL schema, built from its
+        SDL: ~0.4 s; python-docx for the inspection report), so that the first request
+        does not pay it. The world runs this in the background while the cluster deploys."""
+        import importlib
+
+        from voyager.sim.tower.graphql_schema import schema
+
+        schema()
+        importlib.import_module("docx")
+
     def tick(self) -> bool:
         """Advance unfinished tasks (and what they complete) to the current time;
         True when something changed (the world then persists). Re-entrant calls

@@ -18,11 +18,14 @@ own handling, which closes the connection afterwards.
 Idle connections are closed after :data:`IDLE_TIMEOUT` seconds (nginx's
 default ``keepalive_timeout``), and :meth:`Listener.stop` closes every open
 connection so that a stopped simulator answers nothing, not even on a
-connection a client kept.
+connection a client kept. The accept loop waits on the listening socket and a
+self-pipe (not socketserver's ``poll_interval``), so :meth:`Listener.stop`
+returns at once instead of waiting out a poll.
 """
 from __future__ import annotations
 
 import logging
+import selectors
 import socket
 import threading
 from http import HTTPStatus
@@ -160,8 +163,23 @@ class Listener:
         self.server.track = self._track
         self.host = host
         self.port = self.server.socket.getsockname()[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"voyager-sim-{host}:{self.port}", daemon=True)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name=f"voyager-sim-{host}:{self.port}", daemon=True)
+
+    def _serve(self) -> None:
+        """socketserver's accept loop, woken by :meth:`stop` through the self-pipe."""
+        server = self.server
+        with selectors.DefaultSelector() as selector:
+            selector.register(server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready or self._stopping.is_set():
+                    break
+                if server.socket in ready:
+                    server._handle_request_noblock()  # accept + a handler thread (ThreadingMixIn)
+                server.service_actions()
 
     def _track(self, conn: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -181,7 +199,13 @@ class Listener:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
         with self._connections_lock:
             conns = list(self._connections)
         for conn in conns:  # wake handler threads waiting on kept-alive connections
@@ -190,7 +214,11 @@ class Listener:
             except OSError:
                 pass
         self.server.server_close()
-        self.thread.join(timeout=5)
+        for sock in (self._wake_r, self._wake_w):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 __all__ = ["IDLE_TIMEOUT", "KeepAliveHandler", "Listener"]
