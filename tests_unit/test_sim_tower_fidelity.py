@@ -154,7 +154,8 @@ def _walkthrough(tower: RecordingTower, plan) -> str:
 
 
 def _components(tower: RecordingTower, plan, cid: str) -> None:
-    """Step 07: both packages uploaded, both applications deployed, clusters associated."""
+    """Step 07: both packages uploaded, both applications deployed, clusters associated; a
+    failed deployment's clean-up (``uninstall-cloudtower-application``) on the backup application."""
     _, obs = obs_package(tower)
     backup_package(tower)
     tower.ok("get-upload-tasks", {"where": {"resource_type": "CLOUDTOWER_APPLICATION_PACKAGE"}})
@@ -169,6 +170,7 @@ def _components(tower: RecordingTower, plan, cid: str) -> None:
     tower.ok("get-obs-cluster-associations", {"where": {"application": {"id": app["id"]}}})
     (service,) = tower.ok("get-backup-services", {"where": {"application": {"id": backup["id"]}}})
     tower.ok("associate-backup-service-clusters", {"backup_service_id": service["id"], "cluster_ids": [cid]})
+    tower.ok("uninstall-cloudtower-application", {"where": {"id": backup["id"]}})
 
 
 def _upload(tower: RecordingTower, cid: str, name: str, data: bytes, *, chunks: Optional[int] = None) -> dict:
