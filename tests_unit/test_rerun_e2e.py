@@ -69,11 +69,22 @@ def vds_job_started(world: dict) -> bool:
     return any(j.get("description") == "NETWORK_CREATE_VDS" for j in (world.get("jobs") or {}).get("jobs", {}).values())
 
 
+def vds_job_recorded(state: Path) -> bool:
+    """The suite recorded the VDS job's id (the kill point is *during* the wait, after the
+    record: between the simulator creating the job and the answer reaching the client
+    there is nothing a client could have recorded yet)."""
+    try:
+        facts = json.loads((state / "run-state.json").read_text(encoding="utf-8"))["facts"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(((facts.get("jobs") or {}).get("business_vds") or {}).get("job_id"))
+
+
 PASSWORDS_01 = "test_host_passwords[demo-node-01]"
 
 # name -> (speed, extra args of the killed run, kill when (output, state) holds, deploy first at speed 0)
 KILL_POINTS = {
-    "during-vds-job": ("0.3", (), lambda out, st: world_has(st, vds_job_started), True),
+    "during-vds-job": ("0.3", (), lambda out, st: world_has(st, vds_job_started) and vds_job_recorded(st), True),
     "during-host-passwords": ("0", (), lambda out, st: PASSWORDS_01 in out, False),
     "after-an-earlier-failure": ("0", ("--sim-faults", "fail-job:UPDATE_NTP:1"),
                                  lambda out, st: PASSWORDS_01 in out and "test_ntp FAILED" in out, False),
