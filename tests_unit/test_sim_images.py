@@ -402,3 +402,19 @@ def test_with_a_state_file_every_chunk_goes_to_disk(shared, small_chunks):
         fh.seek(SMALL)
         assert fh.read(SMALL) == chunk(data, 1)
     assert http.delete(VIP, f"/api/v2/images/{vol['image_uuid']}").status_code == 200
+
+
+def test_uploads_one_after_another_reuse_the_same_few_buffers(memory_sim):
+    """多次上传依次进行时复用同一组缓冲区（最多 MEMORY_WINDOW 个），内存不随上传次数增长。"""
+    sim, http = memory_sim
+    pool = sim.world.images._pool
+    seen: set[int] = set()
+    for k in range(3):
+        data = data_of(8 * SMALL, seed=k)
+        vol = volume(http, f"again-{k}.iso", len(data)).json()["data"]
+        for n in range(7, -1, -1):  # out of order: several chunks wait in buffers
+            assert send(http, vol, n, chunk(data, n)).status_code == 200
+        assert listed(http, vol["image_uuid"])["md5"] == hashlib.md5(data).hexdigest()
+        assert pool.lent == 0
+        seen |= {id(b) for b in pool.free}
+    assert 0 < len(pool.free) <= images.MEMORY_WINDOW and len(seen) <= images.MEMORY_WINDOW

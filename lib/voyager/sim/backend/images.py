@@ -67,10 +67,41 @@ DIGEST_TIMEOUT = 600.0  # seconds the last chunk waits for the hash worker
 MEMORY_WINDOW = 6  # chunks an upload without a state file may hold in memory (6 × 8 MiB)
 
 
+class _BufferPool:
+    """The chunk buffers of a store, allocated once and lent to its uploads: at most
+    ``limit`` exist at a time. (Buffers allocated per upload and freed after it stay
+    in the allocator's per-thread arenas: the resident set grew with every upload.)"""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.free: list[bytearray] = []
+        self.lent = 0
+
+    def take(self, size: int) -> Optional[bytearray]:
+        with self.lock:
+            for i, buffer in enumerate(self.free):
+                if len(buffer) == size:
+                    self.lent += 1
+                    return self.free.pop(i)
+            if self.lent + len(self.free) >= self.limit:
+                if not self.free:
+                    return None
+                self.free.pop()  # a buffer of another chunk size: make room
+            self.lent += 1
+        return bytearray(size)
+
+    def give(self, buffer: bytearray) -> None:
+        with self.lock:
+            self.lent -= 1
+            self.free.append(buffer)
+
+
 class _Volume:
     """The data file and hash worker of one upload in progress."""
 
-    def __init__(self, upload: dict[str, Any], path: Path, *, create: bool, memory_window: int = 0) -> None:
+    def __init__(self, upload: dict[str, Any], path: Path, *, create: bool, memory_window: int = 0,
+                 pool: Optional[_BufferPool] = None) -> None:
         self.path = path
         self.size = upload["size"]
         self.chunk_size = upload["chunk_size"]
@@ -80,9 +111,8 @@ class _Volume:
                 fh.truncate(self.size)  # sparse: no block is allocated before a chunk lands
         self.ready = set(upload["received"])
         self.cond = threading.Condition()
-        self.memory_window = memory_window
-        self._buffers = 0  # buffers allocated so far (at most memory_window)
-        self._free: list[bytearray] = []
+        self.memory_window = memory_window if pool is not None else 0
+        self.pool = pool
         self.in_memory: dict[int, bytearray] = {}  # chunks streaming into, or accepted in, a buffer
         self.accepted_in_memory: set[int] = set()  # ready chunks whose accepted copy is their buffer
         self.hashed = 0  # chunks hashed, in order
@@ -152,12 +182,8 @@ class _Volume:
         if (self.closed or not self.hashed <= chunk_num < self.hashed + self.memory_window
                 or chunk_num in self.in_memory):
             return None
-        if self._free:
-            buffer = self._free.pop()
-        elif self._buffers < self.memory_window:
-            buffer = bytearray(self.chunk_size)
-            self._buffers += 1
-        else:
+        buffer = self.pool.take(self.chunk_size)
+        if buffer is None:
             return None
         self.in_memory[chunk_num] = buffer
         return buffer
@@ -165,8 +191,8 @@ class _Volume:
     def _release(self, chunk_num: int) -> None:
         """Give a chunk's buffer back (``cond`` held): hashed, or the chunk was refused."""
         buffer = self.in_memory.pop(chunk_num, None)
-        if buffer is not None and not self.closed:
-            self._free.append(buffer)
+        if buffer is not None:
+            self.pool.give(buffer)
 
     def release(self, chunk_num: int) -> None:
         with self.cond:
@@ -176,9 +202,10 @@ class _Volume:
     def close(self) -> None:
         with self.cond:
             self.closed = True
-            self.in_memory.clear()
+            for chunk_num in list(self.in_memory):
+                if chunk_num in self.accepted_in_memory:  # a streaming chunk's receiver gives its own back
+                    self._release(chunk_num)
             self.accepted_in_memory.clear()
-            self._free.clear()
             self.cond.notify_all()
         if self.thread is not threading.current_thread():
             self.thread.join(timeout=10)
@@ -286,6 +313,7 @@ class ImageStore:
         self._lun = 60
         self._dir: Optional[Path] = None
         self._cleanup: Optional[weakref.finalize] = None
+        self._pool = _BufferPool(MEMORY_WINDOW)
 
     # -- data files ----------------------------------------------------------------
     def _persistent_dir(self) -> Optional[Path]:
@@ -361,7 +389,7 @@ class ImageStore:
             "image_path": path, "received": [], "created": self.world.clock.now(),
         }
         self._volumes[image_uuid] = _Volume(upload, self._data_path(image_uuid), create=True,
-                                            memory_window=self._memory_window())
+                                            memory_window=self._memory_window(), pool=self._pool)
         self.uploads[image_uuid] = upload
         return self.volume_view(upload)
 
