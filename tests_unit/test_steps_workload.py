@@ -318,15 +318,20 @@ def test_live_migration_under_ping(world):
     assert "migrate_task" not in state.get(workload.STATE, specs[1].name)  # the outcome is known: forgotten
 
 
+def _migration_start(world):
+    """What a migration begins with: the pinging VM's login, the VM to move, its host and the target."""
+    c, specs, cfg = world["c"], world["specs"], world["cfg"]
+    pinger = workload.guest_login(c.ssh, specs[0], cfg)
+    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
+    source = vm["host"]["management_ip"]
+    target = reliability.pick_target(workload.tower_hosts(c.tower, c.cluster_id), source, (specs[0].host.mgmt_ip,))
+    return c, specs, world["state"], world["sim"], pinger, vm, source, target
+
+
 def test_a_recorded_migration_is_followed_not_started_again(world):
     """A run killed while its migration was in flight left the task, the hosts and the ping's
     output file recorded: the rerun waits for that task and reads that ping, no second migration."""
-    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
-    pinger = workload.guest_login(c.ssh, specs[0], cfg)
-    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
-    hosts = workload.tower_hosts(c.tower, c.cluster_id)
-    source = vm["host"]["management_ip"]
-    target = reliability.pick_target(hosts, source, (specs[0].host.mgmt_ip,))
+    c, specs, state, sim, pinger, vm, source, target = _migration_start(world)
     # what the killed run did: the background ping, the migration, the record; then it died
     path = reliability.start_background_ping(pinger, specs[1].ip, interval=0.2, seconds=120)
     answer = c.tower.rest("migrate-vm", {"where": {"id": vm["id"]}, "data": {"host_id": target["id"]}})
@@ -360,12 +365,7 @@ def test_a_migration_whose_answer_was_not_recorded_is_adopted(world):
     """Killed after /migrate-vm was sent but before its task id was stored: the hosts, the
     ping's file and the VM's earlier tasks were recorded first, and the rerun adopts the VM's
     new task instead of migrating again."""
-    c, specs, cfg, state, sim = world["c"], world["specs"], world["cfg"], world["state"], world["sim"]
-    pinger = workload.guest_login(c.ssh, specs[0], cfg)
-    vm = workload.tower_vm(c.tower, c.cluster_id, specs[1])
-    hosts = workload.tower_hosts(c.tower, c.cluster_id)
-    source = vm["host"]["management_ip"]
-    target = reliability.pick_target(hosts, source, (specs[0].host.mgmt_ip,))
+    c, specs, state, sim, pinger, vm, source, target = _migration_start(world)
     path = reliability.start_background_ping(pinger, specs[1].ip, interval=0.2, seconds=120)
     known = [t["id"] for t in reliability.vm_tasks(c.tower, vm["id"])]
     state.merge(workload.STATE, specs[1].name, {"migrate_from": source, "migrate_to": target["management_ip"],
