@@ -11,11 +11,12 @@ fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢�
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -30,7 +31,10 @@ LOG = logging.getLogger("voyager.suite.perf")
 class FioRuns:
     """fio of this session: run once, at the same time, in every VM that has a selected row."""
 
-    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms, run_state):
+    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms, run_state,
+                 charts_dir: Optional[Path] = None):
+        self.charts_dir = charts_dir  # render the charts once the results are in (None: not selected)
+        self._charts: Optional[Future] = None
         self.specs = [s for s in specs if s.name in wanted]
         self.ready = ready
         self.ssh, self.guest, self.run_state = ssh, guest, run_state
@@ -63,11 +67,22 @@ class FioRuns:
         with ThreadPoolExecutor(max_workers=max(1, len(self.specs)) + 1) as pool:
             # each VM's SSH exchanges are recorded as evidence of the check that started the run
             futures = {spec.name: pool.submit(contextvars.copy_context().run, self._one, spec) for spec in self.specs}
-            # the chart library (matplotlib, ~1 s to import) loads while fio runs, not after
-            pool.submit(importlib.import_module, "voyager.report.charts")
         for name, future in futures.items():
             if future.exception() is not None:
                 self.errors[name] = str(future.exception())
+        if self.charts_dir is not None and self.results.figures:
+            # rendered in a process of their own (matplotlib: about a second of CPU) while the
+            # checks that follow wait for the cluster, without holding this process's GIL
+            renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._charts = renderer.submit(render_charts, self.results.table(), self.charts_dir)
+            renderer.shutdown(wait=False)
+
+    def charts(self) -> list[Path]:
+        """The report's chart files (rendered in the background since the fio results came in)."""
+        self.run()
+        if self._charts is None:
+            return render_charts(self.results.table(), self.charts_dir or self.out_dir.parent / "charts")
+        return self._charts.result()
 
     def figures(self, name: str) -> dict:
         self.run()
@@ -76,14 +91,23 @@ class FioRuns:
         return self.results.figures[name]
 
 
+def render_charts(table: dict, out_dir: Path) -> list[Path]:
+    from voyager.report.charts import perf_charts  # matplotlib: imported where the charts are drawn
+
+    return perf_charts(table, out_dir)
+
+
 @pytest.fixture(scope="module")
 def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, run_state) -> FioRuns:
     wanted = set()
+    report = False
     for item in request.session.items:
         row = getattr(item, "callspec", None) and item.callspec.params.get("perf_row")
         if isinstance(row, tuple):
             wanted.add(row[0].name)
-    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms, run_state)
+        report = report or getattr(item, "originalname", None) == "test_perf_report"
+    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms, run_state,
+                   charts_dir=artifacts_dir / "charts" if report else None)
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
@@ -98,33 +122,6 @@ def test_perf(perf_row, fio_runs, perf_thresholds):
     bad = [v for v in verdicts if not v.ok]
     assert not bad, f"{spec.name} {profile.name} 未达到阈值：" + "；".join(
         f"{perf.METRIC_LABELS[v.metric]} 实测 {perf.format_figure(v.measured)}，期望 {v.expected}" for v in bad)
-
-
-@pytest.mark.dependency(depends=["workload_ready"], scope="session")
-def test_perf_report(request, fio_runs, artifacts_dir):
-    """性能结果写入报告：每台虚拟机与合计的图表（IOPS、带宽、延迟百分位）与数据表，且与保留的 fio 原始 JSON 一致。"""
-    fio_runs.run()
-    if not fio_runs.results.figures:
-        pytest.fail(f"没有任何测试虚拟机得到 fio 结果：{fio_runs.errors}", pytrace=False)
-    table = fio_runs.results.table()
-    from voyager.report.charts import perf_charts  # loaded during the fio run (FioRuns.run)
-
-    charts = perf_charts(table, artifacts_dir / "charts")
-    for path in charts:
-        attach_image(request, path.stem, path)
-    attach_json(request, "fio 结果（每台虚拟机与合计）", table)
-    attach_json(request, "fio 原始 JSON 文件", {name: str(path) for name, path in fio_runs.files.items()})
-    (artifacts_dir / "perf-table.json").write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
-    for name, path in fio_runs.files.items():
-        if name in fio_runs.errors:
-            continue
-        kept = perf.parse_fio_json(path.read_text(encoding="utf-8"), fio_runs.job.profiles)
-        same = {p: f.as_dict() for p, f in kept.items()} == table["vms"][name]
-        facts.record(f"{name} 报告中的数值与 {path.name} 一致", True, same)
-        assert same, f"报告中 {name} 的数值与保留的 fio JSON（{path}）不一致"
-    for name, how in sorted(fio_runs.how.items()):
-        facts.note(how)
-    facts.note(f"图表：{'、'.join(str(p) for p in charts)}")
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")
@@ -160,6 +157,31 @@ def test_live_migration(planned_test_vms, tower, cluster_id, ssh, guest, run_sta
     assert outcome.now_host != outcome.from_host, f"{mover.name} 仍在原主机 {outcome.from_host}"
     assert loss_ok and gap_ok, f"迁移期间 ping {mover.name}：{ping.describe()}，超过上限（丢包 ≤ " \
                                f"{bounds['max_loss_percent']:g}%，最长无应答 ≤ {bounds['max_gap_seconds']:g} 秒）"
+
+
+@pytest.mark.dependency(depends=["workload_ready"], scope="session")
+def test_perf_report(request, fio_runs, artifacts_dir):
+    """性能结果写入报告：每台虚拟机与合计的图表（IOPS、带宽、延迟百分位）与数据表，且与保留的 fio 原始 JSON 一致。"""
+    fio_runs.run()
+    if not fio_runs.results.figures:
+        pytest.fail(f"没有任何测试虚拟机得到 fio 结果：{fio_runs.errors}", pytrace=False)
+    table = fio_runs.results.table()
+    charts = fio_runs.charts()
+    for path in charts:
+        attach_image(request, path.stem, path)
+    attach_json(request, "fio 结果（每台虚拟机与合计）", table)
+    attach_json(request, "fio 原始 JSON 文件", {name: str(path) for name, path in fio_runs.files.items()})
+    (artifacts_dir / "perf-table.json").write_text(json.dumps(table, ensure_ascii=False, indent=2), encoding="utf-8")
+    for name, path in fio_runs.files.items():
+        if name in fio_runs.errors:
+            continue
+        kept = perf.parse_fio_json(path.read_text(encoding="utf-8"), fio_runs.job.profiles)
+        same = {p: f.as_dict() for p, f in kept.items()} == table["vms"][name]
+        facts.record(f"{name} 报告中的数值与 {path.name} 一致", True, same)
+        assert same, f"报告中 {name} 的数值与保留的 fio JSON（{path}）不一致"
+    for name, how in sorted(fio_runs.how.items()):
+        facts.note(how)
+    facts.note(f"图表（{artifacts_dir.name}/charts/）：{'、'.join(p.name for p in charts)}")
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")

@@ -2,15 +2,29 @@
 
 The rule: the next poll comes after ``clamp(share × age, floor, cap)``, ``age`` counted
 from the operation's own start; floor and cap are API seconds scaled by the time scale,
-never below ``MIN_SLEEP`` wall; a reported share done places one poll at the predicted end.
+never below ``MIN_SLEEP`` wall; a reported share done places one poll just after the predicted
+end (sooner than the floor at most ``FINE_POLLS`` times).
 """
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 import pytest
 
-from voyager.pacing import MIN_SLEEP, PACING, SHARE, Pacer, configure, epoch_of, wall_bounds
+from voyager.pacing import (
+    FINE_POLLS,
+    FINE_SLEEP,
+    GUARD,
+    GUARD_SHARE,
+    MIN_SLEEP,
+    PACING,
+    SHARE,
+    Pacer,
+    configure,
+    epoch_of,
+    wall_bounds,
+)
 from voyager.waiters import (
     WaitTimeout,
     wait_for,
@@ -129,16 +143,43 @@ def test_a_rehearsal_polls_as_often_relative_to_each_operation_as_a_real_run(sca
     assert sim_lag == pytest.approx(real_lag * 0.04, abs=1e-4)  # float sums at epoch magnitudes
 
 
-def test_a_predicted_end_gets_one_poll_never_sooner_than_the_floor():
-    """接口报告进度时，按观察到的速率预测结束时刻，在该时刻查询一次（不早于最短间隔）；预测已过则只按规则。"""
+def test_a_predicted_end_gets_one_poll_just_after_it():
+    """接口报告进度时，按观察到的速率预测结束时刻，在该时刻稍后查询一次；预测已过且进度未再变化则只按规则。"""
     pacer = Pacer(1, 60, share=0.5, origin=0.0)
     pacer.observe(0, 0.0)
     pacer.observe(40, 0.8)  # 2 % per second: ends at t = 50
     assert pacer.rule(40) == 20
-    assert pacer.next_sleep(40) == pytest.approx(10)  # at the predicted end, not after 20 s
-    assert pacer.next_sleep(49.9) == 1  # never sooner than the floor
+    guard = max(GUARD, GUARD_SHARE * 50)
+    assert pacer.next_sleep(40) == pytest.approx(10 + guard)  # just after the predicted end, not after 20 s
+    pacer.observe(50.01, 0.8)  # the poll found it unchanged: nothing moved
     assert pacer.next_sleep(51) == pytest.approx(25.5)  # the prediction passed: the rule alone
     assert Pacer(1, 60).eta(0) is None  # no progress reported: no prediction
+
+
+def test_a_poll_aimed_at_a_predicted_end_may_come_sooner_than_the_floor_a_few_times():
+    """短于最短间隔的操作：预测的结束时刻之后很快再查一次（最短 FINE_SLEEP），每次等待最多 FINE_POLLS 次。"""
+    pacer = Pacer(0.02, 1.0, origin=0.0)
+    pacer.observe(0.0, 0.0)
+    pacer.observe(0.02, 0.2)  # 10 %/10 ms: ends at t = 0.1
+    assert pacer.next_sleep(0.02) == pytest.approx(0.02)  # 80 ms left: the floor is sooner
+    pacer.observe(0.09, 0.9)
+    sleeps = [pacer.next_sleep(0.09)]
+    assert sleeps[0] == pytest.approx(0.01 + GUARD)  # 10 ms left: sooner than the floor
+    for step in range(1, 6):  # each read shows a little more, and its end keeps being near
+        pacer.observe(0.09 + step * 0.002, min(0.99, 0.9 + step * 0.02))
+        sleeps.append(pacer.next_sleep(0.09 + step * 0.002))
+    fine = [s for s in sleeps if s < 0.02]
+    assert len(fine) == FINE_POLLS and min(fine) >= FINE_SLEEP  # bounded: never a burst
+    assert sleeps[FINE_POLLS:] == [0.02] * (len(sleeps) - FINE_POLLS)
+
+
+def test_a_pending_start_does_not_stretch_the_prediction():
+    """进度为 0 的读数以最后一次为准：排队（PENDING）的时间不计入预测的时长。"""
+    pacer = Pacer(0.02, 1.0, origin=0.0)
+    for t in (0.0, 0.02, 0.04):  # pending: progress 0
+        pacer.observe(t, 0.0)
+    pacer.observe(0.06, 0.25)  # executing since about 0.05 ... 0.06
+    assert pacer.predicted_end() == pytest.approx(0.04 + 0.02 / 0.25)  # from the last 0, not the first
 
 
 def test_epoch_of_reads_the_apis_timestamps():
@@ -211,3 +252,27 @@ def test_wait_vm_guest_agent_counts_from_the_vm_s_last_start_time():
 
     wait_vm_guest_agent(Fisheye(vm=vm), "u", clock=t.clock, sleep=t.sleep)
     assert t.sleeps == pytest.approx([SHARE * 500])
+
+
+def test_a_task_s_started_at_lets_the_first_progress_read_predict_its_end():
+    """CloudTower 任务给出 started_at（进度从此刻起算）：第一次读到的进度即可预测结束时刻，在其后稍晚查询。"""
+    t = FakeTime(start=1_800_000_000.0)
+    began = t.now - 0.093  # executing for 93 ms of a 100 ms task when the wait starts
+    stamp = "2027-01-15T08:00:00.000Z"
+    began_text = datetime.fromtimestamp(began, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def tasks():
+        done = t.now - began
+        if done >= 0.1:
+            return [{"id": "t1", "status": "SUCCESSED", "progress": 1.0, "local_created_at": stamp,
+                     "started_at": began_text}]
+        return [{"id": "t1", "status": "EXECUTING", "progress": round(done / 0.1, 2), "local_created_at": stamp,
+                 "started_at": began_text}]
+
+    configure(time_scale=0.025)
+    try:
+        wait_tower_tasks(Tower(tasks), ["t1"], clock=t.clock, sleep=t.sleep)
+    finally:
+        configure(time_scale=None)
+    assert len(t.sleeps) == 1 and t.sleeps[0] < MIN_SLEEP  # one poll, just after the predicted end
+    assert 0 <= (t.now - began) - 0.1 <= 0.003

@@ -473,7 +473,8 @@ def test_pacer_ignores_a_predicted_end_that_has_passed():
     pacer = Pacer(1, 30, share=0.1)
     pacer.observe(0, 0.0)
     pacer.observe(50, 0.5)  # predicts the end at t = 100
-    assert pacer.next_sleep(95) == pytest.approx(5)
+    assert pacer.next_sleep(95) == pytest.approx(5 + 0.1)  # just after the predicted end
+    pacer.observe(100.1, 0.5)  # that poll found no progress
     assert pacer.next_sleep(101) == pytest.approx(10.1)  # the prediction passed: the rule alone
 
 
@@ -483,8 +484,8 @@ def test_pacer_never_sleeps_past_the_predicted_end():
     pacer.observe(0, 0.0)
     pacer.observe(50, 0.5)  # 1 % per second: ends at t = 100
     assert pacer.rule(95) == 30  # the rule alone would sleep past the end
-    assert pacer.next_sleep(95) == pytest.approx(5)  # not 30
-    assert pacer.next_sleep(99.5) == 1  # never below the base interval
+    assert pacer.next_sleep(95) == pytest.approx(5 + 0.1)  # not 30: the predicted end and its guard
+    assert pacer.next_sleep(99.5) == pytest.approx(0.5 + 0.1)  # below the base interval: one of the few fine polls
 
 
 def stage_timeline(stages):

@@ -27,8 +27,9 @@ every 6 s near its end.
   compresses every simulated duration), so a rehearsal polls as often,
   relative to each operation, as a real run does.
 * No pause is shorter than :data:`MIN_SLEEP` **wall** seconds, whatever the
-  scale (a rehearsal at speed 0.04 does not spin the CPU: a floor of 0.25 API
-  s would be 0.01 s there; it becomes 0.02 s, i.e. 0.5 API s).
+  scale (a rehearsal at speed 0.025 does not spin the CPU: a floor of 0.25 API
+  s would be 0.006 s there; it becomes 0.01 s, i.e. 0.4 API s), except the few
+  polls aimed at a predicted end (below).
 * ``share`` is dimensionless (the lag bound as a share of the duration): ages
   and pauses are both wall seconds, so it needs no scaling.
 
@@ -36,11 +37,24 @@ Progress
 --------
 Where the API reports the share of the operation done (deploy stage x/y, a job's
 or task's ``progress``, an inspection's ``progress``), :meth:`Pacer.observe` is
-told each new value; from the rate observed since the first value the pacer
-predicts the end and never sleeps past it (one poll lands at the predicted end,
-but never sooner than ``floor``). A prediction that has passed without the end
-is ignored: the rule alone applies again, so a wrong prediction costs at most
-one extra poll, never a burst of polls at the floor.
+told each new value, at the middle of the read that returned it; from the rate
+observed between the first value and the latest the pacer predicts the end and
+aims one poll just after it (the predicted end plus a guard of :data:`GUARD_SHARE`
+of the predicted duration, at least :data:`GUARD` wall seconds: the error of a
+prediction from rounded values and read times). That poll may come
+sooner than ``floor`` — down to :data:`FINE_SLEEP` wall seconds — at most
+:data:`FINE_POLLS` times in one wait: an operation shorter than a few floors (a
+4 s CloudTower task is 0.1 s wall at speed 0.025, a floor of 0.01 s there is a
+tenth of it) is then noticed a guard and one read after its end, not up to a
+floor after it. A value of 0 is dated by the *last* read that still showed 0 (a
+task pending before it executes would otherwise stretch the predicted
+duration); an API that says when the progress began (a task's ``started_at``)
+gives that 0 sample directly (:meth:`Pacer.progress_began`), so the first value
+read already predicts the end. A prediction that has passed without the end is ignored (the rule
+alone applies again) unless the latest read brought a new value (the operation
+is moving and its end is near: one more fine poll, within the budget): a wrong
+prediction costs at most :data:`FINE_POLLS` extra polls, never a burst at the
+floor.
 
 Clock skew
 ----------
@@ -58,7 +72,11 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 SHARE = 0.005  # lag bound as a share of the operation's duration
-MIN_SLEEP = 0.02  # wall seconds: the shortest pause between two polls
+MIN_SLEEP = 0.01  # wall seconds: the shortest pause between two polls of the rule
+FINE_SLEEP = 0.002  # wall seconds: the shortest pause before a poll aimed at a predicted end
+FINE_POLLS = 3  # polls aimed at a predicted end sooner than the floor, per wait
+GUARD = 0.001  # wall seconds: the least margin after a predicted end
+GUARD_SHARE = 0.001  # the margin after a predicted end, as a share of the predicted duration
 
 
 @dataclass
@@ -132,6 +150,8 @@ class Pacer:
         self.share = max(0.0, float(share))
         self.origin = float(origin)
         self.samples: list[tuple[float, float]] = []  # (first time seen, fraction) per new value
+        self.fresh = False  # the latest observe() brought a new value (and a prediction exists)
+        self.fine_left = FINE_POLLS  # polls sooner than the floor still allowed
 
     @classmethod
     def scaled(cls, interval: float, max_interval: float, *, share: float = SHARE, origin: float = 0.0,
@@ -146,22 +166,42 @@ class Pacer:
             self.origin = min(self.origin, float(origin))
 
     def observe(self, now: float, fraction: Optional[float]) -> None:
+        self.fresh = False
         if fraction is None:
             return
         value = min(1.0, max(0.0, float(fraction)))
+        if value == 0.0 and self.samples and self.samples[-1][1] == 0.0:
+            self.samples[-1] = (now, 0.0)  # still 0: it started (if at all) after this read
+            return
         if self.samples and value <= self.samples[-1][1]:
             return
         self.samples.append((now, value))
+        self.fresh = len(self.samples) >= 2
 
-    def eta(self, now: float) -> Optional[float]:
-        """Seconds until the end the observed rate of progress predicts (None: unknown;
-        negative: the predicted end has passed)."""
+    def progress_began(self, at: float) -> None:
+        """The operation's reported progress was 0 at clock reading ``at`` (e.g. a CloudTower
+        task's ``started_at``: it executes from there): a first sample, so that one
+        reported value already predicts the end."""
+        at = float(at)
+        positive = [s for s in self.samples if s[1] > 0.0]
+        if positive and positive[0][0] <= at:
+            return
+        self.samples = [(at, 0.0)] + positive
+
+    def predicted_end(self) -> Optional[float]:
+        """The clock reading at which the observed rate of progress reaches 1 (None: unknown)."""
         if len(self.samples) < 2:
             return None
         (t0, f0), (t1, f1) = self.samples[0], self.samples[-1]
         if t1 <= t0 or f1 <= f0:
             return None
-        return t1 + (1.0 - f1) * (t1 - t0) / (f1 - f0) - now
+        return t1 + (1.0 - f1) * (t1 - t0) / (f1 - f0)
+
+    def eta(self, now: float) -> Optional[float]:
+        """Seconds until the end the observed rate of progress predicts (None: unknown;
+        negative: the predicted end has passed)."""
+        end = self.predicted_end()
+        return None if end is None else end - now
 
     def rule(self, now: float) -> float:
         """``clamp(share × age, floor, cap)``."""
@@ -170,10 +210,24 @@ class Pacer:
 
     def next_sleep(self, now: float) -> float:
         sleep = self.rule(now)
-        eta = self.eta(now)
-        if eta is not None and eta > 0:
-            sleep = min(sleep, max(eta, self.floor))
-        return sleep
+        end = self.predicted_end()
+        if end is None:
+            return sleep
+        guard = max(GUARD, GUARD_SHARE * (end - self.samples[0][0]))
+        target = end + guard - now
+        if target <= 0:
+            if not self.fresh:
+                return sleep  # the prediction passed and nothing moved since: the rule alone
+            target = guard  # it moved on the latest read and its end is overdue: look again shortly
+        if target >= sleep:
+            return sleep
+        if target >= self.floor:
+            return target
+        if self.fine_left > 0:
+            self.fine_left -= 1
+            self.fresh = False
+            return max(target, FINE_SLEEP)
+        return self.floor
 
 
-__all__ = ["MIN_SLEEP", "PACING", "Pacer", "Pacing", "SHARE", "configure", "epoch_of", "wall_bounds"]
+__all__ = ["FINE_POLLS", "FINE_SLEEP", "GUARD", "GUARD_SHARE", "MIN_SLEEP", "PACING", "Pacer", "Pacing", "SHARE", "configure", "epoch_of", "wall_bounds"]

@@ -156,7 +156,8 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
              progress: Optional[Callable[[Any], Optional[str]]] = None,
              failed: Optional[Callable[[Any], Any]] = None, *,
              fraction: Optional[Callable[[Any], Optional[float]]] = None,
-             started: Started = None, share: float = SHARE, report_every: float = DEFAULT_REPORT_EVERY,
+             started: Started = None, progress_began: Optional[Callable[[Any], Optional[float]]] = None,
+             share: float = SHARE, report_every: float = DEFAULT_REPORT_EVERY,
              retry_on: Any = None, clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], None] = time.sleep, epoch: Optional[Callable[[], float]] = None,
              logger: logging.Logger = LOG, announce: bool = True) -> Any:
@@ -167,7 +168,8 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
     ``progress(state)`` returns the text logged every ``report_every`` seconds
     and shown as the last state in error messages (default: the state itself).
     ``fraction(state)`` is the share of the operation done (0..1, None when
-    unknown) used for pacing. ``started`` is when the awaited operation began,
+    unknown) used for pacing; ``progress_began(state)`` is when that share was 0, in
+    epoch seconds, when the API says (a task's ``started_at``). ``started`` is when the awaited operation began,
     in epoch seconds (``epoch``'s clock: ``time.time``, or an injected ``clock``):
     a number, or a function of a state returning one or None (e.g. a job's
     ``ctime``); the pause before the next poll is :mod:`voyager.pacing`'s
@@ -206,6 +208,7 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
     logger.log(level, "开始等待：%s（最长 %s）", describe, format_duration(timeout))
     while True:
         attempts += 1
+        asked = clock()
         try:
             with RECORDER.poll(wait_id, attempts):  # the report shows a wait's first and last polls
                 state = probe()
@@ -230,7 +233,10 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
             if callable(started):
                 began(current)
             if fraction is not None:
-                pacer.observe(now, fraction(current))
+                pacer.observe((asked + now) / 2, fraction(current))  # the state as of mid-read
+            began_at = progress_began(current) if progress_began is not None else None
+            if isinstance(began_at, (int, float)) and not isinstance(began_at, bool):
+                pacer.progress_began(now - (now_epoch() - float(began_at)))
         if last_report is None or now - last_report >= report_every:
             last_report = now
             logger.info("等待中：%s — %s（已等待 %s）", describe,
@@ -526,9 +532,15 @@ def wait_tower_tasks(tower: Any, ids: Sequence[str], *, timeout: float = 1800.0,
         times = [t for t in times if t is not None]
         return min(times) if times else None
 
+    def executing_since(tasks: list[dict[str, Any]]) -> Optional[float]:
+        """One task: its ``started_at`` (its progress counts from there); several: unknown."""
+        if len(wanted) != 1:
+            return None
+        return next((epoch_of(t.get("started_at")) for t in tasks if t.get("id") == wanted[0]), None)
+
     return wait_for(f"CloudTower 任务 {', '.join(wanted)} 完成", probe, done, timeout, interval=interval,
                     max_interval=max_interval, progress=progress, failed=failed, fraction=fraction,
-                    **{"started": started, **kwargs})
+                    **{"started": started, "progress_began": executing_since, **kwargs})
 
 
 def wait_cluster_connected(tower: Any, cluster_id: str, *, timeout: float = 1800.0, interval: float = 0.5,
