@@ -22,6 +22,9 @@ check, volume creation and final listing). ``md5_ok``: the md5 the simulator
 computed for our upload equals the file's; the curl uploads are checked too
 (``curl_md5_ok``). ``sim_parallel_speedup`` = curl four streams / curl
 sequential, i.e. how much faster the simulator ingests four streams than one.
+``cpu_ceiling``: the fastest our upload could be on this machine's cores if our
+client spent only the md5 it must compute (measured here) and the simulator what
+it spent during our upload, beside the speed each ratio target needs.
 Prints progress to stderr and one JSON object on its last line:
 
     python3 bench/upload.py --size-mib 2048 [--connections 4] [--repeat 1] [--tmp DIR]
@@ -72,6 +75,32 @@ def write_source(path: Path, size: int) -> str:
             left -= len(block)
             i += 1
     return md5.hexdigest()
+
+
+def md5_cpu_s_per_gib(mib: int = 256) -> float:
+    """CPU seconds this machine's md5 (hashlib: OpenSSL) takes per GiB, hashing from memory:
+    the least our uploader must spend, since it verifies the upload by the file's md5."""
+    block = hashlib.sha256(b"md5-probe").digest() * (MIB // 32)
+    digest = hashlib.md5()
+    t0 = time.thread_time()
+    for _ in range(mib):
+        digest.update(block)
+    return (time.thread_time() - t0) * 1024 / mib
+
+
+def ceiling(result: dict, md5_cost: float, cores: int) -> dict:
+    """Whether the speed targets fit in this machine's CPU (see bench/README.md): our uploader
+    and the simulator share ``cores``; at best our client spends only the md5 it must compute,
+    and the simulator what it spent per GiB during our upload. ``ours_max_mib_per_s`` is then
+    the fastest our upload can be; each target needs at least ``needed_mib_per_s``."""
+    sim = result["cpu_s_per_gib"]["ours"]["sim"]
+    best = cores * 1024 / (md5_cost + sim)
+    needed = {"vs_curl_sequential": 1.2 * result["curl_sequential_mib_per_s"],
+              "vs_curl_parallel4": 0.8 * result["curl_parallel4_mib_per_s"]}
+    return {"cores": cores, "md5_cpu_s_per_gib": round(md5_cost, 2), "sim_cpu_s_per_gib": sim,
+            "ours_max_mib_per_s": round(best, 1),
+            "needed_mib_per_s": {k: round(v, 1) for k, v in needed.items()},
+            "fits": {k: best >= v for k, v in needed.items()}}
 
 
 def split(path: Path, chunk_size: int, folder: Path) -> list[Path]:
@@ -233,6 +262,7 @@ def main(argv=None) -> int:
     result["vs_curl_sequential"] = round(result["mib_per_s"] / result["curl_sequential_mib_per_s"], 2)
     result["vs_curl_parallel4"] = round(result["mib_per_s"] / result["curl_parallel4_mib_per_s"], 2)
     result["sim_parallel_speedup"] = round(result["curl_parallel4_mib_per_s"] / result["curl_sequential_mib_per_s"], 2)
+    result["cpu_ceiling"] = ceiling(result, md5_cpu_s_per_gib(), os.cpu_count() or 1)
     print(json.dumps(result))
     return 0 if result["md5_ok"] and result["curl_md5_ok"] else 1
 
