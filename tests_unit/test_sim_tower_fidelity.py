@@ -26,7 +26,7 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from tower_openapi import (INFERRED, MULTIPART, deref, generate_spec_types, in_spec, load_spec, request_content,
+from tower_openapi import (INFERRED, MULTIPART, deref, generate_spec_package, in_spec, load_spec, request_content,
                            request_schema, response_schema, served_operations, validator)
 
 SPEC = load_spec()
@@ -39,7 +39,7 @@ from sim_tower_support import (TowerHttp, backup_package, deploy_body, mgmt_vlan
 from voyager.ovf import descriptor_xml  # noqa: E402
 from voyager.sim import Simulator  # noqa: E402
 from voyager.sim.testing import SharedSim  # noqa: E402
-from voyager.sim.tower import spec_types  # noqa: E402
+from voyager.sim.tower import openapi  # noqa: E402
 from voyager.sim.tower.vms import CHUNK_SIZE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def _where_entity(schema: Any) -> Optional[str]:
 
 def _item_schema(op: str) -> Optional[dict[str, Any]]:
     """The generated request schema of one object of ``op``'s body (an array's item)."""
-    schema = spec_types.REQUESTS.get(op)
+    schema = openapi.REQUESTS.get(op)
     return schema.get("items") if schema and schema.get("type") == "array" else schema
 
 
@@ -257,14 +257,14 @@ def _object_violations(schema: dict[str, Any], valid: dict[str, Any], prefix: st
 
 def _where_violations(entity: str) -> Iterator[tuple[str, str, Any]]:
     """(what, key, where) with a ``where`` the spec's ``<entity>WhereInput`` does not allow."""
-    table = spec_types.WHERE[entity]
+    table = openapi.WHERE[entity]
     yield "where", "AND", {"AND": {"id": "x"}}
     yield "where", "id", {"id": 5}
     yield "where", "id_in", {"id_in": "x"}
     yield "where", "no_such_field", {"no_such_field": 1}
     picked: set[str] = set()
     for field, (typ, family) in sorted(table.items()):
-        kind = family if family in ("R", "M") else ("enum" if typ in spec_types.ENUMS else typ)
+        kind = family if family in ("R", "M") else ("enum" if typ in openapi.ENUMS else typ)
         if kind in picked:
             continue
         picked.add(kind)
@@ -443,24 +443,25 @@ def _fisheye(plan) -> dict[str, Any]:
 
 
 # -- the tests ----------------------------------------------------------------------------------------------------
-def test_spec_types_are_generated_from_the_spec():
-    """lib/voyager/sim/tower/spec_types.py 与官方 OpenAPI 规范一致（由 tests_unit/tower_openapi.py 生成）。"""
-    generated = generate_spec_types(copy.deepcopy(SPEC))
-    committed = (Path(spec_types.__file__)).read_text(encoding="utf-8")
-    assert committed == generated, "请重新生成：PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py"
+def test_the_openapi_package_is_generated_from_the_spec():
+    """lib/voyager/sim/tower/openapi/ 的每个模块与官方 OpenAPI 规范一致（由 tests_unit/tower_openapi.py 生成），且没有多余模块。"""
+    generated = generate_spec_package(copy.deepcopy(SPEC))
+    folder = Path(openapi.__file__).parent
+    committed = {path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.py")}
+    assert committed == generated, "请重新生成：PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/openapi"
 
 
 def test_every_served_operation_is_in_the_spec_or_a_documented_inference(fidelity):
     """模拟器提供的每个 CloudTower REST 操作（从前端路由自动找出）要么是官方规范里的操作，要么是
     docs/architecture.md 标注为 [INF] 的推断操作（其请求与响应模式见 tower_openapi.INFERRED）；走查中每个都被调用过。"""
     assert SERVED and sorted(fidelity["served"] + fidelity["inferred"]) == SERVED
-    assert fidelity["inferred"] == sorted(INFERRED) == sorted(spec_types.INFERRED)
+    assert fidelity["inferred"] == sorted(INFERRED) == sorted(openapi.INFERRED)
     docs = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     for op in fidelity["inferred"]:
         at = [m.start() for m in re.finditer(re.escape(f"`/{op}`"), docs)]
         assert any("[INF" in docs[max(0, i - 300):i + 300] for i in at), f"docs/architecture.md 没有把 /{op} 标为 [INF]"
     assert {op for op, *_ in fidelity["walk"]} == set(SERVED)
-    assert set(spec_types.REQUESTS) == {op for op in SERVED if request_schema(SPEC, op) is not None}
+    assert set(openapi.REQUESTS) == {op for op in SERVED if request_schema(SPEC, op) is not None}
 
 
 def test_every_served_response_is_schema_valid(fidelity):
@@ -491,7 +492,7 @@ def test_schema_violating_requests_get_a_400_error_body(fidelity):
     都得到 400 ErrorBody，且消息点名该字段；每个带请求模式的操作都至少试过一个违规请求。"""
     assert fidelity["not_rejected"] == [] and fidelity["rejected"] > 0
     valid = _valid_requests(fidelity["walk"])
-    untried = [op for op in spec_types.REQUESTS if not any(True for _ in _violations(op, valid[op]))]
+    untried = [op for op in openapi.REQUESTS if not any(True for _ in _violations(op, valid[op]))]
     assert untried == []
 
 

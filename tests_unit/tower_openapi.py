@@ -7,11 +7,10 @@ as the simulator's tests use it (not a test module).
   ``openapi-schema-validator`` ignores there);
 * :func:`served_operations` — every ``/v2/api/<operation>`` the simulator's front-ends serve, read
   from their routing maps (:func:`voyager.sim.web.server.frontend_classes`), never from a hand list;
-* :func:`generate_spec_types` — the text of ``lib/voyager/sim/tower/spec_types.py`` (the typed
+* :func:`generate_spec_package` — the modules of ``lib/voyager/sim/tower/openapi/`` (the typed
   ``where``/``orderBy`` tables and the request schemas the simulator checks requests against).
-  Regenerate with ``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py``
-  (the file is replaced once generated; a shell redirect would empty it before the simulator,
-  which the generator imports, reads it).
+  Regenerate with ``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/openapi``
+  (each file is replaced once generated).
 
 ``INFERRED`` holds the request and response schemas of the operations the simulator serves that
 the 4.6.0 spec does not have ([INF], listed in docs/architecture.md), written in the spec's own
@@ -245,12 +244,40 @@ def where_entities(schema: Any, found: Optional[set[str]] = None) -> set[str]:
     return found
 
 
-def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = ()) -> Any:
-    """A request schema as self-contained JSON Schema: ``$ref`` inlined, except that a
-    ``<Entity>WhereInput`` becomes ``{"x-where": entity}`` and an ``<Entity>OrderByInput``
-    ``{"x-order-by": entity}`` (the simulator checks those against ``WHERE``/``ORDER_BY``)."""
+def _component(spec: dict[str, Any], schema: Any) -> Optional[str]:
+    """The component a ``$ref`` names, None for an inline schema or a where/orderBy input."""
+    if not isinstance(schema, dict):
+        return None
+    name = schema.get("$ref", "").rsplit("/", 1)[-1]
+    return name if name and not name.endswith(("WhereInput", "OrderByInput")) else None
+
+
+def components_reached(spec: dict[str, Any], schema: Any, found: Optional[set[str]] = None) -> set[str]:
+    """The components a request schema refers to, directly or through other components."""
+    found = set() if found is None else found
+    name = _component(spec, schema)
+    if name is not None:
+        if name not in found:
+            found.add(name)
+            components_reached(spec, to_jsonschema_inline(spec["components"]["schemas"][name]), found)
+        return found
+    if isinstance(schema, dict):
+        for value in schema.values():
+            components_reached(spec, value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            components_reached(spec, value, found)
+    return found
+
+
+def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = (), shared: frozenset = frozenset(),
+                 defs: Optional[dict[str, Any]] = None) -> Any:
+    """A request schema as JSON Schema: ``$ref`` inlined, except that a ``<Entity>WhereInput``
+    becomes ``{"x-where": entity}``, an ``<Entity>OrderByInput`` ``{"x-order-by": entity}`` (the
+    simulator checks those against ``WHERE``/``ORDER_BY``) and a component of ``shared`` (used by
+    several operations) ``{"$ref": "#/$defs/<name>"}``, its schema put once in ``defs``."""
     if isinstance(schema, list):
-        return [request_body(spec, item, seen) for item in schema]
+        return [request_body(spec, item, seen, shared, defs) for item in schema]
     if not isinstance(schema, dict):
         return schema
     name = schema.get("$ref", "").rsplit("/", 1)[-1]
@@ -261,13 +288,18 @@ def request_body(spec: dict[str, Any], schema: Any, seen: tuple[str, ...] = ()) 
     if name:
         if name in seen:
             raise ValueError(f"recursive request schema {name}")
-        return request_body(spec, to_jsonschema_inline(spec["components"]["schemas"][name]), seen + (name,))
+        body = to_jsonschema_inline(spec["components"]["schemas"][name])
+        if name in shared and defs is not None:
+            if name not in defs:
+                defs[name] = request_body(spec, body, seen + (name,), shared, defs)
+            return {"$ref": f"#/$defs/{name}"}
+        return request_body(spec, body, seen + (name,), shared, defs)
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "properties":
-            out[key] = {prop: request_body(spec, sub, seen) for prop, sub in value.items()}
+            out[key] = {prop: request_body(spec, sub, seen, shared, defs) for prop, sub in value.items()}
         elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
-            out[key] = request_body(spec, value, seen)
+            out[key] = request_body(spec, value, seen, shared, defs)
         else:
             out[key] = value
     return out
@@ -288,62 +320,108 @@ def _restore_refs(node: Any) -> Any:
     return node
 
 
-def served_requests(spec: dict[str, Any]) -> dict[str, Any]:
-    """``{operation: request JSON Schema}`` of every served operation that takes a body; a multipart
-    form's schema carries ``"x-content": "multipart/form-data"``."""
+def served_requests(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``({operation: request JSON Schema}, {component: JSON Schema})`` of every served operation
+    that takes a body; a component used by more than one operation is in the second, referred to
+    as ``{"$ref": "#/$defs/<name>"}``; a multipart form's schema carries
+    ``"x-content": "multipart/form-data"``."""
+    schemas = {op: to_jsonschema_inline(schema) for op in served_operations()
+               if (schema := request_schema(spec, op)) is not None}
+    uses: dict[str, int] = {}
+    for schema in schemas.values():
+        for name in components_reached(spec, schema):
+            uses[name] = uses.get(name, 0) + 1
+    shared = frozenset(name for name, count in uses.items() if count > 1)
+    defs: dict[str, Any] = {}
     requests = {}
-    for op in served_operations():
-        schema = request_schema(spec, op)
-        if schema is None:
-            continue
-        body = request_body(spec, to_jsonschema_inline(schema))
+    for op, schema in schemas.items():
+        body = request_body(spec, schema, shared=shared, defs=defs)
         if request_content(spec, op) == MULTIPART:
             body = {**body, "x-content": MULTIPART}
         requests[op] = body
-    return requests
+    return requests, defs
 
 
-def generate_spec_types(spec: dict[str, Any]) -> str:
+PACKAGE = Path("lib/voyager/sim/tower/openapi")
+_REGENERATE = "``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/openapi``"
+
+
+def _module(doc: str, assignments: list[tuple[str, Any]], imports: str = "") -> str:
+    fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
+    body = "\n\n".join(f"{name} = {fmt(value)}" for name, value in assignments)
+    return f'"""{doc}\n\nGenerated by {_REGENERATE}; do not edit by hand.\n"""\n{imports}\n{body}\n'
+
+
+def generate_spec_package(spec: dict[str, Any]) -> dict[str, str]:
+    """``{file name: text}`` of the package ``lib/voyager/sim/tower/openapi`` (what the simulator
+    takes from the official spec), one module per kind of table."""
     enums: dict[str, tuple[str, ...]] = {}
-    requests = served_requests(spec)
-    entities = sorted(set(ENTITIES) | where_entities(requests))
+    requests, defs = served_requests(spec)
+    entities = sorted(set(ENTITIES) | where_entities(requests) | where_entities(defs))
     where = {e: where_table(spec, e, enums) for e in entities}
     order = {e: order_fields(spec, e) for e in entities}
     inferred = tuple(op for op in served_operations() if not in_spec(spec, op))
     version = spec.get("info", {}).get("version", "?")
-    fmt = lambda obj: pprint.pformat(obj, width=110, compact=True, sort_dicts=True)  # noqa: E731
-    return (
-        f'"""Typed ``where`` / ``orderBy`` tables of the CloudTower entities the simulator lists, generated\n'
-        f"from the official CloudTower {version} OpenAPI spec (``<Entity>WhereInput``, ``<Entity>OrderByInput``)\n"
-        f"by ``PYTHONPATH=lib python tests_unit/tower_openapi.py lib/voyager/sim/tower/spec_types.py``; a test keeps it\n"
-        f"equal to the spec. Do not edit by hand.\n\n"
-        f"``WHERE[entity][field] = (type, family)``: type is ``String``/``Int``/``Float``/``Boolean``, an enum\n"
-        f"of ``ENUMS`` or (family ``R``/``M``) the related entity; the family names the field's filters\n"
-        f"(``FAMILIES``). ``ORDER_BY[entity]`` are the fields ``orderBy: <field>_ASC|_DESC`` takes.\n"
-        f"``REQUESTS[operation]`` is the JSON Schema of each served REST operation's request body\n"
-        f"(``{{\"x-where\": entity}}`` / ``{{\"x-order-by\": entity}}`` stand for the where/orderBy inputs;\n"
-        f"``\"x-content\": \"multipart/form-data\"`` marks a multipart form, its file parts as strings).\n"
-        f"``INFERRED`` are the served operations the spec does not have: their schemas are the\n"
-        f"simulator's inference ([INF], ``tests_unit/tower_openapi.py``).\n"
-        f'"""\n\n'
-        f"FAMILIES = {fmt(FAMILIES)}\n\n"
-        f"ENUMS = {fmt(enums)}\n\n"
-        f"WHERE = {fmt(where)}\n\n"
-        f"ORDER_BY = {fmt(order)}\n\n"
-        f"REQUESTS = {fmt(requests)}\n\n"
-        f"INFERRED = {fmt(inferred)}\n"
-    )
+    queries = {op: body for op, body in requests.items() if op.startswith("get-")}
+    mutations = {op: body for op, body in requests.items() if not op.startswith("get-")}
+    return {
+        "__init__.py": (
+            f'"""What the simulator takes from the official CloudTower {version} OpenAPI spec, generated by\n'
+            f"{_REGENERATE} (a test keeps it equal to the spec; do not edit by hand).\n\n"
+            "* :mod:`.enums` — ``FAMILIES`` (the filter suffixes of each kind of ``where`` field) and ``ENUMS``;\n"
+            "* :mod:`.where` — ``WHERE[entity][field] = (type, family)`` from ``<Entity>WhereInput``: type is\n"
+            "  ``String``/``Int``/``Float``/``Boolean``, an enum of ``ENUMS`` or (family ``R``/``M``) the\n"
+            "  related entity;\n"
+            "* :mod:`.order_by` — ``ORDER_BY[entity]``, the fields ``orderBy: <field>_ASC|_DESC`` takes;\n"
+            "* :mod:`.queries` / :mod:`.mutations` — the JSON Schema of each served REST operation's request\n"
+            "  body (``get-*`` lists / the rest), merged in ``REQUESTS`` (``{\"x-where\": entity}`` /\n"
+            "  ``{\"x-order-by\": entity}`` stand for the where/orderBy inputs; ``\"x-content\":\n"
+            "  \"multipart/form-data\"`` marks a multipart form, its file parts as strings);\n"
+            "* :mod:`.defs` — ``DEFS``, the request components several operations share (``{\"$ref\":\n"
+            "  \"#/$defs/<name>\"}`` in a request schema);\n"
+            "* ``INFERRED`` — the served operations the spec does not have: their schemas are the\n"
+            "  simulator\'s inference ([INF], ``tests_unit/tower_openapi.py``).\n"
+            '"""\n'
+            "from voyager.sim.tower.openapi.defs import DEFS\n"
+            "from voyager.sim.tower.openapi.enums import ENUMS, FAMILIES\n"
+            "from voyager.sim.tower.openapi.mutations import MUTATIONS\n"
+            "from voyager.sim.tower.openapi.order_by import ORDER_BY\n"
+            "from voyager.sim.tower.openapi.queries import QUERIES\n"
+            "from voyager.sim.tower.openapi.where import WHERE\n\n"
+            "REQUESTS = {**QUERIES, **MUTATIONS}\n\n"
+            f"INFERRED = {pprint.pformat(inferred, width=110, compact=True)}\n\n"
+            '__all__ = ["DEFS", "ENUMS", "FAMILIES", "INFERRED", "ORDER_BY", "REQUESTS", "WHERE"]\n'
+        ),
+        "enums.py": _module("The filter families of ``where`` fields and the spec's enums.",
+                            [("FAMILIES", FAMILIES), ("ENUMS", enums)]),
+        "where.py": _module("``WHERE[entity][field] = (type, family)``, from the spec's ``<Entity>WhereInput``.",
+                            [("WHERE", where)]),
+        "order_by.py": _module("``ORDER_BY[entity]``: the fields of the spec's ``<Entity>OrderByInput``.",
+                               [("ORDER_BY", order)]),
+        "queries.py": _module("The request schemas of the served ``get-*`` list operations.", [("QUERIES", queries)]),
+        "mutations.py": _module("The request schemas of the served operations that change something.",
+                                [("MUTATIONS", mutations)]),
+        "defs.py": _module("The request components several served operations share (``#/$defs/<name>``).",
+                           [("DEFS", defs)]),
+    }
+
+
+def write_package(files: dict[str, str], folder: Path) -> None:
+    """Each file replaced whole (a shell redirect would empty one before the simulator, which
+    the generator imports, reads it); a module no longer generated is removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / name)
+    for stale in folder.glob("*.py"):
+        if stale.name not in files:
+            stale.unlink()
 
 
 if __name__ == "__main__":
     loaded = load_spec()
     if loaded is None:
         sys.exit(f"{SPEC_PATH} not found")
-    text = generate_spec_types(loaded)  # imports the simulator, which imports spec_types: generate first
-    if len(sys.argv) > 1:  # the target file, replaced whole (a shell redirect would empty it first)
-        target = Path(sys.argv[1])
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-    else:
-        sys.stdout.write(text)
+    generated = generate_spec_package(loaded)  # imports the simulator, which imports the package: generate first
+    write_package(generated, Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE)

@@ -2,7 +2,7 @@
 
 ``graphql_schema.graphql`` holds the hand-written types and operations; the Prisma-1
 ``<Entity>WhereInput`` / ``<Entity>OrderByInput`` inputs they take, and the enums those
-use, are generated here from :mod:`voyager.sim.tower.spec_types` (itself generated from the
+use, are generated here from :mod:`voyager.sim.tower.openapi` (itself generated from the
 official OpenAPI spec), so a GraphQL ``where`` has exactly the fields and value types of the
 REST one. Relations to entities the simulator does not model get a ``<Entity>WhereInput``
 with the ``id`` filters only.
@@ -21,7 +21,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSchema, build_schema
 from graphql.language import ast as gql_ast
 
-from voyager.sim.tower.spec_types import ENUMS, FAMILIES, ORDER_BY, WHERE
+from voyager.sim.tower.openapi import ENUMS, FAMILIES, ORDER_BY, WHERE
 
 SDL_PATH = Path(__file__).with_name("graphql_schema.graphql")
 _SCALARS = ("String", "Int", "Float", "Boolean")

@@ -1,14 +1,15 @@
 """CloudTower REST requests checked against the official request schemas.
 
-``spec_types.REQUESTS`` holds the JSON Schema of each served operation's request body
-(generated from the OpenAPI spec); this module validates a body against it with
+``openapi.REQUESTS`` holds the JSON Schema of each served operation's request body
+(generated from the OpenAPI spec; components several operations share are in
+``openapi.DEFS``, referred to as ``#/$defs/<name>``); this module validates a body against it with
 ``jsonschema`` and checks the ``where`` / ``orderBy`` parts it contains with
 :func:`voyager.sim.tower.where.check_where` / :func:`~voyager.sim.tower.where.check_order_by`.
 A violation is a 400 ``VALIDATION`` error whose message names the field, before any rule of
 the backend runs (a real CloudTower validates the input first, whatever the data).
 
 Every operation the simulator serves is checked: those of the spec against the spec's schema,
-the few the spec lacks ([INF], ``spec_types.INFERRED``) against the simulator's inferred one.
+the few the spec lacks ([INF], ``openapi.INFERRED``) against the simulator's inferred one.
 A multipart operation (``/upload-elf-file``, ``/parse-ovf``, ``/upload-cloudtower-application-package``)
 is checked as its form: the fields as strings, each file part as a string
 (:func:`voyager.sim.tower.rest.multipart_form`), so a missing ``file`` is a 400 naming it.
@@ -26,14 +27,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from voyager.sim.tower.common import TowerError
-from voyager.sim.tower.spec_types import REQUESTS
+from voyager.sim.tower.openapi import DEFS, REQUESTS
 from voyager.sim.tower.where import WhereError, check_order_by, check_where
 
 
 @lru_cache(maxsize=None)
 def _validator(op: str, item: bool) -> Draft202012Validator:
     schema = REQUESTS[op]
-    return Draft202012Validator(schema["items"] if item else schema)
+    return Draft202012Validator({**(schema["items"] if item else schema), "$defs": DEFS})
 
 
 def _describe(error: ValidationError) -> str:
@@ -46,6 +47,8 @@ def _describe(error: ValidationError) -> str:
 def _markers(schema: Any, value: Any, path: str) -> None:
     if not isinstance(schema, dict) or value is None:
         return
+    if "$ref" in schema:
+        schema = DEFS[schema["$ref"].rsplit("/", 1)[-1]]
     if "x-where" in schema:
         check_where(value, schema["x-where"], path)
     elif "x-order-by" in schema:

@@ -230,12 +230,12 @@ def query(items: Iterable[dict[str, Any]], body: dict[str, Any] | None,
     return selected
 
 
-# -- typed checks against the official spec (sim/tower/spec_types.py) ---------------------------
+# -- typed checks against the official spec (sim/tower/openapi/) ---------------------------
 _PYTHON_TYPES = {"String": (str,), "Int": (int,), "Float": (int, float), "Boolean": (bool,)}
 
 
 def _split_key(key: str, table: dict[str, tuple[str, str]]) -> tuple[str, str]:
-    from voyager.sim.tower.spec_types import FAMILIES
+    from voyager.sim.tower.openapi import FAMILIES
 
     if key in table and "" in FAMILIES[table[key][1]]:
         return key, ""
@@ -247,7 +247,7 @@ def _split_key(key: str, table: dict[str, tuple[str, str]]) -> tuple[str, str]:
 
 
 def _scalar_ok(value: Any, typ: str) -> bool:
-    from voyager.sim.tower.spec_types import ENUMS
+    from voyager.sim.tower.openapi import ENUMS
 
     if typ in ENUMS:
         return isinstance(value, str) and value in ENUMS[typ]
@@ -261,7 +261,7 @@ def check_where(where: Any, entity: str, path: str = "where") -> None:
     fields, values of the wrong type or outside their enum, a relation filter that is not an
     object, ``AND``/``OR``/``NOT`` that are not arrays. Relations to entities the simulator
     does not model are checked for being objects only."""
-    from voyager.sim.tower.spec_types import WHERE
+    from voyager.sim.tower.openapi import WHERE
 
     if where is None:
         return
@@ -294,7 +294,7 @@ def check_where(where: Any, entity: str, path: str = "where") -> None:
 
 def check_order_by(value: Any, entity: str, path: str = "orderBy") -> None:
     """``orderBy`` must be ``<field>_ASC`` / ``<field>_DESC`` of ``<entity>OrderByInput``."""
-    from voyager.sim.tower.spec_types import ORDER_BY
+    from voyager.sim.tower.openapi import ORDER_BY
 
     if value is None:
         return
