@@ -16,7 +16,8 @@ from voyager.plan.model import Secret
 from voyager.evidence import RECORDER
 from voyager.plan.demo import build_demo_plan
 from voyager.redact import REDACTOR
-from voyager.waiters import TransferProgress, wait_deploy, wait_for, wait_job
+from voyager.progress import TransferProgress
+from voyager.waiters import wait_deploy, wait_for, wait_job
 
 sim_module = pytest.importorskip("voyager.sim")
 walkthrough = pytest.importorskip("voyager.sim.walkthrough")

@@ -16,17 +16,15 @@ from voyager.sim.backend.jobs import DURATIONS as JOB_DURATIONS
 from voyager.sim.testing import deployed
 from voyager.sim.walkthrough import Walk
 from voyager.pacing import SHARE
+from voyager.progress import TransferProgress, format_duration, stage_text
 from voyager.waiters import (
     MIN_SLEEP,
     Pacer,
-    TransferProgress,
     WaitFailed,
     WaitTimeout,
     configure,
-    format_duration,
     job_failure_reason,
     job_fraction,
-    stage_text,
     wait_cluster_connected,
     wait_deploy,
     wait_for,

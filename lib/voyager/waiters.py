@@ -20,10 +20,10 @@
   ``D`` is noticed at most ``share × D`` late. ``interval``/``max_interval`` are
   the floor and cap in *API seconds* (scaled by the process-wide time scale,
   the simulator's speed in ``--sim`` runs; never below ``MIN_SLEEP`` wall);
-  ``fraction(state)`` (the share done as the API reports it) places one poll at
-  the end the observed rate predicts. ``timeout`` is wall seconds, not scaled.
+  ``fraction(state)`` (the share done as the API reports it) places one poll just
+  after the end the observed rate predicts. ``timeout`` is wall seconds, not scaled.
 
-Progress is logged (logger ``voyager.wait``) at a steady cadence, so pytest's
+Progress is logged (texts from :mod:`voyager.progress`) (logger ``voyager.wait``) at a steady cadence, so pytest's
 live log shows long waits moving. Messages are Chinese first and redacted.
 ``clock``/``sleep`` are injectable for tests.
 """
@@ -34,11 +34,11 @@ import json
 import logging
 import shlex
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from voyager.evidence import RECORDER
 from voyager.pacing import MIN_SLEEP, PACING, SHARE, Pacer, configure, epoch_of  # noqa: F401 - re-exported
+from voyager.progress import format_duration, stage_text
 from voyager.redact import REDACTOR, RedactedError
 
 LOG = logging.getLogger("voyager.wait")
@@ -118,17 +118,6 @@ def describe_state(state: Any, limit: int = 400) -> str:
         if len(text) > limit:  # the end of a text (a log tail) is what matters
             return "…" + text[-limit:]
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.1f} 秒" if seconds < 10 and seconds != int(seconds) else f"{seconds:.0f} 秒"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} 分 {sec} 秒"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} 小时 {minutes} 分"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -255,68 +244,6 @@ def read_through(describe: str, read: Callable[[], Any], *, timeout: float = 120
     (e.g. "is a deployment running?"), where a 5xx must not read as "no"."""
     return wait_for(describe, read, lambda _: True, timeout, interval=interval, max_interval=max_interval,
                     announce=False, **kwargs)
-
-
-# -- progress helpers ---------------------------------------------------------------------------
-def stage_text(current: Any, total: Any, info: Any = None) -> str:
-    """``阶段 3/7（43%） prepare_network`` — deploy stages and the like."""
-    try:
-        cur, tot = int(current), int(total)
-        pct = f"（{cur * 100 // tot}%）" if tot > 0 else ""
-        text = f"阶段 {cur}/{tot}{pct}"
-    except (TypeError, ValueError):
-        text = f"阶段 {current}/{total}"
-    return f"{text} {info}" if info else text
-
-
-MIB = 1024 * 1024
-
-
-class TransferProgress:
-    """Progress of an upload/download, logged at a steady cadence:
-    ``上传 X：45%（360.0/800.0 MiB），12.3 MiB/s，预计剩余 36 秒``."""
-
-    def __init__(self, describe: str, total_bytes: int, *, report_every: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, logger: logging.Logger = LOG):
-        self.describe = describe
-        self.total = max(0, int(total_bytes))
-        self.done = 0
-        self.report_every = report_every
-        self.clock = clock
-        self.logger = logger
-        self.started = clock()
-        self._last_report: Optional[float] = None
-
-    def advance(self, nbytes: int) -> None:
-        self.update(self.done + int(nbytes))
-
-    def update(self, done_bytes: int) -> None:
-        self.done = max(0, int(done_bytes))
-        now = self.clock()
-        if self._last_report is None or now - self._last_report >= self.report_every:
-            self._last_report = now
-            self.logger.info("%s", self.text())
-
-    def rate(self) -> float:
-        """Bytes per second since the start."""
-        elapsed = self.clock() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
-
-    def text(self) -> str:
-        pct = (self.done * 100 // self.total) if self.total else 100
-        rate = self.rate()
-        parts = [f"{self.describe}：{pct}%（{self.done / MIB:.1f}/{self.total / MIB:.1f} MiB）",
-                 f"{rate / MIB:.1f} MiB/s"]
-        remaining = self.total - self.done
-        if remaining > 0 and rate > 0:
-            parts.append(f"预计剩余 {format_duration(remaining / rate)}")
-        return "，".join(parts)
-
-    def finish(self) -> None:
-        self.done = max(self.done, self.total)
-        elapsed = self.clock() - self.started
-        self.logger.info("%s：完成 %.1f MiB，用时 %s，平均 %.1f MiB/s", self.describe, self.done / MIB,
-                         format_duration(elapsed), (self.done / elapsed / MIB) if elapsed > 0 else 0.0)
 
 
 # -- typed helpers --------------------------------------------------------------------------------

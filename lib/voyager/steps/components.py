@@ -44,7 +44,8 @@ from voyager.plan import cells
 from voyager.plan.model import Plan
 from voyager.report import facts
 from voyager.steps.config import StepError
-from voyager.waiters import TransferProgress, wait_for, wait_tower_tasks
+from voyager.progress import TransferProgress
+from voyager.waiters import wait_for, wait_tower_tasks
 
 LOG = logging.getLogger("voyager.components")
 

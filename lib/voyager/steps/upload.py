@@ -49,7 +49,8 @@ from typing import Any, Optional
 from requests_toolbelt import MultipartEncoder
 
 from voyager.clients.errors import ApiError, TransportError
-from voyager.waiters import TransferProgress, WaitTimeout, wait_for
+from voyager.progress import TransferProgress
+from voyager.waiters import WaitTimeout, wait_for
 
 LOG = logging.getLogger("voyager.upload")
 
