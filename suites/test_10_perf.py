@@ -5,7 +5,8 @@
 
 前提（假设）：06 结束时的阶段标记 ``tower_config`` 与 09 的 ``workload_ready`` 已通过。
 fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢包上限见 ``voyager.steps.reliability``。
-重跑某一行性能检查时只在该行的虚拟机里重新运行 fio。fio 在虚拟机内后台运行并先记入运行状态：运行被中断后，
+重跑某一行性能检查时只在该行的虚拟机里重新运行 fio；只重跑性能报告检查时，各虚拟机沿用其先前运行中完成并保留的 fio 结果
+（状态目录 fio-results/，同一 fio 命令），没有保留结果的虚拟机才重新运行。fio 在虚拟机内后台运行并先记入运行状态：运行被中断后，
 重跑继续跟踪仍在运行的 fio 或沿用其已完成的结果，不会在同一台虚拟机里同时运行两个 fio。
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Optional
 import pytest
 
 from fixtures.workload import ReadyVms, planned
+from voyager.fsutil import atomic_write, read_json
 from voyager.report import facts
 from voyager.report.attach import attach_image, attach_json
 from voyager.steps import perf, reliability, workload
@@ -29,13 +31,20 @@ LOG = logging.getLogger("voyager.suite.perf")
 
 
 class FioRuns:
-    """fio of this session: run once, at the same time, in every VM that has a selected row."""
+    """fio of this session: run once, at the same time, in every VM that has a selected row.
+
+    Each VM's completed fio document is also kept in the state dir (``kept_dir``, with the
+    command that produced it): the report check, rerun without some VMs' rows (an earlier run
+    passed them), shows those VMs with the results their rows passed with, instead of running
+    fio there again (a VM without a kept result for the same command runs it)."""
 
     def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms, run_state,
-                 charts_dir: Optional[Path] = None):
+                 charts_dir: Optional[Path] = None, kept_dir: Optional[Path] = None):
         self.charts_dir = charts_dir  # render the charts once the results are in (None: not selected)
         self._charts: Optional[Future] = None
+        self.kept_dir = kept_dir
         self.specs = [s for s in specs if s.name in wanted]
+        self.others = [s for s in specs if s.name not in wanted] if charts_dir is not None else []
         self.ready = ready
         self.ssh, self.guest, self.run_state = ssh, guest, run_state
         self.job = perf.FioJob.from_config(guest.fio)
@@ -51,15 +60,44 @@ class FioRuns:
         run = perf.run_fio(client, self.job, self.run_state, spec.name)  # detached, recorded, followed
         self.how[spec.name] = run.how
         LOG.info("%s", run.how)
-        path = self.out_dir / f"{spec.name}.fio.json"
-        path.write_text(run.output, encoding="utf-8")
-        self.files[spec.name] = path
-        self.results.add(spec.name, run.output, self.job.profiles)
+        if self.kept_dir is not None:
+            self.kept_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.kept_dir / f"{spec.name}.json",
+                         json.dumps({"command": self.job.command(), "output": run.output}, ensure_ascii=False))
+        self._add(spec.name, run.output)
+
+    def _add(self, name: str, output: str) -> None:
+        path = self.out_dir / f"{name}.fio.json"
+        path.write_text(output, encoding="utf-8")
+        self.files[name] = path
+        self.results.add(name, output, self.job.profiles)
+
+    def _kept(self, name: str) -> Optional[str]:
+        """The fio document an earlier run kept for VM ``name`` with this command, or None."""
+        if self.kept_dir is None:
+            return None
+        try:
+            kept = read_json(self.kept_dir / f"{name}.json", "保留的 fio 结果", "")
+        except ValueError:  # unreadable (a torn copy): run fio there again
+            kept = None
+        if not isinstance(kept, dict) or kept.get("command") != self.job.command():
+            return None
+        output = kept.get("output")
+        return output if isinstance(output, str) and perf.output_complete(output) else None
 
     def run(self) -> None:
         if self._ran:
             return
         self._ran = True
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.others:  # no row of this VM selected: only the report needs it
+            output = self._kept(spec.name)
+            if output is None:
+                self.specs.append(spec)
+                continue
+            self._add(spec.name, output)
+            self.how[spec.name] = (f"{spec.name}：本次未重跑其性能检查，沿用先前运行中完成的 fio 结果"
+                                   f"（{self.kept_dir.name}/{spec.name}.json）")
         self.ready.ensure(self.specs)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("在 %d 台测试虚拟机中同时运行 fio（约 %d 秒）：%s", len(self.specs), self.job.seconds,
@@ -98,7 +136,7 @@ def render_charts(table: dict, out_dir: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, run_state) -> FioRuns:
+def fio_runs(request, voyager_run, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, run_state) -> FioRuns:
     wanted = set()
     report = False
     for item in request.session.items:
@@ -107,7 +145,8 @@ def fio_runs(request, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, ru
             wanted.add(row[0].name)
         report = report or getattr(item, "originalname", None) == "test_perf_report"
     return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms, run_state,
-                   charts_dir=artifacts_dir / "charts" if report else None)
+                   charts_dir=artifacts_dir / "charts" if report else None,
+                   kept_dir=voyager_run.state_dir / "fio-results")
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")

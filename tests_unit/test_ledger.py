@@ -3,6 +3,7 @@ trust what passed before, run nothing else (dummy suites through pytester)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -187,3 +188,20 @@ def test_setup_error_and_dependency_names(tmp_path):
 ], ids=["passed", "failed", "skipped", "setup-error", "teardown-error", "call-and-teardown-failed", "no-call"])
 def test_fold_outcome(phases, outcome):
     assert fold_outcome(phases) == outcome
+
+
+def test_a_finished_check_is_in_the_journal_at_once_and_on_disk_without_waiting(tmp_path, monkeypatch):
+    """每个结束的检查立即写入日志文件（进程被杀也不丢）；fsync 由后台线程完成，检查之间不等磁盘。"""
+    import voyager.ledger as ledger_module
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(ledger_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    led = Ledger.load(tmp_path, "f")
+    for n in range(5):
+        led.record_phase(f"suites/t.py::test_{n}", "setup", "passed")
+        led.record_phase(f"suites/t.py::test_{n}", "call", "passed")
+        led.record_phase(f"suites/t.py::test_{n}", "teardown", "passed")
+        assert len(led.journal.read_bytes().splitlines()) == n + 1  # readable before any fsync
+    assert led.sync() and 1 <= len(synced) <= 5  # one fsync covers the lines written before it
+    assert Ledger.load(tmp_path, "f").outcome("suites/t.py::test_4") == "passed"
