@@ -193,14 +193,20 @@ class VoyagerRun:
         self.evidence_file: Optional[Path] = None
         self._evidence_log = None
         self._scope = None
+        self._suite_paths: dict[str, bool] = {}
 
     # -- suite detection ---------------------------------------------------
     def is_suite_path(self, path: Path) -> bool:
-        try:
-            Path(path).resolve().relative_to(self.suites_dir.resolve())
-            return True
-        except ValueError:
-            return False
+        key = str(path)
+        known = self._suite_paths.get(key)
+        if known is None:  # asked three times per check: resolve each file once
+            try:
+                Path(path).resolve().relative_to(self.suites_dir.resolve())
+                known = True
+            except ValueError:
+                known = False
+            self._suite_paths[key] = known
+        return known
 
     def args_target_suites(self) -> bool:
         invocation = Path(self.config.invocation_params.dir)
