@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.ids",
     "fixtures.tower",
     "fixtures.workload",
+    "fixtures.perf",
 ]

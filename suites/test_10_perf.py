@@ -11,142 +11,14 @@ fio 参数、阈值默认值及其来源见 ``voyager.steps.perf``；迁移丢�
 """
 from __future__ import annotations
 
-import contextvars
 import json
-import logging
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
-from typing import Optional
 
 import pytest
 
-from fixtures.workload import ReadyVms, planned
-from voyager.fsutil import atomic_write, read_json
+from fixtures.workload import planned
 from voyager.report import facts
 from voyager.report.attach import attach_image, attach_json
 from voyager.steps import perf, reliability, workload
-
-LOG = logging.getLogger("voyager.suite.perf")
-
-
-class FioRuns:
-    """fio of this session: run once, at the same time, in every VM that has a selected row.
-
-    Each VM's completed fio document is also kept in the state dir (``kept_dir``, with the
-    command that produced it): the report check, rerun without some VMs' rows (an earlier run
-    passed them), shows those VMs with the results their rows passed with, instead of running
-    fio there again (a VM without a kept result for the same command runs it)."""
-
-    def __init__(self, specs, ssh, guest, out_dir: Path, wanted: set[str], ready: ReadyVms, run_state,
-                 charts_dir: Optional[Path] = None, kept_dir: Optional[Path] = None):
-        self.charts_dir = charts_dir  # render the charts once the results are in (None: not selected)
-        self._charts: Optional[Future] = None
-        self.kept_dir = kept_dir
-        self.specs = [s for s in specs if s.name in wanted]
-        self.others = [s for s in specs if s.name not in wanted] if charts_dir is not None else []
-        self.ready = ready
-        self.ssh, self.guest, self.run_state = ssh, guest, run_state
-        self.job = perf.FioJob.from_config(guest.fio)
-        self.out_dir = out_dir
-        self.results = perf.PerfResults()
-        self.errors: dict[str, str] = {}
-        self.files: dict[str, Path] = {}
-        self.how: dict[str, str] = {}
-        self._ran = False
-
-    def _one(self, spec) -> None:
-        client = workload.guest_login(self.ssh, spec, self.guest)
-        run = perf.run_fio(client, self.job, self.run_state, spec.name)  # detached, recorded, followed
-        self.how[spec.name] = run.how
-        LOG.info("%s", run.how)
-        if self.kept_dir is not None:
-            self.kept_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.kept_dir / f"{spec.name}.json",
-                         json.dumps({"command": self.job.command(), "output": run.output}, ensure_ascii=False))
-        self._add(spec.name, run.output)
-
-    def _add(self, name: str, output: str) -> None:
-        path = self.out_dir / f"{name}.fio.json"
-        path.write_text(output, encoding="utf-8")
-        self.files[name] = path
-        self.results.add(name, output, self.job.profiles)
-
-    def _kept(self, name: str) -> Optional[str]:
-        """The fio document an earlier run kept for VM ``name`` with this command, or None."""
-        if self.kept_dir is None:
-            return None
-        try:
-            kept = read_json(self.kept_dir / f"{name}.json", "保留的 fio 结果", "")
-        except ValueError:  # unreadable (a torn copy): run fio there again
-            kept = None
-        if not isinstance(kept, dict) or kept.get("command") != self.job.command():
-            return None
-        output = kept.get("output")
-        return output if isinstance(output, str) and perf.output_complete(output) else None
-
-    def run(self) -> None:
-        if self._ran:
-            return
-        self._ran = True
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        for spec in self.others:  # no row of this VM selected: only the report needs it
-            output = self._kept(spec.name)
-            if output is None:
-                self.specs.append(spec)
-                continue
-            self._add(spec.name, output)
-            self.how[spec.name] = (f"{spec.name}：本次未重跑其性能检查，沿用先前运行中完成的 fio 结果"
-                                   f"（{self.kept_dir.name}/{spec.name}.json）")
-        self.ready.ensure(self.specs)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        LOG.info("在 %d 台测试虚拟机中同时运行 fio（约 %d 秒）：%s", len(self.specs), self.job.seconds,
-                 self.job.command())
-        with ThreadPoolExecutor(max_workers=max(1, len(self.specs)) + 1) as pool:
-            # each VM's SSH exchanges are recorded as evidence of the check that started the run
-            futures = {spec.name: pool.submit(contextvars.copy_context().run, self._one, spec) for spec in self.specs}
-        for name, future in futures.items():
-            if future.exception() is not None:
-                self.errors[name] = str(future.exception())
-        if self.charts_dir is not None and self.results.figures:
-            # rendered in a process of their own (matplotlib: about a second of CPU) while the
-            # checks that follow wait for the cluster, without holding this process's GIL
-            renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            self._charts = renderer.submit(render_charts, self.results.table(), self.charts_dir)
-            renderer.shutdown(wait=False)
-
-    def charts(self) -> list[Path]:
-        """The report's chart files (rendered in the background since the fio results came in)."""
-        self.run()
-        if self._charts is None:
-            return render_charts(self.results.table(), self.charts_dir or self.out_dir.parent / "charts")
-        return self._charts.result()
-
-    def figures(self, name: str) -> dict:
-        self.run()
-        if name in self.errors:
-            pytest.fail(f"{name} 中的 fio 没有得到结果：{self.errors[name]}", pytrace=False)
-        return self.results.figures[name]
-
-
-def render_charts(table: dict, out_dir: Path) -> list[Path]:
-    from voyager.report.charts import perf_charts  # matplotlib: imported where the charts are drawn
-
-    return perf_charts(table, out_dir)
-
-
-@pytest.fixture(scope="module")
-def fio_runs(request, voyager_run, planned_test_vms, ssh, guest, artifacts_dir, ready_vms, run_state) -> FioRuns:
-    wanted = set()
-    report = False
-    for item in request.session.items:
-        row = getattr(item, "callspec", None) and item.callspec.params.get("perf_row")
-        if isinstance(row, tuple):
-            wanted.add(row[0].name)
-        report = report or getattr(item, "originalname", None) == "test_perf_report"
-    return FioRuns(planned_test_vms, ssh, guest, artifacts_dir / "fio", wanted, ready_vms, run_state,
-                   charts_dir=artifacts_dir / "charts" if report else None,
-                   kept_dir=voyager_run.state_dir / "fio-results")
 
 
 @pytest.mark.dependency(depends=["workload_ready"], scope="session")

@@ -230,4 +230,5 @@ class Pacer:
         return self.floor
 
 
-__all__ = ["FINE_POLLS", "FINE_SLEEP", "GUARD", "GUARD_SHARE", "MIN_SLEEP", "PACING", "Pacer", "Pacing", "SHARE", "configure", "epoch_of", "wall_bounds"]
+__all__ = ["FINE_POLLS", "FINE_SLEEP", "GUARD", "GUARD_SHARE", "MIN_SLEEP", "PACING", "Pacer", "Pacing", "SHARE",
+           "configure", "epoch_of", "wall_bounds"]
