@@ -276,3 +276,35 @@ def test_a_task_s_started_at_lets_the_first_progress_read_predict_its_end():
         configure(time_scale=None)
     assert len(t.sleeps) == 1 and t.sleeps[0] < MIN_SLEEP  # one poll, just after the predicted end
     assert 0 <= (t.now - began) - 0.1 <= 0.003
+
+
+def test_a_cluster_clock_ahead_cannot_date_a_task_s_start_after_the_read():
+    """集群时钟比本机快时（started_at 晚于读到任务运行中的那次查询），不用它，按读到的进度预测结束时刻。"""
+    t = FakeTime(start=1_800_000_000.0)
+    began = t.now - 0.05  # executing for 50 ms of a 100 ms task when the wait starts
+    ahead = datetime.fromtimestamp(began + 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def tasks():
+        done = t.now - began
+        status = "SUCCESSED" if done >= 0.1 else "EXECUTING"
+        return [{"id": "t1", "status": status, "progress": min(1.0, round(done / 0.1, 2)),
+                 "local_created_at": ahead, "started_at": ahead}]
+
+    configure(time_scale=0.025)
+    try:
+        wait_tower_tasks(Tower(tasks), ["t1"], clock=t.clock, sleep=t.sleep)
+    finally:
+        configure(time_scale=None)
+    assert 0 <= (t.now - began) - 0.1 <= 0.003  # the reads predict it: noticed just after, not a floor after
+    assert t.sleeps[-1] < MIN_SLEEP  # the last poll was aimed at the predicted end
+
+
+def test_fine_polls_keep_a_tenth_of_a_real_cluster_s_floor_and_need_a_new_value():
+    """真实集群（时间比例 1）上对准预测结束时刻的提前查询也至少相隔最短间隔的十分之一；读取失败不算新进度。"""
+    pacer = Pacer(0.25, 5.0, origin=0.0)
+    pacer.observe(0.0, 0.0)
+    pacer.observe(1.0, 0.99)  # ends at about t = 1.0101
+    assert pacer.next_sleep(1.0) == pytest.approx(0.025)  # not 2 ms: a tenth of the 0.25 s floor
+    pacer.observe(1.03, 0.995)
+    pacer.observe(1.06, None)  # the next read failed: nothing moved
+    assert pacer.next_sleep(1.06) == pytest.approx(0.25)  # the prediction passed: the rule alone

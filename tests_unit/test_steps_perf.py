@@ -190,3 +190,48 @@ def test_charts_draw_the_figures_of_the_kept_fio_json(tmp_path):
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
         assert "每台虚拟机" in svg or "完成延迟百分位" in svg
         assert "Noto Sans CJK SC" in svg and "sans-serif" in svg
+
+
+class _RunState:
+    """The two reads FioRuns and perf make of the run state."""
+
+    def __init__(self, facts: dict):
+        self.facts = facts
+
+    def get(self, section, key=None, default=None):
+        return (self.facts.get(section) or {}).get(key, default) if key else self.facts.get(section, default)
+
+
+class _Ready:
+    def __init__(self):
+        self.ensured = []
+
+    def ensure(self, specs):
+        self.ensured.append([s.name for s in specs])
+
+
+def test_the_report_check_alone_shows_the_kept_results_and_runs_fio_only_where_none_is_kept(tmp_path):
+    """只重跑性能报告检查：有保留结果（同一 fio 命令）的虚拟机沿用之，仍在进行中的（运行状态有记录）或没有保留的才重新运行 fio。"""
+    from types import SimpleNamespace
+
+    from fixtures.perf import FioRuns
+
+    kept = tmp_path / "fio-results"
+    kept.mkdir()
+    job = perf.FioJob.from_config({})
+    output = json.dumps(fio_document())
+    for name in ("vm-a", "vm-b"):
+        (kept / f"{name}.json").write_text(json.dumps({"command": job.command(), "output": output}), encoding="utf-8")
+    (kept / "vm-c.json").write_text(json.dumps({"command": "fio --other", "output": output}), encoding="utf-8")
+    run_state = _RunState({perf.STATE: {"vm-b": {perf.FIO_KEY: {"command": job.command()}}}})  # vm-b's in flight
+    specs = [SimpleNamespace(name=n) for n in ("vm-a", "vm-b", "vm-c", "vm-d")]
+    runs = FioRuns(specs, None, SimpleNamespace(fio={}), tmp_path / "artifacts" / "fio", set(), _Ready(), run_state,
+                   charts_dir=tmp_path / "charts", kept_dir=kept)
+    ran = []
+    runs._one = lambda spec: ran.append(spec.name)  # no guest here: record which VMs would run fio
+    runs.run()
+    assert sorted(ran) == ["vm-b", "vm-c", "vm-d"]  # in flight, another command, nothing kept
+    assert set(runs.results.figures) == {"vm-a"} and (tmp_path / "artifacts" / "fio" / "vm-a.fio.json").exists()
+    assert "沿用先前运行中完成的 fio 结果" in runs.how["vm-a"] and "合计" in runs.how
+    charts = runs.charts()  # drawn by the spawned process
+    assert charts and all(path.exists() and path.parent == tmp_path / "charts" for path in charts)

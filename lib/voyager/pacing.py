@@ -42,7 +42,8 @@ observed between the first value and the latest the pacer predicts the end and
 aims one poll just after it (the predicted end plus a guard of :data:`GUARD_SHARE`
 of the predicted duration, at least :data:`GUARD` wall seconds: the error of a
 prediction from rounded values and read times). That poll may come
-sooner than ``floor`` — down to :data:`FINE_SLEEP` wall seconds — at most
+sooner than ``floor`` — down to :data:`FINE_SLEEP` wall seconds or a tenth of
+the floor, whichever is longer (a real cluster with a 0.25 s floor: 25 ms) — at most
 :data:`FINE_POLLS` times in one wait: an operation shorter than a few floors (a
 4 s CloudTower task is 0.1 s wall at speed 0.025, a floor of 0.01 s there is a
 tenth of it) is then noticed a guard and one read after its end, not up to a
@@ -226,7 +227,7 @@ class Pacer:
         if self.fine_left > 0:
             self.fine_left -= 1
             self.fresh = False
-            return max(target, FINE_SLEEP)
+            return max(target, FINE_SLEEP, self.floor / 10)  # a real cluster: a tenth of its floor
         return self.floor
 
 

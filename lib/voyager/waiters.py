@@ -225,7 +225,11 @@ def wait_for(describe: str, probe: Callable[[], Any], until: Callable[[Any], boo
                 pacer.observe((asked + now) / 2, fraction(current))  # the state as of mid-read
             began_at = progress_began(current) if progress_began is not None else None
             if isinstance(began_at, (int, float)) and not isinstance(began_at, bool):
-                pacer.progress_began(now - (now_epoch() - float(began_at)))
+                at = now - (now_epoch() - float(began_at))
+                if at <= asked:  # a start after the read that saw it running: the cluster's clock is off
+                    pacer.progress_began(at)
+        else:
+            pacer.observe(now, None)  # a failed read brought nothing new
         if last_report is None or now - last_report >= report_every:
             last_report = now
             logger.info("等待中：%s — %s（已等待 %s）", describe,

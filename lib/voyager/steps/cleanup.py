@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any, Optional
 
 from voyager.plan.model import Plan
@@ -53,8 +54,9 @@ def remove_test_vms(tower, cluster_id: str, run_state, *, task_timeout: float = 
         item = answer[0] if isinstance(answer, list) else answer
         run_state.merge(STATE, vm["name"], {"delete_task": item.get("task_id")})
         tasks.append(item.get("task_id"))
-    for task in (t for t in tasks if t):  # in the order sent: each is noticed as it ends, not with the last
-        wait_tower_tasks(tower, [task], timeout=task_timeout)
+    deadline = time.monotonic() + task_timeout  # one timeout for all, each noticed as it ends (in the order sent)
+    for task in (t for t in tasks if t):
+        wait_tower_tasks(tower, [task], timeout=max(1.0, deadline - time.monotonic()))
     left = test_vms_in_tower(tower, cluster_id)
     assert not left, f"删除后 CloudTower 仍列出测试虚拟机：{'、'.join(v['name'] for v in left)}"
     for name, facts in run_state.section(STATE).items():  # the uploads stay recorded until removed

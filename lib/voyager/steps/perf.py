@@ -206,6 +206,12 @@ def _recorded(run_state, vm_name: str) -> Optional[dict[str, Any]]:
     return ((run_state.get(STATE, vm_name) or {}).get(FIO_KEY)) if run_state is not None else None
 
 
+def fio_recorded(run_state, vm_name: str) -> bool:
+    """Whether a fio run started in ``vm_name`` is recorded and not yet consumed (an
+    interrupted session's: :func:`run_fio` follows it or takes its result)."""
+    return bool(_recorded(run_state, vm_name))
+
+
 def _forget(run_state, vm_name: str) -> None:
     facts = run_state.get(STATE, vm_name) if run_state is not None else None
     if isinstance(facts, dict) and FIO_KEY in facts:

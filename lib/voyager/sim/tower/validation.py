@@ -33,7 +33,7 @@ from voyager.sim.tower.where import WhereError, check_order_by, check_where
 
 @lru_cache(maxsize=None)
 def _validator(op: str, item: bool) -> Draft202012Validator:
-    schema = REQUESTS[op]
+    schema = _resolved(REQUESTS[op])
     return Draft202012Validator({**(schema["items"] if item else schema), "$defs": DEFS})
 
 
@@ -44,11 +44,17 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {error.message}" if where else error.message
 
 
+def _resolved(schema: Any) -> Any:
+    """``schema`` with its ``#/$defs/<name>`` references followed."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = DEFS[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
 def _markers(schema: Any, value: Any, path: str) -> None:
+    schema = _resolved(schema)
     if not isinstance(schema, dict) or value is None:
         return
-    if "$ref" in schema:
-        schema = DEFS[schema["$ref"].rsplit("/", 1)[-1]]
     if "x-where" in schema:
         check_where(value, schema["x-where"], path)
     elif "x-order-by" in schema:
@@ -76,7 +82,7 @@ def _metric_count_as_int(body: Any) -> Any:
 
 def check_request(op: str, body: Any) -> None:
     """Raise a 400 :class:`TowerError` when ``body`` violates operation ``op``'s request schema."""
-    schema = REQUESTS.get(op)
+    schema = _resolved(REQUESTS.get(op))
     if schema is None:
         return
     item = schema.get("type") == "array" and isinstance(body, dict)
