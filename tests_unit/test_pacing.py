@@ -153,7 +153,7 @@ def test_a_predicted_end_gets_one_poll_just_after_it():
     assert pacer.next_sleep(40) == pytest.approx(10 + guard)  # just after the predicted end, not after 20 s
     pacer.observe(50.01, 0.8)  # the poll found it unchanged: nothing moved
     assert pacer.next_sleep(51) == pytest.approx(25.5)  # the prediction passed: the rule alone
-    assert Pacer(1, 60).eta(0) is None  # no progress reported: no prediction
+    assert Pacer(1, 60).predicted_end() is None  # no progress reported: no prediction
 
 
 def test_a_poll_aimed_at_a_predicted_end_may_come_sooner_than_the_floor_a_few_times():

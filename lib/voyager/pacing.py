@@ -198,12 +198,6 @@ class Pacer:
             return None
         return t1 + (1.0 - f1) * (t1 - t0) / (f1 - f0)
 
-    def eta(self, now: float) -> Optional[float]:
-        """Seconds until the end the observed rate of progress predicts (None: unknown;
-        negative: the predicted end has passed)."""
-        end = self.predicted_end()
-        return None if end is None else end - now
-
     def rule(self, now: float) -> float:
         """``clamp(share × age, floor, cap)``."""
         age = max(0.0, now - self.origin)
