@@ -24,6 +24,7 @@ from urllib3.exceptions import NewConnectionError, ProtocolError
 from voyager.clients.adapter import IDEMPOTENT_HEADER, IDEMPOTENT_METHODS, is_tls_eof
 from voyager.clients.endpoints import Endpoints, Timeouts
 from voyager.clients.errors import ClientError, TransportError, UnreachableError
+from voyager.clients.multipart import FilePartBody
 from voyager.evidence import RECORDER
 from voyager.plan.model import Secret
 
@@ -70,8 +71,10 @@ def _stream_summary(data: Any) -> str:
 
 
 def is_stream(data: Any) -> bool:
-    """A file-like body (e.g. requests-toolbelt's ``MultipartEncoder``): sent as it is read."""
-    return hasattr(data, "read") and not isinstance(data, (bytes, bytearray, str, Mapping))
+    """A streamed body: file-like (e.g. requests-toolbelt's ``MultipartEncoder``), sent as
+    it is read, or a :class:`voyager.clients.multipart.FilePartBody`, sent piece by piece."""
+    return isinstance(data, FilePartBody) or (
+        hasattr(data, "read") and not isinstance(data, (bytes, bytearray, str, Mapping)))
 
 
 def parse_json(resp: requests.Response) -> Any:
@@ -131,7 +134,7 @@ class HttpClient:
             send_headers.setdefault("Content-Type", "application/json")
         elif data is not None:
             body = _wire_data(data)
-            if is_stream(body) and getattr(body, "content_type", None):  # MultipartEncoder: its boundary
+            if is_stream(body) and getattr(body, "content_type", None):  # multipart: its boundary
                 send_headers.setdefault("Content-Type", body.content_type)
         if idempotent and method not in IDEMPOTENT_METHODS:
             send_headers[IDEMPOTENT_HEADER] = "1"

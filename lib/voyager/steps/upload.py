@@ -13,8 +13,9 @@ How this module sends it:
   connections (default 4). The file is read once, in order, by the calling
   thread; each chunk's bytes are handed both to a hash worker (the file's md5,
   computed while the chunks are on the wire) and to a sender, whose multipart
-  body is streamed by requests-toolbelt's ``MultipartEncoder`` (no multipart
-  copy of the chunk is built). At most ``connections + 2`` chunks are in memory.
+  body (:class:`voyager.clients.multipart.FilePartBody`: requests-toolbelt's
+  framing around the chunk's own bytes) goes to the socket without a copy of
+  the chunk. At most ``connections + 2`` chunks are in memory.
 * **Retries (the walkthrough's rule).** A failed chunk is sent again twice; if it
   still fails, the volume is deleted and the whole upload started over once; a
   second failure is reported (the volume deleted again).
@@ -46,9 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from requests_toolbelt import MultipartEncoder
-
 from voyager.clients.errors import ApiError, TransportError
+from voyager.clients.multipart import FilePartBody
 from voyager.progress import TransferProgress
 from voyager.waiters import WaitTimeout, wait_for
 
@@ -308,8 +308,8 @@ class Uploader:
         """POST one chunk (sent again twice when it fails); returns the answer's ``to_upload``."""
         params = {"zbs_volume_id": volume.zbs_volume_id, "chunk_num": n, "image_uuid": volume.image_uuid}
 
-        def body() -> MultipartEncoder:  # a fresh stream for every send (FisheyeClient replays on 401)
-            return MultipartEncoder({"file": (self.name, data, "application/octet-stream")})
+        def body() -> FilePartBody:  # a fresh body for every send (FisheyeClient replays on 401)
+            return FilePartBody("file", self.name, data)
 
         last: Optional[Exception] = None
         for attempt in range(1, CHUNK_ATTEMPTS + 1):
