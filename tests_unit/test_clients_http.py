@@ -189,6 +189,15 @@ def test_read_timeout_is_a_transport_error(server):
     assert server.hits == 1
 
 
+@pytest.mark.parametrize("server", ["silent"], indirect=True)
+def test_a_body_that_cannot_leave_in_time_is_a_write_timeout(server):
+    """对端不再接收正文：报"发送请求超时"（写超时），不误报为连接被重置。"""
+    http = HttpClient(_sim_for(server), "127.10.20.11", "deploy")
+    with pytest.raises(TransportError, match="发送请求超时.*write timeout"):
+        http.request("POST", "/api/v2/images/upload", data=b"x" * (64 << 20), timeout=(0.3, 5))
+    assert server.hits == 1
+
+
 def test_no_insecure_warning_for_plain_http():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -249,20 +249,24 @@ def test_a_create_call_that_timed_out_is_followed_not_repeated(plan, tmp_path, t
             endpoints.close()
 
 
-def test_a_streamed_chunk_body_is_rebuilt_for_the_replay_after_a_401():
+@pytest.mark.parametrize("kind", ["MultipartEncoder", "FilePartBody"])
+def test_a_streamed_chunk_body_is_rebuilt_for_the_replay_after_a_401(kind):
     """FisheyeClient: a body factory is called for each send; the encoder's Content-Type is sent
     and the evidence shows only the body's size."""
     import certifi
     import responses
     from requests_toolbelt import MultipartEncoder
 
+    from voyager.clients.multipart import FilePartBody
     from voyager.evidence import RECORDER
 
     ip = "127.10.20.10"
     built = []
 
     def body():
-        built.append(MultipartEncoder({"file": ("x.iso", b"0123456789" * 100, "application/octet-stream")}))
+        content = b"0123456789" * 100
+        built.append(MultipartEncoder({"file": ("x.iso", content, "application/octet-stream")})
+                     if kind == "MultipartEncoder" else FilePartBody("file", "x.iso", content))
         return built[-1]
 
     session = {"user_id": "root", "token": "stream-token-0001", "create_time": "t", "expire_time": "t"}

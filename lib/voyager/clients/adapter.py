@@ -89,8 +89,9 @@ class _Retry(Retry):
         return super()._is_read_error(err) or (isinstance(err, Urllib3SSLError) and is_tls_eof(err))
 
 
-# bytes read from a streamed request body (an upload's MultipartEncoder) per socket
-# write: urllib3's 16 KiB default costs a GIL round trip per 16 KiB of an 8 MiB chunk;
+# bytes per socket write of a streamed request body (read from a MultipartEncoder, or a
+# FilePartBody's slice): each write must leave within the connect timeout (urllib3 sends
+# the body under it); urllib3's 16 KiB default costs a GIL round trip per 16 KiB of an 8 MiB chunk;
 # bench/upload.py: 64 KiB 2.8-3.1 client CPU-s/GiB, 256 KiB 2.6 (peak RSS 106 MiB),
 # 1 MiB 2.7 (peak RSS 124 MiB)
 STREAM_BLOCKSIZE = 256 * 1024

@@ -142,7 +142,7 @@ class FisheyeClient:
         replays the call — the server refused it, so the replay is safe.
 
         ``data`` may also be a zero-argument callable returning the body, e.g. a
-        fresh ``MultipartEncoder`` stream (see :meth:`HttpClient.request`): it is
+        fresh ``MultipartEncoder`` stream or ``FilePartBody`` (see :meth:`HttpClient.request`): it is
         called for each send, so the replay after a re-login sends the whole body
         again."""
         method = method.upper()

@@ -210,6 +210,11 @@ def _transport_error(exc: requests.RequestException, method: str, shown: str, ti
         if isinstance(reason, NewConnectionError) or isinstance(reason, ConnectionRefusedError):
             return UnreachableError(f"无法连接 {shown}：连接被拒绝或不可达 ({where}: connection refused)", target=shown)
         if isinstance(reason, ProtocolError):
+            cause = reason.args[1] if len(reason.args) > 1 else None
+            if isinstance(cause, TimeoutError):  # a send that did not leave within the connect timeout
+                limit = timeout[0] if isinstance(timeout, tuple) else timeout
+                return TransportError(f"向 {shown} 发送请求超时（{limit} 秒内未能写出）：链路过慢或对端不再接收 "
+                                      f"({where}: write timeout)", target=shown)
             return TransportError(f"{shown} 在响应前断开了连接 ({where}: connection reset)", target=shown)
         return TransportError(f"与 {shown} 的连接失败：{type(reason).__name__} ({where}: connection error)",
                               target=shown)

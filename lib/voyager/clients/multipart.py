@@ -3,16 +3,23 @@
 requests-toolbelt's ``MultipartEncoder`` writes the framing (boundary, the part's
 ``Content-Disposition`` and ``Content-Type``); the content itself, already in
 memory (an upload chunk), is not copied into the encoder's buffer: the body is an
-iterable of three pieces (framing, the content as a ``memoryview``, closing
-boundary) that urllib3 hands to ``socket.sendall`` one by one. It has a length
-(requests sends ``Content-Length``, never chunked encoding) and no ``read``
-method (a readable body would be read, and copied, in blocks).
+iterable of the framing, the content as ``memoryview`` slices of
+:data:`~voyager.clients.adapter.STREAM_BLOCKSIZE` (views, not copies) and the
+closing boundary, which urllib3 hands to ``socket.sendall`` one by one. The slices
+matter on a slow link: urllib3 sends the body under the *connect* timeout, and a
+socket's ``sendall`` applies it to the whole call, so an 8 MiB piece would have
+to leave within 5 s. It has a length (requests sends ``Content-Length``, never
+chunked encoding) and no ``read`` method (a readable body would be read, and
+copied, in blocks); unlike a consumed stream it can be sent again (each
+iteration starts over).
 """
 from __future__ import annotations
 
 from typing import Iterator
 
 from requests_toolbelt import MultipartEncoder
+
+from voyager.clients.adapter import STREAM_BLOCKSIZE
 
 
 class FilePartBody:
@@ -26,11 +33,17 @@ class FilePartBody:
         if not framing.endswith(closing):  # the encoder's layout is what RFC 7578 prescribes
             raise ValueError("unexpected multipart framing from requests-toolbelt")
         self.content_type = encoder.content_type
-        self._pieces = (framing[:-len(closing)], memoryview(content).cast("B"), closing)
-        self.len = sum(piece.nbytes if isinstance(piece, memoryview) else len(piece) for piece in self._pieces)
+        self._head = framing[:-len(closing)]
+        self._content = memoryview(content).cast("B")
+        self._closing = closing
+        self.len = len(self._head) + self._content.nbytes + len(closing)
 
     def __len__(self) -> int:
         return self.len
 
     def __iter__(self) -> Iterator[bytes | memoryview]:
-        return iter(self._pieces)
+        yield self._head
+        content = self._content
+        for start in range(0, content.nbytes, STREAM_BLOCKSIZE):
+            yield content[start:start + STREAM_BLOCKSIZE]
+        yield self._closing
