@@ -86,6 +86,23 @@ def plan_without_serial(state_dir: Path) -> dict:
     return {k: v for k, v in fields.items() if "serial" not in k}
 
 
+def workbook_cells_without_serial(plan_file: Path) -> dict:
+    """Every sheet of a plan file, in order, with every cell that holds something (as stored:
+    formulas as formulas), but the two serial cells the suite writes back."""
+    import openpyxl
+
+    from voyager.plan import cells as C
+
+    written = {(C.HOSTS, C.HOST_CLUSTER_SERIAL), (C.MGMT, C.MGMT_CLOUDTOWER_SERIAL)}
+    book = openpyxl.load_workbook(plan_file, read_only=True)
+    try:
+        return {ws.title: {cell.coordinate: cell.value for row in ws.iter_rows() for cell in row
+                           if getattr(cell, "value", None) is not None and (ws.title, cell.coordinate) not in written}
+                for ws in book.worksheets}
+    finally:
+        book.close()
+
+
 def suite_names(run: Run, module: str) -> set[str]:
     return {n for n in run.outcomes if n.startswith(f"suites/{module}")}
 

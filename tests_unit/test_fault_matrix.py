@@ -36,10 +36,12 @@ After every case: the simulator holds what the clean run leaves at the same
 point (its status equals the baseline's after 03 or after 11, and so do the
 counts of CloudTower applications, packages, upload tasks and associations,
 so nothing was made twice), no upload is open, the plan file is intact apart
-from the serial cells (集群 主机规划!E19, CloudTower 集群管理信息!M3), and no plan
+from the serial cells (集群 主机规划!E19, CloudTower 集群管理信息!M3: the plan's
+fields, and every stored cell of every sheet, equal the clean run's), and no plan
 secret (any form of ``secret_forms`` of a secret of at least 6 characters) is
 in any file under the state dir except the plan copy and its backups, nor in
-the runs' output and JUnit XML.
+the runs' output, their JUnit XML or any file of the reports dir (HTML reports,
+Allure results, attachments).
 
 Rows are added by listing them in :data:`CASES`. A row whose fault kind or
 target form the simulator does not know yet (the parser is probed) is skipped
@@ -61,7 +63,8 @@ from typing import Optional
 import pytest
 from filelock import FileLock
 
-from e2e_support import ROOT, SUITES, ledger_of, plan_without_serial, run_suites, sim_status
+from e2e_support import ROOT, SUITES, ledger_of, plan_without_serial, run_suites, sim_status, \
+    workbook_cells_without_serial
 from voyager.plan import read_plan
 from voyager.redact import secret_forms
 
@@ -229,7 +232,7 @@ CASES = [
     row("ssh-chpasswd-fails", "ssh-fail:chpasswd*:1", f"{S03}::test_host_passwords", "pam_chauthtok() failed"),
     row("ssh-chpasswd-drop", "ssh-drop:chpasswd*:1", f"{S03}::test_host_passwords", "SSH 命令执行失败"),
     # -- 04 CloudTower ISO chunks, VM create job, NIC job, installer, GraphQL setup, login, DNS ------------
-    row("iso-chunk-dropped", "drop-chunk:cloudtower-*:1", step="04"),
+    row("iso-chunks-dropped", "drop-chunk:cloudtower*:3", step="04"),  # the issue's own case
     row("tower-vm-create-failed", "fail-job:VM_CREATE:1", f"{S04}::test_cloudtower_vm", "EVM_INSUFFICIENT_RESOURCE"),
     row("tower-nic-job-failed", "fail-job:VM_UPDATE cloudtower:1", f"{S04}::test_cloudtower_vm_ip",
         "EVM_GUEST_AGENT_TIMEOUT"),
@@ -275,23 +278,25 @@ CASES = [
     row("alert-rules-read-500", f"http-500:{GQL}#globalAlertRules:2", step="06"),
     row("view-create-500", f"http-500:{REST}/create-view:1", f"{S06}::test_monitoring_view", "create-view，HTTP 500"),
     row("brick-task-failed", "fail-job:CREATE_BRICK_TOPO:1", f"{S06}::test_host_rack_position", "机箱"),
+    row("rack-task-failed", "fail-job:CREATE_RACK_TOPO:1", f"{S06}::test_racks", "创建机架"),
+    row("node-move-task-failed", "fail-job:MOVE_NODE_TOPO:1", f"{S06}::test_host_rack_position", "放入机箱"),
     # extended rows of 06
     row("alert-rule-reset", f"http-reset:{GQL}#updateGlobalAlertRule:1", f"{S06}::test_storage_alert_rule",
         "在响应前断开了连接", extended=True),
     row("graph-create-reset", f"http-reset:{REST}/create-graph:1", f"{S06}::test_monitoring_view",
         "在响应前断开了连接", extended=True),
-    row("rack-task-failed", "fail-job:CREATE_RACK_TOPO:1", f"{S06}::test_racks", "创建机架", extended=True),
     row("node-move-500", f"http-500:{REST}/move-node-topo:1", f"{S06}::test_host_rack_position", "move-node-topo",
         extended=True),
     # -- 07 component packages and deployments ------------------------------------------------------------
     row("backup-chunk-dropped", "drop-chunk:smtx-backup-dr-*:1", step="07"),
     row("obs-deploy-failed", "fail-job:DEPLOY_CLOUDTOWER_APPLICATION:1", f"{S07}::test_obs_deployed", "INSTALL_FAILED"),
+    row("obs-associate-failed", "fail-job:ASSOCIATE_OBS_CLUSTER:1", f"{S07}::test_obs_cluster_associated", "失败"),
+    row("backup-associate-failed", "fail-job:ASSOCIATE_BACKUP_CLUSTER:1", f"{S07}::test_backup_cluster_associated",
+        "ASSOCIATE_BACKUP_CLUSTER"),
     # extended rows of 07
     row("obs-chunk-dropped", "drop-chunk:Observability-*:1", step="07", extended=True),
     row("backup-chunks-dropped-persistent", "drop-chunk:smtx-backup-dr-*:6", f"{S07}::test_backup_package_uploaded",
         "备份安装包第 1 块连续 3 次上传失败", extended=True),
-    row("obs-associate-failed", "fail-job:ASSOCIATE_OBS_CLUSTER:1", f"{S07}::test_obs_cluster_associated", "失败",
-        extended=True),
     # -- 08 inspection job, export, download, an item judged FAIL -----------------------------------------
     row("inspection-item-fails", "inspect-fail:host_disk_is_healthy:1",
         f"{S08}::test_inspection_item[host_disk_is_healthy]", "不通过"),
@@ -453,6 +458,10 @@ def assert_no_secret(state: Path, outputs: list[str]) -> None:
     leaks = [str(p.relative_to(state)) for p in output_files(state) if anyone.search(p.read_bytes())]
     leaks += [f"output of run {i}" for i, text in enumerate(outputs) if any(f in text for f in forms)]
     leaks += [p.name for p in state.parent.glob("junit-*.xml") if anyone.search(p.read_bytes())]
+    reports = state.parent / "reports"  # the HTML reports, Allure results and their attachments
+    assert reports.is_dir(), f"no reports were written to {reports}"
+    leaks += [str(p.relative_to(state.parent)) for p in reports.rglob("*") if p.is_file()
+              and anyone.search(p.read_bytes())]
     assert not leaks, f"plan secrets found in: {leaks}"
 
 
@@ -512,6 +521,8 @@ def check_case(case: Case, tmp_path: Path, shared: SharedBaseline) -> None:
     assert status["uploads_in_progress"] == 0
     assert world_counts(state) == clean["world"]
     assert plan_without_serial(state) == plan_without_serial(baseline.state(STAGES[-1][0]))
+    assert workbook_cells_without_serial(state / "demo-plan.xlsx") == workbook_cells_without_serial(
+        baseline.state(STAGES[-1][0]) / "demo-plan.xlsx")  # every cell of every sheet, not only the plan's fields
     assert read_plan(state / "demo-plan.xlsx").cluster.serial
     assert_no_secret(state, outputs)
 
