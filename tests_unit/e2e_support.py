@@ -88,12 +88,12 @@ def plan_without_serial(state_dir: Path) -> dict:
 
 def workbook_cells_without_serial(plan_file: Path) -> dict:
     """Every sheet of a plan file, in order, with every cell that holds something (as stored:
-    formulas as formulas), but the two serial cells the suite writes back."""
+    formulas as formulas), but the serial cells the suite writes back (``cells.WRITE_BACK``)."""
     import openpyxl
 
-    from voyager.plan import cells as C
+    from voyager.plan.cells import WRITE_BACK
 
-    written = {(C.HOSTS, C.HOST_CLUSTER_SERIAL), (C.MGMT, C.MGMT_CLOUDTOWER_SERIAL)}
+    written = set(WRITE_BACK.values())
     book = openpyxl.load_workbook(plan_file, read_only=True)
     try:
         return {ws.title: {cell.coordinate: cell.value for row in ws.iter_rows() for cell in row

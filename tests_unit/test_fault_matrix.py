@@ -36,8 +36,9 @@ After every case: the simulator holds what the clean run leaves at the same
 point (its status equals the baseline's after 03 or after 11, and so do the
 counts of CloudTower applications, packages, upload tasks and associations,
 so nothing was made twice), no upload is open, the plan file is intact apart
-from the serial cells (集群 主机规划!E19, CloudTower 集群管理信息!M3: the plan's
-fields, and every stored cell of every sheet, equal the clean run's), and no plan
+from the serial cells (集群 主机规划!E19, CloudTower 集群管理信息!M3, the components'
+M4/M5: ``cells.WRITE_BACK``; the plan's fields, and every other stored cell of every
+sheet, equal the clean run's), and no plan
 secret (any form of ``secret_forms`` of a secret of at least 6 characters) is
 in any file under the state dir except the plan copy and its backups, nor in
 the runs' output, their JUnit XML or any file of the reports dir (HTML reports,
